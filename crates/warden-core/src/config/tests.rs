@@ -1,0 +1,142 @@
+use std::path::Path;
+
+use super::*;
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    Config::load(text, env, Path::new("/data"))
+}
+
+const MIN: &str = "version = 1\npublic_url = \"http://127.0.0.1:8080/\"\n";
+
+#[test]
+fn template_loads_with_defaults() {
+    let c = load(&Config::template("https://auth.example.com"), &[]).unwrap();
+    assert_eq!(c.issuer, "https://auth.example.com");
+    assert_eq!(c.listen.to_string(), "0.0.0.0:443");
+    assert_eq!(c.database_url.expose(), "sqlite:///data/warden.db");
+    assert_eq!(c.tokens.access_token_ttl, 900);
+    assert_eq!(c.gateway.leeway, 30);
+    assert_eq!(c.tokens.signing_alg, SigningAlg::Es256);
+}
+
+#[test]
+fn minimal_file_and_trailing_slash() {
+    let c = load(MIN, &[]).unwrap();
+    assert_eq!(c.public_url, "http://127.0.0.1:8080");
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+}
+
+#[test]
+fn unknown_key_is_named_with_its_line() {
+    let text = format!("{MIN}\n[tokens]\naccess_token_ttl = \"5m\"\nacess_ttl = \"5m\"\n");
+    let e = load(&text, &[]).unwrap_err();
+    assert_eq!(e.key, "tokens.acess_ttl");
+    assert_eq!(e.origin.as_deref(), Some("warden.toml line 6"));
+    assert!(e.message.contains("unknown field"), "{e}");
+}
+
+#[test]
+fn unknown_top_level_key() {
+    let e = load(&format!("{MIN}colour = \"blue\"\n"), &[]).unwrap_err();
+    assert_eq!(e.key, "colour");
+}
+
+#[test]
+fn missing_version_and_wrong_version() {
+    let e = load("public_url = \"http://127.0.0.1:1\"\n", &[]).unwrap_err();
+    assert!(e.message.contains("version"), "{e}");
+    let e = load("version = 9\npublic_url = \"http://127.0.0.1:1\"\n", &[]).unwrap_err();
+    assert_eq!(e.key, "version");
+}
+
+#[test]
+fn syntax_error_gives_line() {
+    let e = load("version = 1\npublic_url = \n", &[]).unwrap_err();
+    assert!(e.origin.unwrap().contains("line"));
+}
+
+#[test]
+fn env_overrides_apply_and_are_named_in_errors() {
+    let c = load(
+        MIN,
+        &[
+            ("WARDEN_TOKENS__ACCESS_TOKEN_TTL", "5m"),
+            ("WARDEN_LISTEN", "127.0.0.1:9"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.tokens.access_token_ttl, 300);
+    assert_eq!(c.listen.to_string(), "127.0.0.1:9");
+    let e = load(MIN, &[("WARDEN_GATEWAY__LEEWAY", "301")]).unwrap_err();
+    assert_eq!(e.key, "gateway.leeway");
+    assert_eq!(
+        e.origin.as_deref(),
+        Some("environment WARDEN_GATEWAY__LEEWAY")
+    );
+    let e = load(MIN, &[("WARDEN_NOPE", "1")]).unwrap_err();
+    assert_eq!(e.key, "nope");
+    // Reserved variables are not config.
+    assert!(load(
+        MIN,
+        &[("WARDEN_MASTER_KEY", "x"), ("WARDEN_DATA_DIR", "/x")]
+    )
+    .is_ok());
+}
+
+#[test]
+fn database_url_forms() {
+    let c = load(MIN, &[("WARDEN_DATABASE_URL", "postgres://u:pw@db/warden")]).unwrap();
+    assert_eq!(c.database_url.expose(), "postgres://u:pw@db/warden");
+    assert!(
+        !format!("{c:?}").contains("pw@"),
+        "Debug must not show the database password"
+    );
+    let e = load(MIN, &[("WARDEN_DATABASE_URL", "mysql://u:hunter2@db/x")]).unwrap_err();
+    assert_eq!(e.key, "database.url");
+    assert!(!e.to_string().contains("hunter2"));
+}
+
+#[test]
+fn wrong_type_does_not_echo_the_value() {
+    let text = format!("{MIN}[database]\nurl = 42\n");
+    assert!(load(&text, &[]).is_err());
+    let text = format!("{MIN}[login]\nmax_failures = \"s3cr3t-value\"\n");
+    let e = load(&text, &[]).unwrap_err();
+    assert_eq!(e.key, "login.max_failures");
+    assert!(!e.to_string().contains("s3cr3t-value"), "{e}");
+}
+
+#[test]
+fn public_url_rules() {
+    for bad in [
+        "ftp://x",
+        "http://example.com",
+        "https://u:p@x.example",
+        "https://x.example/?a=1",
+        "nope",
+    ] {
+        let text = format!("version = 1\npublic_url = \"{bad}\"\n");
+        assert_eq!(load(&text, &[]).unwrap_err().key, "public_url", "{bad}");
+    }
+    let c = load(
+        "version = 1\npublic_url = \"https://x.example/auth/\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.issuer, "https://x.example/auth");
+}
+
+#[test]
+fn ranges_and_relations() {
+    let e = load(
+        &format!("{MIN}[tokens]\nrefresh_token_ttl = \"100d\"\nsession_ttl = \"10d\"\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "tokens.refresh_token_ttl");
+    let e = load(&format!("{MIN}[tokens]\nsigning_alg = \"none\"\n"), &[]).unwrap_err();
+    assert_eq!(e.key, "tokens.signing_alg");
+    let e = load(&format!("{MIN}[tokens]\ncode_ttl = \"1 hour\"\n"), &[]).unwrap_err();
+    assert_eq!(e.key, "tokens.code_ttl");
+}

@@ -1,0 +1,347 @@
+//! Compact JWS for access tokens (RFC 9068), signed and verified strictly.
+//!
+//! Verification is written to refuse first: the algorithm must be on the caller's
+//! allow-list *and* match the key's own algorithm (so `none` and HS256-with-a-public-key
+//! cannot pass), the `typ` must be the one expected, and every time check takes `now`.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::keys::{KeyError, SigningKey};
+
+/// The `typ` of an RFC 9068 access token.
+pub const AT_JWT_TYP: &str = "at+jwt";
+
+/// Largest token accepted for parsing, to bound work on hostile input.
+pub const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+/// A JOSE header as Warden reads it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Header {
+    /// The signature algorithm.
+    pub alg: String,
+    /// The media type of the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
+    /// The key id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// Critical extensions; any present means refusal (none are understood).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crit: Option<Value>,
+}
+
+/// Why a token was refused. The gateway turns every one into `invalid_token`; the
+/// reason goes to the audit log, never to the client.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwtError {
+    /// Not three base64url parts of JSON, or too large.
+    #[error("malformed token")]
+    Malformed,
+    /// `alg` not on the allow-list, or not the key's algorithm.
+    #[error("algorithm {0:?} not allowed")]
+    AlgNotAllowed(String),
+    /// `typ` is not the expected one.
+    #[error("unexpected typ")]
+    WrongTyp,
+    /// A `crit` header is present.
+    #[error("unsupported critical header")]
+    Crit,
+    /// No key with this `kid` is known.
+    #[error("unknown key id")]
+    UnknownKid,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// `iss` differs from the expected issuer.
+    #[error("wrong issuer")]
+    WrongIssuer,
+    /// `aud` does not contain the expected audience.
+    #[error("wrong audience")]
+    WrongAudience,
+    /// `exp` is in the past beyond the leeway.
+    #[error("expired")]
+    Expired,
+    /// `nbf` (or `iat`) is in the future beyond the leeway.
+    #[error("not yet valid")]
+    NotYetValid,
+    /// A required claim is missing or has the wrong type.
+    #[error("missing or invalid claim {0}")]
+    Claim(&'static str),
+    /// Signing failed.
+    #[error("signing failed")]
+    Sign,
+}
+
+impl From<KeyError> for JwtError {
+    fn from(_: KeyError) -> Self {
+        JwtError::Sign
+    }
+}
+
+/// Signs `claims` with `key`, with header `typ`.
+pub fn sign(claims: &Map<String, Value>, typ: &str, key: &SigningKey) -> Result<String, JwtError> {
+    let header = Header {
+        alg: key.alg().as_str().to_owned(),
+        typ: Some(typ.to_owned()),
+        kid: Some(key.kid().to_owned()),
+        crit: None,
+    };
+    let h = serde_json::to_vec(&header).map_err(|_| JwtError::Sign)?;
+    let c = serde_json::to_vec(claims).map_err(|_| JwtError::Sign)?;
+    let mut out = String::with_capacity((h.len() + c.len()) * 4 / 3 + 100);
+    URL_SAFE_NO_PAD.encode_string(h, &mut out);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(c, &mut out);
+    let sig = key.sign(out.as_bytes())?;
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(sig, &mut out);
+    Ok(out)
+}
+
+/// A public key that verifies signatures, parsed from a JWK.
+#[derive(Clone, Debug)]
+pub struct VerifyingKey {
+    /// The key id.
+    pub kid: Option<String>,
+    /// The JOSE algorithm this key verifies; fixed by the key, never by the token.
+    pub alg: String,
+    material: KeyMaterial,
+}
+
+#[derive(Clone, Debug)]
+enum KeyMaterial {
+    Ec(Vec<u8>),
+    Ed(Vec<u8>),
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+}
+
+impl VerifyingKey {
+    /// Parses a public JWK (EC P-256, OKP Ed25519 or RSA). Private parts are ignored.
+    pub fn from_jwk(jwk: &Value) -> Result<Self, KeyError> {
+        let s = |k: &str| jwk.get(k).and_then(Value::as_str);
+        let b = |k: &str| -> Result<Vec<u8>, KeyError> {
+            s(k).and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+                .ok_or(KeyError::Invalid("JWK member"))
+        };
+        let kid = s("kid").map(str::to_owned);
+        let (alg, material) = match (s("kty"), s("crv")) {
+            (Some("EC"), Some("P-256")) => {
+                let (x, y) = (b("x")?, b("y")?);
+                if x.len() != 32 || y.len() != 32 {
+                    return Err(KeyError::Invalid("EC point"));
+                }
+                let mut point = Vec::with_capacity(65);
+                point.push(4);
+                point.extend_from_slice(&x);
+                point.extend_from_slice(&y);
+                ("ES256", KeyMaterial::Ec(point))
+            }
+            (Some("OKP"), Some("Ed25519")) => ("EdDSA", KeyMaterial::Ed(b("x")?)),
+            (Some("RSA"), _) => {
+                let alg = s("alg").unwrap_or("RS256");
+                if !matches!(
+                    alg,
+                    "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512"
+                ) {
+                    return Err(KeyError::Invalid("RSA alg"));
+                }
+                return Ok(Self {
+                    kid,
+                    alg: alg.to_owned(),
+                    material: KeyMaterial::Rsa {
+                        n: b("n")?,
+                        e: b("e")?,
+                    },
+                });
+            }
+            _ => return Err(KeyError::Invalid("JWK kty/crv")),
+        };
+        if let Some(declared) = s("alg") {
+            if declared != alg {
+                return Err(KeyError::Invalid("JWK alg"));
+            }
+        }
+        Ok(Self {
+            kid,
+            alg: alg.to_owned(),
+            material,
+        })
+    }
+
+    fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
+        match &self.material {
+            KeyMaterial::Ec(point) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(msg, sig)
+                    .is_ok()
+            }
+            KeyMaterial::Ed(x) => UnparsedPublicKey::new(&signature::ED25519, x)
+                .verify(msg, sig)
+                .is_ok(),
+            KeyMaterial::Rsa { n, e } => {
+                let params: &signature::RsaParameters = match self.alg.as_str() {
+                    "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
+                    "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
+                    "RS512" => &signature::RSA_PKCS1_2048_8192_SHA512,
+                    "PS256" => &signature::RSA_PSS_2048_8192_SHA256,
+                    "PS384" => &signature::RSA_PSS_2048_8192_SHA384,
+                    "PS512" => &signature::RSA_PSS_2048_8192_SHA512,
+                    _ => return false,
+                };
+                RsaPublicKeyComponents { n, e }
+                    .verify(params, msg, sig)
+                    .is_ok()
+            }
+        }
+    }
+}
+
+/// What a token must satisfy, besides its signature.
+#[derive(Clone, Debug)]
+pub struct Validation {
+    /// Algorithms accepted. `none` and HMAC names are refused even if listed.
+    pub algorithms: Vec<String>,
+    /// Accepted `typ` values, compared case-insensitively with an optional
+    /// `application/` prefix (RFC 8725 §3.11). Empty means `typ` is not checked.
+    pub typ: Vec<String>,
+    /// The exact `iss` expected.
+    pub issuer: String,
+    /// The audience that must appear in `aud`.
+    pub audience: Option<String>,
+    /// Clock-skew tolerance, seconds.
+    pub leeway: i64,
+}
+
+/// A token that parsed: its header, claims, and the signing input and signature.
+#[derive(Debug)]
+pub struct Parsed {
+    /// The JOSE header.
+    pub header: Header,
+    /// The claims set.
+    pub claims: Map<String, Value>,
+    signing_input_len: usize,
+    signature: Vec<u8>,
+}
+
+/// Parses a compact JWS without verifying it.
+pub fn parse(token: &str) -> Result<Parsed, JwtError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(JwtError::Malformed);
+    }
+    let mut parts = token.splitn(4, '.');
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed);
+    };
+    let dec = |p: &str| URL_SAFE_NO_PAD.decode(p).map_err(|_| JwtError::Malformed);
+    let header: Header = serde_json::from_slice(&dec(h)?).map_err(|_| JwtError::Malformed)?;
+    let claims: Map<String, Value> =
+        serde_json::from_slice(&dec(c)?).map_err(|_| JwtError::Malformed)?;
+    Ok(Parsed {
+        header,
+        claims,
+        signing_input_len: h.len() + 1 + c.len(),
+        signature: dec(s)?,
+    })
+}
+
+fn typ_matches(actual: &str, expected: &str) -> bool {
+    let norm = |t: &str| {
+        let t = t.to_ascii_lowercase();
+        t.strip_prefix("application/")
+            .map(str::to_owned)
+            .unwrap_or(t)
+    };
+    norm(actual) == norm(expected)
+}
+
+/// Verifies `token` against the keys `lookup` returns for its `kid`, then the claims.
+///
+/// `lookup` receives the `kid` (if any) and returns candidate keys; a key is used only if
+/// its own algorithm equals the header's `alg`.
+pub fn verify<'k>(
+    token: &str,
+    lookup: impl FnOnce(Option<&str>) -> Vec<&'k VerifyingKey>,
+    v: &Validation,
+    now: i64,
+) -> Result<Map<String, Value>, JwtError> {
+    let parsed = parse(token)?;
+    let alg = parsed.header.alg.as_str();
+    let forbidden = alg.eq_ignore_ascii_case("none") || alg.starts_with("HS");
+    if forbidden || !v.algorithms.iter().any(|a| a == alg) {
+        return Err(JwtError::AlgNotAllowed(alg.chars().take(16).collect()));
+    }
+    if parsed.header.crit.is_some() {
+        return Err(JwtError::Crit);
+    }
+    if !v.typ.is_empty() {
+        let typ = parsed.header.typ.as_deref().ok_or(JwtError::WrongTyp)?;
+        if !v.typ.iter().any(|t| typ_matches(typ, t)) {
+            return Err(JwtError::WrongTyp);
+        }
+    }
+    let candidates = lookup(parsed.header.kid.as_deref());
+    let candidates: Vec<_> = candidates.into_iter().filter(|k| k.alg == alg).collect();
+    if candidates.is_empty() {
+        return Err(JwtError::UnknownKid);
+    }
+    let input = &token.as_bytes()[..parsed.signing_input_len];
+    if !candidates
+        .iter()
+        .any(|k| k.verify(input, &parsed.signature))
+    {
+        return Err(JwtError::BadSignature);
+    }
+    validate_claims(&parsed.claims, v, now)?;
+    Ok(parsed.claims)
+}
+
+/// Checks `iss`, `aud`, `exp`, `nbf` and `iat` of verified claims.
+pub fn validate_claims(
+    claims: &Map<String, Value>,
+    v: &Validation,
+    now: i64,
+) -> Result<(), JwtError> {
+    if claims.get("iss").and_then(Value::as_str) != Some(v.issuer.as_str()) {
+        return Err(JwtError::WrongIssuer);
+    }
+    if let Some(expected) = &v.audience {
+        let ok = match claims.get("aud") {
+            Some(Value::String(a)) => a == expected,
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(expected)),
+            _ => false,
+        };
+        if !ok {
+            return Err(JwtError::WrongAudience);
+        }
+    }
+    let int = |name: &'static str| -> Result<Option<i64>, JwtError> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(val) => val.as_i64().map(Some).ok_or(JwtError::Claim(name)),
+        }
+    };
+    let exp = int("exp")?.ok_or(JwtError::Claim("exp"))?;
+    if now > exp.saturating_add(v.leeway) {
+        return Err(JwtError::Expired);
+    }
+    if let Some(nbf) = int("nbf")? {
+        if nbf > now.saturating_add(v.leeway) {
+            return Err(JwtError::NotYetValid);
+        }
+    }
+    if let Some(iat) = int("iat")? {
+        if iat > now.saturating_add(v.leeway) {
+            return Err(JwtError::NotYetValid);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

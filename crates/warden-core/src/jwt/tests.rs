@@ -1,0 +1,229 @@
+use serde_json::json;
+
+use super::*;
+use crate::keys::{SigningAlg, SigningKey};
+
+const NOW: i64 = 1_800_000_000;
+const ISS: &str = "https://warden.example";
+const AUD: &str = "https://warden.example/mcp/notes";
+
+fn claims(exp_in: i64) -> Map<String, Value> {
+    let v = json!({
+        "iss": ISS, "sub": "alice", "aud": AUD, "client_id": "c1",
+        "iat": NOW, "nbf": NOW, "exp": NOW + exp_in, "jti": "j1", "scope": "notes:read",
+    });
+    v.as_object().cloned().unwrap()
+}
+
+fn validation() -> Validation {
+    Validation {
+        algorithms: vec!["ES256".into(), "EdDSA".into()],
+        typ: vec![AT_JWT_TYP.into()],
+        issuer: ISS.into(),
+        audience: Some(AUD.into()),
+        leeway: 30,
+    }
+}
+
+fn setup(alg: SigningAlg) -> (SigningKey, VerifyingKey) {
+    let sk = SigningKey::generate(alg, "k1".into()).unwrap();
+    let vk = VerifyingKey::from_jwk(&sk.public_jwk()).unwrap();
+    (sk, vk)
+}
+
+fn check(token: &str, vk: &VerifyingKey, v: &Validation, now: i64) -> Result<(), JwtError> {
+    verify(token, |_| vec![vk], v, now).map(|_| ())
+}
+
+fn b64(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+}
+
+#[test]
+fn valid_tokens_verify_for_each_alg() {
+    for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+        let (sk, vk) = setup(alg);
+        let t = sign(&claims(900), AT_JWT_TYP, &sk).unwrap();
+        let got = verify(
+            &t,
+            |kid| {
+                assert_eq!(kid, Some("k1"));
+                vec![&vk]
+            },
+            &validation(),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(got["sub"], "alice");
+    }
+}
+
+#[test]
+fn expiry_honours_the_leeway_exactly() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let t = sign(&claims(60), AT_JWT_TYP, &sk).unwrap();
+    assert_eq!(check(&t, &vk, &validation(), NOW + 60 + 30), Ok(()));
+    assert_eq!(
+        check(&t, &vk, &validation(), NOW + 60 + 31),
+        Err(JwtError::Expired)
+    );
+    let mut strict = validation();
+    strict.leeway = 0;
+    assert_eq!(check(&t, &vk, &strict, NOW + 61), Err(JwtError::Expired));
+}
+
+#[test]
+fn not_before_in_the_future_is_refused_beyond_leeway() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let t = sign(&claims(900), AT_JWT_TYP, &sk).unwrap();
+    assert_eq!(check(&t, &vk, &validation(), NOW - 30), Ok(()));
+    assert_eq!(
+        check(&t, &vk, &validation(), NOW - 31),
+        Err(JwtError::NotYetValid)
+    );
+}
+
+#[test]
+fn wrong_issuer_and_audience_are_refused() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let t = sign(&claims(900), AT_JWT_TYP, &sk).unwrap();
+    let mut v = validation();
+    v.audience = Some("https://warden.example/mcp/other".into());
+    assert_eq!(check(&t, &vk, &v, NOW), Err(JwtError::WrongAudience));
+    let mut v = validation();
+    v.issuer = "https://evil.example".into();
+    assert_eq!(check(&t, &vk, &v, NOW), Err(JwtError::WrongIssuer));
+}
+
+#[test]
+fn alg_none_and_hmac_with_the_public_key_are_refused() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let body = b64(&Value::Object(claims(900)));
+    let none = format!(
+        "{}.{}.",
+        b64(&json!({"alg":"none","typ":"at+jwt","kid":"k1"})),
+        body
+    );
+    let mut v = validation();
+    v.algorithms.push("none".into());
+    v.algorithms.push("HS256".into());
+    assert!(matches!(
+        check(&none, &vk, &v, NOW),
+        Err(JwtError::AlgNotAllowed(_))
+    ));
+    // HS256 keyed with the public JWK text: the classic confusion attack.
+    let input = format!(
+        "{}.{}",
+        b64(&json!({"alg":"HS256","typ":"at+jwt","kid":"k1"})),
+        body
+    );
+    let key = ring::hmac::Key::new(
+        ring::hmac::HMAC_SHA256,
+        sk.public_jwk().to_string().as_bytes(),
+    );
+    let tag = ring::hmac::sign(&key, input.as_bytes());
+    let hs = format!("{input}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
+    assert!(matches!(
+        check(&hs, &vk, &v, NOW),
+        Err(JwtError::AlgNotAllowed(_))
+    ));
+}
+
+#[test]
+fn alg_must_match_the_keys_own_alg() {
+    let (sk, _) = setup(SigningAlg::EdDsa);
+    let (_, es_vk) = setup(SigningAlg::Es256);
+    let t = sign(&claims(900), AT_JWT_TYP, &sk).unwrap();
+    assert_eq!(
+        check(&t, &es_vk, &validation(), NOW),
+        Err(JwtError::UnknownKid)
+    );
+}
+
+#[test]
+fn tampered_payload_and_foreign_key_fail_the_signature() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let t = sign(&claims(900), AT_JWT_TYP, &sk).unwrap();
+    let parts: Vec<&str> = t.split('.').collect();
+    let mut c = claims(900);
+    c.insert("scope".into(), json!("notes:admin"));
+    let forged = format!("{}.{}.{}", parts[0], b64(&Value::Object(c)), parts[2]);
+    assert_eq!(
+        check(&forged, &vk, &validation(), NOW),
+        Err(JwtError::BadSignature)
+    );
+    let (_, other_vk) = setup(SigningAlg::Es256);
+    assert_eq!(
+        check(&t, &other_vk, &validation(), NOW),
+        Err(JwtError::BadSignature)
+    );
+}
+
+#[test]
+fn unknown_kid_typ_and_crit_are_refused() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let t = sign(&claims(900), AT_JWT_TYP, &sk).unwrap();
+    assert_eq!(
+        verify(&t, |_| vec![], &validation(), NOW).map(|_| ()),
+        Err(JwtError::UnknownKid)
+    );
+    let id_token = sign(&claims(900), "JWT", &sk).unwrap();
+    assert_eq!(
+        check(&id_token, &vk, &validation(), NOW),
+        Err(JwtError::WrongTyp)
+    );
+    let app = sign(&claims(900), "application/at+jwt", &sk).unwrap();
+    assert_eq!(check(&app, &vk, &validation(), NOW), Ok(()));
+    let body = b64(&Value::Object(claims(900)));
+    let input = format!(
+        "{}.{}",
+        b64(&json!({"alg":"ES256","typ":"at+jwt","kid":"k1","crit":["x"]})),
+        body
+    );
+    let sig = sk.sign(input.as_bytes()).unwrap();
+    let crit = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+    assert_eq!(check(&crit, &vk, &validation(), NOW), Err(JwtError::Crit));
+}
+
+#[test]
+fn malformed_input_is_an_error_not_a_panic() {
+    let (_, vk) = setup(SigningAlg::Es256);
+    for bad in [
+        "",
+        ".",
+        "..",
+        "a.b.c",
+        "a.b.c.d",
+        "eyJ.eyJ.",
+        "\u{0}.\u{1}.\u{2}",
+    ] {
+        assert_eq!(
+            check(bad, &vk, &validation(), NOW),
+            Err(JwtError::Malformed),
+            "{bad:?}"
+        );
+    }
+    let huge = "a".repeat(MAX_TOKEN_LEN + 1);
+    assert_eq!(
+        check(&huge, &vk, &validation(), NOW),
+        Err(JwtError::Malformed)
+    );
+}
+
+#[test]
+fn missing_or_non_numeric_exp_is_refused() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let mut c = claims(900);
+    c.remove("exp");
+    let t = sign(&c, AT_JWT_TYP, &sk).unwrap();
+    assert_eq!(
+        check(&t, &vk, &validation(), NOW),
+        Err(JwtError::Claim("exp"))
+    );
+    c.insert("exp".into(), json!("tomorrow"));
+    let t = sign(&c, AT_JWT_TYP, &sk).unwrap();
+    assert_eq!(
+        check(&t, &vk, &validation(), NOW),
+        Err(JwtError::Claim("exp"))
+    );
+}

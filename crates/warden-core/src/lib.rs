@@ -1,0 +1,15 @@
+//! Warden's rules, with no I/O.
+//!
+//! Everything here is deterministic given its inputs: time comes from a [`clock::Clock`]
+//! passed in by the caller, and randomness from a [`ring::rand::SecureRandom`]. The HTTP
+//! layer (`warden-server`) and the store (`warden-store`) build on these types.
+
+pub mod clock;
+pub mod config;
+pub mod jwt;
+pub mod keys;
+pub mod password;
+pub mod pkce;
+pub mod scope;
+pub mod secret;
+pub mod uri;

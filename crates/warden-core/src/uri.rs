@@ -111,6 +111,32 @@ impl CanonicalUri {
     }
 }
 
+/// Validates a client redirect URI (RFC 9700 §2.1, OAuth 2.1 §2.3.1): absolute, no
+/// fragment, and https unless the host is loopback (native apps) or the scheme is a
+/// private-use one (`com.example.app:/cb`). Matching later is exact string comparison.
+pub fn validate_redirect_uri(input: &str) -> Result<(), UriError> {
+    if input.len() > 2048 {
+        return Err(UriError::TooLong);
+    }
+    if input.contains('#') {
+        return Err(UriError::Fragment);
+    }
+    let url = Url::parse(input).map_err(|_| UriError::NotAbsolute)?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UriError::Credentials);
+    }
+    match url.scheme() {
+        "https" => url.host().map(|_| ()).ok_or(UriError::NotAbsolute),
+        "http" => match url.host() {
+            Some(h) if is_loopback_host(&h) => Ok(()),
+            _ => Err(UriError::Scheme),
+        },
+        // Private-use URI schemes (RFC 8252 §7.1) must contain a period.
+        s if s.contains('.') => Ok(()),
+        _ => Err(UriError::Scheme),
+    }
+}
+
 /// The path of an absolute URI as written, before any normalisation by a parser.
 fn raw_path(input: &str) -> Option<&str> {
     let (_, rest) = input.split_once("://")?;
@@ -187,6 +213,31 @@ mod tests {
         assert_eq!(
             CanonicalUri::parse(&format!("https://x.example/{}", "a".repeat(2100))),
             Err(TooLong)
+        );
+    }
+
+    #[test]
+    fn redirect_uris() {
+        assert_eq!(validate_redirect_uri("https://app.example/cb?x=1"), Ok(()));
+        assert_eq!(validate_redirect_uri("http://127.0.0.1:3000/cb"), Ok(()));
+        assert_eq!(validate_redirect_uri("http://localhost/cb"), Ok(()));
+        assert_eq!(validate_redirect_uri("com.example.app:/cb"), Ok(()));
+        assert_eq!(
+            validate_redirect_uri("http://app.example/cb"),
+            Err(UriError::Scheme)
+        );
+        assert_eq!(
+            validate_redirect_uri("https://app.example/cb#x"),
+            Err(UriError::Fragment)
+        );
+        assert_eq!(
+            validate_redirect_uri("javascript:alert(1)"),
+            Err(UriError::Scheme)
+        );
+        assert_eq!(validate_redirect_uri("/cb"), Err(UriError::NotAbsolute));
+        assert_eq!(
+            validate_redirect_uri("https://u:p@app.example/cb"),
+            Err(UriError::Credentials)
         );
     }
 

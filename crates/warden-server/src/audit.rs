@@ -1,0 +1,124 @@
+//! The audit writer: one task that appends events in batches.
+//!
+//! Callers await the append, so an event is durable before the response that depends on
+//! it is sent (a token is never handed out without its audit record). Batching lets one
+//! transaction carry many concurrent requests' events.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, Mutex, Notify};
+use tokio::task::JoinHandle;
+use warden_store::{AuditStore, NewAuditEvent, StoreError};
+use warden_telemetry::Metrics;
+
+/// Most events written in one transaction.
+const MAX_BATCH: usize = 512;
+
+type Job = (NewAuditEvent, oneshot::Sender<Result<i64, StoreError>>);
+
+/// A handle to the audit writer.
+#[derive(Clone)]
+pub struct AuditSink {
+    tx: mpsc::Sender<Job>,
+    stop: Arc<Notify>,
+    task: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+/// The audit record could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("audit log unavailable")]
+pub struct AuditError;
+
+/// One event to record. Never put token material into `detail`.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// Dotted kind, e.g. `token.issued`.
+    pub kind: &'static str,
+    /// The client involved.
+    pub client_id: Option<String>,
+    /// The subject involved.
+    pub subject: Option<String>,
+    /// The server involved.
+    pub server: Option<String>,
+    /// Structured detail.
+    pub detail: Value,
+}
+
+impl AuditSink {
+    /// Starts the writer on the current runtime.
+    pub fn spawn(store: Arc<dyn AuditStore>, metrics: Metrics) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
+        let stop = Arc::new(Notify::new());
+        let task = tokio::spawn(write_loop(store, rx, Arc::clone(&stop), metrics));
+        Self {
+            tx,
+            stop,
+            task: Arc::new(Mutex::new(Some(task))),
+        }
+    }
+
+    /// Stops accepting events, writes every event already queued, and waits for the
+    /// writer to finish. Later `record` calls fail.
+    pub async fn shutdown(&self) {
+        self.stop.notify_one();
+        if let Some(task) = self.task.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+
+    /// Appends `event` at `ts_ms` and waits until it is committed.
+    pub async fn record(&self, ts_ms: i64, event: Event) -> Result<i64, AuditError> {
+        let (done, wait) = oneshot::channel();
+        let new = NewAuditEvent {
+            ts: ts_ms,
+            kind: event.kind.to_owned(),
+            client_id: event.client_id,
+            subject: event.subject,
+            server: event.server,
+            detail: event.detail,
+        };
+        self.tx.send((new, done)).await.map_err(|_| AuditError)?;
+        match wait.await {
+            Ok(Ok(seq)) => Ok(seq),
+            _ => Err(AuditError),
+        }
+    }
+}
+
+async fn write_loop(
+    store: Arc<dyn AuditStore>,
+    mut rx: mpsc::Receiver<Job>,
+    stop: Arc<Notify>,
+    metrics: Metrics,
+) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        let n = tokio::select! {
+            n = rx.recv_many(&mut batch, MAX_BATCH) => n,
+            () = stop.notified() => {
+                // Refuse new events; what is queued is still written below.
+                rx.close();
+                continue;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        let events: Vec<NewAuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
+        match store.append(events).await {
+            Ok(seqs) => {
+                for ((_, done), seq) in batch.drain(..).zip(seqs) {
+                    let _ = done.send(Ok(seq));
+                }
+            }
+            Err(e) => {
+                metrics.record_store_error();
+                tracing::error!(error = %e, count = batch.len(), "audit append failed");
+                for (_, done) in batch.drain(..) {
+                    let _ = done.send(Err(StoreError::Unavailable("audit append failed".into())));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Client authentication at the token, revocation and introspection endpoints:
+//! `none` (public clients), `client_secret_basic` and `client_secret_post`.
+
+use axum::http::{header, HeaderMap};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use warden_store::{ClientRecord, ClientStore};
+
+use super::params::Params;
+use super::{ErrorCode, OAuthError};
+use crate::App;
+
+/// How the client authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A public client: identified, not authenticated.
+    None,
+    /// HTTP Basic.
+    SecretBasic,
+    /// Secret in the form body.
+    SecretPost,
+}
+
+/// A client that passed authentication (or identified itself, if public).
+#[derive(Clone)]
+pub struct AuthenticatedClient {
+    /// The client's registration.
+    pub record: ClientRecord,
+    /// The method used.
+    pub method: AuthMethod,
+}
+
+struct Presented {
+    client_id: String,
+    secret: Option<String>,
+    method: AuthMethod,
+}
+
+fn invalid_client(basic: bool) -> OAuthError {
+    OAuthError {
+        basic_challenge: basic,
+        ..OAuthError::new(ErrorCode::InvalidClient, "client authentication failed")
+    }
+}
+
+fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
+    let body_id = params.get("client_id");
+    let body_secret = params.get("client_secret");
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let text = value.to_str().map_err(|_| invalid_client(true))?;
+        let Some(b64) = text
+            .strip_prefix("Basic ")
+            .or_else(|| text.strip_prefix("basic "))
+        else {
+            return Err(OAuthError::invalid_request(
+                "only HTTP Basic client authentication is accepted in the Authorization header",
+            ));
+        };
+        if body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ));
+        }
+        let raw = STANDARD
+            .decode(b64.trim())
+            .map_err(|_| invalid_client(true))?;
+        let raw = String::from_utf8(raw).map_err(|_| invalid_client(true))?;
+        let (id, secret) = raw.split_once(':').ok_or_else(|| invalid_client(true))?;
+        // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+        let decode = |s: &str| -> String {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let (id, secret) = (decode(id), decode(secret));
+        if body_id.is_some_and(|b| b != id) {
+            return Err(OAuthError::invalid_request(
+                "client_id does not match the credentials",
+            ));
+        }
+        return Ok(Presented {
+            client_id: id,
+            secret: Some(secret),
+            method: AuthMethod::SecretBasic,
+        });
+    }
+    let client_id = body_id.ok_or_else(|| invalid_client(false))?.to_owned();
+    match body_secret {
+        Some(s) => Ok(Presented {
+            client_id,
+            secret: Some(s.to_owned()),
+            method: AuthMethod::SecretPost,
+        }),
+        None => Ok(Presented {
+            client_id,
+            secret: None,
+            method: AuthMethod::None,
+        }),
+    }
+}
+
+/// Authenticates the client of a token-endpoint style request, as of `now`.
+pub async fn authenticate(
+    app: &App,
+    headers: &HeaderMap,
+    params: &Params,
+    now: i64,
+) -> Result<AuthenticatedClient, OAuthError> {
+    let p = presented(headers, params)?;
+    let basic = p.method == AuthMethod::SecretBasic;
+    if p.client_id.is_empty() || p.client_id.len() > 512 {
+        return Err(invalid_client(basic));
+    }
+    let record = ClientStore::get(&app.store, &p.client_id)
+        .await?
+        .ok_or_else(|| invalid_client(basic))?;
+    match (&p.secret, record.confidential) {
+        (None, false) => {}
+        (Some(secret), true) => {
+            let ok = record
+                .secrets
+                .iter()
+                .filter(|s| s.expires_at.is_none_or(|e| e > now))
+                .fold(false, |acc, s| acc | app.secrets.verify(secret, &s.hash));
+            if !ok {
+                return Err(invalid_client(basic));
+            }
+        }
+        // A confidential client without a secret, or a public client presenting one.
+        _ => return Err(invalid_client(basic)),
+    }
+    Ok(AuthenticatedClient {
+        record,
+        method: p.method,
+    })
+}

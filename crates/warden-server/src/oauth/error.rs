@@ -1,0 +1,159 @@
+//! The authorization server's one error boundary.
+//!
+//! Every failure on an OAuth endpoint becomes an [`OAuthError`], and this file alone
+//! turns one into a status, headers and an RFC 6749 §5.2 body.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use warden_proto::oauth::ErrorBody;
+
+/// RFC 6749, 7009, 8707 and 8693 error codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Malformed, missing or repeated parameter.
+    InvalidRequest,
+    /// Client authentication failed.
+    InvalidClient,
+    /// The grant (code, refresh token, credentials) is invalid, expired or revoked.
+    InvalidGrant,
+    /// The client may not use this grant.
+    UnauthorizedClient,
+    /// The grant type is not supported.
+    UnsupportedGrantType,
+    /// The response type is not supported.
+    UnsupportedResponseType,
+    /// The scope is invalid or exceeds what may be granted.
+    InvalidScope,
+    /// RFC 8707: the resource is unknown or not allowed.
+    InvalidTarget,
+    /// The resource owner or policy denied the request.
+    AccessDenied,
+    /// RFC 7009: the token type is not supported.
+    UnsupportedTokenType,
+    /// An internal failure; details are in the log only.
+    ServerError,
+    /// A dependency (the store) is unavailable.
+    TemporarilyUnavailable,
+}
+
+impl ErrorCode {
+    /// The RFC code string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::InvalidRequest
+            | ErrorCode::InvalidGrant
+            | ErrorCode::UnauthorizedClient
+            | ErrorCode::UnsupportedGrantType
+            | ErrorCode::UnsupportedResponseType
+            | ErrorCode::InvalidScope
+            | ErrorCode::InvalidTarget
+            | ErrorCode::AccessDenied
+            | ErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// An OAuth error: code, description, and whether to challenge for Basic auth.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthError {
+    /// The code.
+    pub code: ErrorCode,
+    /// A description for the client. Never includes a secret or a library's message.
+    pub description: Cow<'static, str>,
+    /// Whether the client used HTTP Basic (an `invalid_client` then carries a challenge).
+    pub basic_challenge: bool,
+}
+
+impl OAuthError {
+    /// An error with a description.
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            basic_challenge: false,
+        }
+    }
+
+    /// `invalid_request`.
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+
+    /// `server_error`, logging `detail` (never sent to the client).
+    pub fn server_error(detail: &dyn fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error on an OAuth endpoint");
+        Self::new(ErrorCode::ServerError, "internal error")
+    }
+
+    /// `temporarily_unavailable`, logging `detail`.
+    pub fn unavailable(detail: &dyn fmt::Display) -> Self {
+        tracing::error!(error = %detail, "dependency unavailable on an OAuth endpoint");
+        Self::new(ErrorCode::TemporarilyUnavailable, "try again shortly")
+    }
+}
+
+impl fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code.as_str())
+    }
+}
+
+impl From<warden_store::StoreError> for OAuthError {
+    fn from(e: warden_store::StoreError) -> Self {
+        if e.is_transient() {
+            OAuthError::unavailable(&e)
+        } else {
+            OAuthError::server_error(&e)
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let status = self.code.status();
+        let body = ErrorBody {
+            error: self.code.as_str().to_owned(),
+            error_description: Some(self.description.into_owned()),
+        };
+        let mut resp = (status, Json(body)).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if self.code == ErrorCode::InvalidClient {
+            let challenge = if self.basic_challenge {
+                "Basic realm=\"warden\", charset=\"UTF-8\""
+            } else {
+                "Basic realm=\"warden\""
+            };
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        resp
+    }
+}

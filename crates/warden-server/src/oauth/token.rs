@@ -1,0 +1,236 @@
+//! `POST /oauth/token`.
+//!
+//! This file dispatches on `grant_type` and mints access tokens; each grant's rules
+//! live beside it. Implemented grants: `client_credentials`. Refused by design:
+//! `password` and `implicit` (OAuth 2.1), and anything unknown.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+use warden_core::jwt::{self, AT_JWT_TYP};
+use warden_core::scope::ScopeSet;
+use warden_core::secret::random_id;
+use warden_core::uri::CanonicalUri;
+use warden_proto::oauth::TokenResponse;
+use warden_store::{ServerRecord, ServerStore};
+
+use super::client_auth::{authenticate, AuthenticatedClient};
+use super::params::Params;
+use super::{ErrorCode, OAuthError};
+use crate::audit::Event;
+use crate::App;
+
+/// `POST /oauth/token`.
+#[tracing::instrument(skip_all, fields(grant_type))]
+pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = handle(&app, &headers, &body).await;
+    match result {
+        Ok(resp) => {
+            let mut r = Json(resp).into_response();
+            let h = r.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            r
+        }
+        Err(e) => {
+            app.metrics.record_token_error(e.code.as_str());
+            e.into_response()
+        }
+    }
+}
+
+fn form_content_type(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<TokenResponse, OAuthError> {
+    if !form_content_type(headers) {
+        return Err(OAuthError::invalid_request(
+            "the token request must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = Params::parse(body)?;
+    let grant_type = params.require("grant_type")?;
+    tracing::Span::current().record("grant_type", grant_type);
+    match grant_type {
+        "client_credentials" => {}
+        "authorization_code" | "refresh_token" => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "this grant type is not enabled on this server yet",
+            ))
+        }
+        "password" | "implicit" => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "OAuth 2.1 removed this grant type",
+            ))
+        }
+        _ => {
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedGrantType,
+                "unsupported grant_type",
+            ))
+        }
+    }
+    let now = app.clock.now();
+    let client = authenticate(app, headers, &params, now).await?;
+    client_credentials(app, &client, &params, now).await
+}
+
+/// Resolves the `resource` parameters (RFC 8707) to exactly one registered server.
+async fn resolve_resource(app: &App, params: &Params) -> Result<ServerRecord, OAuthError> {
+    let resources = params.all("resource");
+    let [resource] = resources else {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            if resources.is_empty() {
+                "resource is required: the canonical URI of the MCP server the token is for"
+            } else {
+                "one resource per token: request a token for each server"
+            },
+        ));
+    };
+    let canonical = CanonicalUri::parse(resource)
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidTarget, format!("resource {e}")))?;
+    ServerStore::get_by_uri(&app.store, canonical.as_str())
+        .await?
+        .ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "resource is not a registered server",
+            )
+        })
+}
+
+async fn client_credentials(
+    app: &App,
+    client: &AuthenticatedClient,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let rec = &client.record;
+    if !rec.confidential {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "client_credentials requires a confidential client",
+        ));
+    }
+    if !rec.grant_types.iter().any(|g| g == "client_credentials") {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client is not allowed the client_credentials grant",
+        ));
+    }
+    let server = resolve_resource(app, params).await?;
+    let defined = ScopeSet::from_iter_valid(server.tool_groups.iter().map(|g| g.scope.clone()));
+    // A machine client gets only scopes it was registered with.
+    let allowed = defined.intersection(&ScopeSet::from_iter_valid(rec.scopes.iter().cloned()));
+    let requested = match params.get("scope") {
+        Some(s) => ScopeSet::parse(s)
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
+        None => allowed.clone(),
+    };
+    if let Some(unknown) = requested.iter().find(|s| !defined.contains(s)) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            format!("scope {unknown} is not defined by this resource"),
+        ));
+    }
+    let granted = requested.intersection(&allowed);
+    if granted.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "no requested scope is allowed for this client on this resource",
+        ));
+    }
+    let ttl = if server.access_token_ttl_secs > 0 {
+        server.access_token_ttl_secs
+    } else {
+        app.config.tokens.access_token_ttl
+    };
+    let issued = mint_access_token(
+        app,
+        &rec.client_id,
+        &rec.client_id,
+        &server,
+        &granted,
+        now,
+        ttl,
+    )?;
+    app.audit
+        .record(
+            app.clock.now_ms(),
+            Event {
+                kind: "token.issued",
+                client_id: Some(rec.client_id.clone()),
+                subject: Some(rec.client_id.clone()),
+                server: Some(server.name.clone()),
+                detail: json!({
+                    "grant_type": "client_credentials",
+                    "jti": issued.jti,
+                    "scope": granted.to_string(),
+                    "aud": server.canonical_uri,
+                    "exp": now + ttl,
+                }),
+            },
+        )
+        .await
+        .map_err(|e| OAuthError::unavailable(&e))?;
+    app.metrics.record_token_issued("client_credentials");
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+        scope: Some(granted.to_string()),
+        refresh_token: None,
+        issued_token_type: None,
+    })
+}
+
+/// A freshly signed access token and its id.
+pub struct Issued {
+    /// The compact JWS.
+    pub token: String,
+    /// Its `jti`.
+    pub jti: String,
+}
+
+/// Signs an RFC 9068 access token for `server`.
+pub fn mint_access_token(
+    app: &App,
+    subject: &str,
+    client_id: &str,
+    server: &ServerRecord,
+    scope: &ScopeSet,
+    now: i64,
+    ttl: i64,
+) -> Result<Issued, OAuthError> {
+    let key = app
+        .keys
+        .signing_key()
+        .ok_or_else(|| OAuthError::server_error(&"no active signing key"))?;
+    let jti = random_id().map_err(|e| OAuthError::server_error(&e))?;
+    let mut claims = Map::new();
+    claims.insert("iss".into(), Value::String(app.config.issuer.clone()));
+    claims.insert("sub".into(), Value::String(subject.to_owned()));
+    claims.insert("aud".into(), Value::String(server.canonical_uri.clone()));
+    claims.insert("exp".into(), json!(now + ttl));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("nbf".into(), json!(now));
+    claims.insert("jti".into(), Value::String(jti.clone()));
+    claims.insert("client_id".into(), Value::String(client_id.to_owned()));
+    claims.insert("scope".into(), Value::String(scope.to_string()));
+    let token = jwt::sign(&claims, AT_JWT_TYP, &key).map_err(|e| OAuthError::server_error(&e))?;
+    Ok(Issued { token, jti })
+}

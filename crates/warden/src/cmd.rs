@@ -1,0 +1,9 @@
+//! One module per top-level command.
+
+pub mod client;
+pub mod demo;
+pub mod init;
+pub mod quickstart;
+pub mod serve;
+pub mod server;
+pub mod user;

@@ -1,0 +1,94 @@
+//! `warden`: the command line. It is thin: parsing, then a call into the library crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+mod datadir;
+mod output;
+
+/// Options every admin command takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Common {
+    /// The data directory (config, master key, SQLite database).
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_DATA_DIR",
+        default_value = "./warden-data"
+    )]
+    pub data_dir: PathBuf,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "warden",
+    version,
+    about = "One OAuth 2.1 authorization server, gateway and control plane for a fleet of MCP servers"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a data dir: config, database, master key and the first signing key.
+    Init(cmd::init::InitArgs),
+    /// Run every role (authorization server, gateway, admin) on one listener.
+    Serve(cmd::serve::ServeArgs),
+    /// First run: init if needed, start the demo MCP server, register it, create a demo
+    /// user and client, and serve.
+    Quickstart(cmd::quickstart::QuickstartArgs),
+    /// Manage registered MCP servers.
+    #[command(subcommand)]
+    Server(cmd::server::ServerCmd),
+    /// Manage built-in users.
+    #[command(subcommand)]
+    User(cmd::user::UserCmd),
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(cmd::client::ClientCmd),
+    /// Run the demo MCP server (Streamable HTTP) used by the quickstart, tests and benchmarks.
+    DemoUpstream(cmd::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let common = cli.common;
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Init(a) => cmd::init::run(&common, a).await,
+            Command::Serve(a) => cmd::serve::run(&common, a).await,
+            Command::Quickstart(a) => cmd::quickstart::run(&common, a).await,
+            Command::Server(c) => cmd::server::run(&common, c).await,
+            Command::User(c) => cmd::user::run(&common, c).await,
+            Command::Client(c) => cmd::client::run(&common, c).await,
+            Command::DemoUpstream(a) => cmd::demo::run(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -81,8 +81,8 @@ pub struct Config {
     pub issuer: String,
     /// Where `serve` listens.
     pub listen: SocketAddr,
-    /// The database URL (may hold a password, hence secret-typed).
-    pub database_url: SecretString,
+    /// The database.
+    pub database: DatabaseSettings,
     /// Logging.
     pub log: LogSettings,
     /// Token lifetimes and signing.
@@ -93,6 +93,17 @@ pub struct Config {
     pub gateway: GatewaySettings,
     /// Browser login protection.
     pub login: LoginSettings,
+}
+
+/// Database settings.
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    /// The database URL (may hold a password, hence secret-typed).
+    pub url: SecretString,
+    /// How long to wait for a connection, seconds.
+    pub connect_timeout: i64,
+    /// Pool size, if not the backend's default.
+    pub max_connections: Option<u32>,
 }
 
 /// Logging settings.

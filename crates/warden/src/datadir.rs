@@ -83,7 +83,13 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 
 /// Opens the store named by `config`.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    Store::open(config.database_url.expose())
+    let options = warden_store::StoreOptions {
+        acquire_timeout: std::time::Duration::from_secs(
+            config.database.connect_timeout.unsigned_abs(),
+        ),
+        max_connections: config.database.max_connections,
+    };
+    Store::open_with(config.database.url.expose(), &options)
         .await
         .map_err(|e| anyhow!("cannot open the database: {e}"))
 }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 
 use super::{
     default_listen, invalid, parse_duration, validate_public_url, Config, ConfigError,
-    GatewaySettings, KeySettings, LogFormat, LogSettings, LoginSettings, TokenSettings,
-    CONFIG_VERSION, RESERVED_ENV,
+    DatabaseSettings, GatewaySettings, KeySettings, LogFormat, LogSettings, LoginSettings,
+    TokenSettings, CONFIG_VERSION, RESERVED_ENV,
 };
 use crate::keys::SigningAlg;
 use crate::secret::SecretString;
@@ -38,6 +38,8 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawDatabase {
     url: Option<String>,
+    connect_timeout: Option<RawDuration>,
+    max_connections: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -130,6 +132,22 @@ impl RawConfig {
             None => default_listen(&public_url),
         };
         let database_url = resolve_db_url(self.database.url.as_deref(), data_dir)?;
+        let connect_timeout = duration(
+            "database.connect_timeout",
+            self.database.connect_timeout,
+            10,
+            1..=300,
+        )?;
+        if self
+            .database
+            .max_connections
+            .is_some_and(|n| !(1..=1000).contains(&n))
+        {
+            return Err(invalid(
+                "database.max_connections",
+                "must be between 1 and 1000",
+            ));
+        }
         let level = self.log.level.unwrap_or_else(|| "info".into());
         if level.trim().is_empty() {
             return Err(invalid("log.level", "must not be empty"));
@@ -201,7 +219,11 @@ impl RawConfig {
             issuer: public_url.clone(),
             public_url,
             listen,
-            database_url,
+            database: DatabaseSettings {
+                url: database_url,
+                connect_timeout,
+                max_connections: self.database.max_connections,
+            },
             log: LogSettings {
                 format: self.log.format.unwrap_or(LogFormat::Pretty),
                 level,
@@ -315,6 +337,8 @@ public_url = {q}
 # Embedded default: a SQLite file in the data dir. For several replicas use PostgreSQL:
 # url = "postgres://warden@db.internal/warden"
 url = "sqlite://warden.db"
+connect_timeout = "10s"     # how long to wait for the database at startup and per query
+# max_connections = 8       # pool size (default 8 for SQLite, 16 for PostgreSQL)
 
 [log]
 format = "pretty"   # or "json"

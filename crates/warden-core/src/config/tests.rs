@@ -14,7 +14,7 @@ fn template_loads_with_defaults() {
     let c = load(&Config::template("https://auth.example.com"), &[]).unwrap();
     assert_eq!(c.issuer, "https://auth.example.com");
     assert_eq!(c.listen.to_string(), "0.0.0.0:443");
-    assert_eq!(c.database_url.expose(), "sqlite:///data/warden.db");
+    assert_eq!(c.database.url.expose(), "sqlite:///data/warden.db");
     assert_eq!(c.tokens.access_token_ttl, 900);
     assert_eq!(c.gateway.leeway, 30);
     assert_eq!(c.tokens.signing_alg, SigningAlg::Es256);
@@ -87,7 +87,7 @@ fn env_overrides_apply_and_are_named_in_errors() {
 #[test]
 fn database_url_forms() {
     let c = load(MIN, &[("WARDEN_DATABASE_URL", "postgres://u:pw@db/warden")]).unwrap();
-    assert_eq!(c.database_url.expose(), "postgres://u:pw@db/warden");
+    assert_eq!(c.database.url.expose(), "postgres://u:pw@db/warden");
     assert!(
         !format!("{c:?}").contains("pw@"),
         "Debug must not show the database password"

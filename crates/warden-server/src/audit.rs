@@ -58,6 +58,25 @@ impl AuditSink {
         }
     }
 
+    /// Queues `event` without waiting for the commit: for hot paths (the gateway) whose
+    /// response does not depend on the record. If the queue is full the event is dropped
+    /// and counted, rather than slowing every request down.
+    pub fn submit(&self, ts_ms: i64, event: Event, metrics: &Metrics) {
+        let (done, _ignored) = oneshot::channel();
+        let new = NewAuditEvent {
+            ts: ts_ms,
+            kind: event.kind.to_owned(),
+            client_id: event.client_id,
+            subject: event.subject,
+            server: event.server,
+            detail: event.detail,
+        };
+        if self.tx.try_send((new, done)).is_err() {
+            metrics.record_store_error();
+            tracing::warn!("audit queue full: an event was dropped");
+        }
+    }
+
     /// Stops accepting events, writes every event already queued, and waits for the
     /// writer to finish. Later `record` calls fail.
     pub async fn shutdown(&self) {

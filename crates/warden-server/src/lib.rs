@@ -14,9 +14,11 @@ use warden_store::Store;
 use warden_telemetry::Metrics;
 
 pub mod audit;
+pub mod gateway;
 pub mod health;
 pub mod keyring;
 pub mod oauth;
+pub mod revocation;
 mod router;
 pub mod serve;
 
@@ -46,6 +48,8 @@ pub struct AppInner {
     pub metrics: Metrics,
     /// The audit writer.
     pub audit: audit::AuditSink,
+    /// Revoked access-token ids, in memory.
+    pub revoked: revocation::RevocationList,
 }
 
 impl App {
@@ -61,6 +65,7 @@ impl App {
         let keys = keyring::KeyRing::load(&store, &sealer, clock.now()).await?;
         let metrics = Metrics::new();
         let audit = audit::AuditSink::spawn(Arc::new(store.clone()), metrics.clone());
+        let revoked = revocation::RevocationList::load(&store, clock.now()).await?;
         Ok(Self {
             inner: Arc::new(AppInner {
                 config,
@@ -71,6 +76,7 @@ impl App {
                 sealer,
                 metrics,
                 audit,
+                revoked,
             }),
         })
     }

@@ -34,6 +34,7 @@ pub fn router(app: App) -> Router {
         )
         .route("/oauth/jwks.json", get(oauth::metadata::jwks))
         .route("/oauth/token", post(oauth::token::token))
+        .merge(crate::gateway::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(app.clone(), record_metrics))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -1,0 +1,62 @@
+//! The in-memory denylist of revoked access-token ids (`jti`).
+//!
+//! The gateway's validation path must not touch the database for JWTs, so revocations are
+//! kept here: loaded from the store at start, added to by this process's revocation
+//! endpoint, and (with several replicas) by notifications from the others. An entry lives
+//! until the token it names would have expired anyway.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use warden_store::{RevocationStore, Store, StoreError};
+
+/// Revoked `jti`s and when each stops mattering.
+#[derive(Default)]
+pub struct RevocationList {
+    entries: RwLock<HashMap<String, i64>>,
+}
+
+impl RevocationList {
+    /// Loads every still-relevant revocation from the store.
+    pub async fn load(store: &Store, now: i64) -> Result<Self, StoreError> {
+        let entries = RevocationStore::list_active(store, now).await?.into_iter().collect();
+        Ok(Self { entries: RwLock::new(entries) })
+    }
+
+    /// Whether `jti` is revoked.
+    pub fn contains(&self, jti: &str) -> bool {
+        match self.entries.read() {
+            Ok(g) => g.contains_key(jti),
+            Err(p) => p.into_inner().contains_key(jti),
+        }
+    }
+
+    /// Adds `jti`, relevant until `expires_at`.
+    pub fn insert(&self, jti: String, expires_at: i64) {
+        match self.entries.write() {
+            Ok(mut g) => {
+                g.insert(jti, expires_at);
+            }
+            Err(p) => {
+                p.into_inner().insert(jti, expires_at);
+            }
+        }
+    }
+
+    /// Drops entries whose tokens have expired by `now`.
+    pub fn purge(&self, now: i64) {
+        if let Ok(mut g) = self.entries.write() {
+            g.retain(|_, exp| *exp > now);
+        }
+    }
+
+    /// How many entries are held.
+    pub fn len(&self) -> usize {
+        self.entries.read().map_or(0, |g| g.len())
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,293 @@
+//! AuditStore: the hash chain under concurrency, tampering and pruning.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde_json::json;
+use warden_store::{
+    audit_event_hash, AuditFilter, AuditStore, NewAuditEvent, Store, VerifyReport,
+    AUDIT_GENESIS_HASH,
+};
+
+use crate::fixtures::event;
+use crate::harness::raw_execute;
+
+const T0: i64 = 1_700_000_000_000;
+
+backend_tests!(
+    audit_append_query_verify,
+    audit_concurrent_appends,
+    audit_prune_keeps_chain
+);
+backend_tests_with_url!(audit_verify_detects_edit, audit_verify_detects_deletion);
+
+async fn audit_append_query_verify(store: Store) {
+    let audit: &dyn AuditStore = &store;
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 0,
+            first_broken: None
+        }
+    );
+    assert!(audit.append(Vec::new()).await.unwrap().is_empty());
+
+    let mut login = event(T0, "login");
+    login.client_id = None;
+    let mut call = event(T0 + 5, "tool.call");
+    call.server = Some("files".to_owned());
+    call.detail = json!({ "tool": "read_file", "nested": { "b": 2, "a": 1 } });
+    assert_eq!(
+        audit
+            .append(vec![login, event(T0 + 1, "token.issued")])
+            .await
+            .unwrap(),
+        vec![1, 2]
+    );
+    assert_eq!(audit.append(vec![call.clone()]).await.unwrap(), vec![3]);
+
+    let all = audit.query(&AuditFilter::default()).await.unwrap();
+    assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(all[0].prev_hash, AUDIT_GENESIS_HASH.to_vec());
+    assert_eq!(all[0].client_id, None);
+    assert_eq!(all[2].detail, call.detail);
+    assert_eq!(all[2].server.as_deref(), Some("files"));
+    for pair in all.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    // An outside verifier recomputes the same hashes from what `query` returns.
+    for e in &all {
+        assert_eq!(audit_event_hash(e).to_vec(), e.hash);
+    }
+
+    let q = |f: AuditFilter| async move {
+        audit
+            .query(&f)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        q(AuditFilter {
+            kind: Some("tool.call".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![3]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            client_id: Some("c1".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![2, 3]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            subject: Some("u1".into()),
+            server: Some("files".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![3]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            since_ms: Some(T0 + 1),
+            until_ms: Some(T0 + 5),
+            ..Default::default()
+        })
+        .await,
+        vec![2]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            after_seq: Some(1),
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await,
+        vec![2]
+    );
+    assert_eq!(
+        q(AuditFilter {
+            subject: Some("nobody".into()),
+            ..Default::default()
+        })
+        .await,
+        Vec::<i64>::new()
+    );
+
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 3,
+            first_broken: None
+        }
+    );
+}
+
+async fn audit_concurrent_appends(store: Store) {
+    let audit: Arc<dyn AuditStore> = Arc::new(store);
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..16i64 {
+        let audit = audit.clone();
+        let barrier = barrier.clone();
+        tasks.spawn(async move {
+            barrier.wait().await;
+            let mut seqs = Vec::new();
+            for i in 0..25i64 {
+                let mut e = event(T0 + task * 100 + i, "concurrent");
+                e.detail = json!({ "task": task, "i": i });
+                seqs.extend(audit.append(vec![e]).await.unwrap());
+            }
+            seqs
+        });
+    }
+    let mut seqs = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let mine = joined.unwrap();
+        // Each appender sees its own events in increasing order.
+        assert!(mine.windows(2).all(|w| w[0] < w[1]));
+        seqs.extend(mine);
+    }
+    let unique: BTreeSet<i64> = seqs.iter().copied().collect();
+    assert_eq!(unique.len(), 400, "seqs must be unique");
+    assert_eq!(
+        unique.into_iter().collect::<Vec<_>>(),
+        (1..=400).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 400,
+            first_broken: None
+        }
+    );
+}
+
+async fn audit_prune_keeps_chain(store: Store) {
+    let audit: &dyn AuditStore = &store;
+    let batch: Vec<NewAuditEvent> = (0..10).map(|i| event(T0 + i * 1000, "tick")).collect();
+    audit.append(batch).await.unwrap();
+
+    // Nothing is older than T0.
+    assert_eq!(audit.prune_before(T0).await.unwrap(), 0);
+    // Events with ts < T0 + 4000 are seqs 1..=4.
+    assert_eq!(audit.prune_before(T0 + 4000).await.unwrap(), 4);
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 6,
+            first_broken: None
+        }
+    );
+    let first = audit
+        .query(&AuditFilter::default())
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(first.seq, 5);
+    // Pruning the same range again is a no-op.
+    assert_eq!(audit.prune_before(T0 + 4000).await.unwrap(), 0);
+
+    // The chain continues after a prune, and pruning everything leaves a clean log.
+    assert_eq!(
+        audit
+            .append(vec![event(T0 + 20_000, "tock")])
+            .await
+            .unwrap(),
+        vec![11]
+    );
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 7,
+            first_broken: None
+        }
+    );
+    assert_eq!(audit.prune_before(T0 + 1_000_000).await.unwrap(), 7);
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 0,
+            first_broken: None
+        }
+    );
+    assert_eq!(
+        audit
+            .append(vec![event(T0 + 30_000, "tock")])
+            .await
+            .unwrap(),
+        vec![12]
+    );
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 1,
+            first_broken: None
+        }
+    );
+}
+
+async fn audit_verify_detects_edit(store: Store, url: String) {
+    let audit: &dyn AuditStore = &store;
+    let batch: Vec<NewAuditEvent> = (0..8).map(|i| event(T0 + i, "tick")).collect();
+    audit.append(batch).await.unwrap();
+    assert_eq!(audit.verify().await.unwrap().first_broken, None);
+
+    raw_execute(
+        &url,
+        r#"UPDATE audit_events SET detail = '{"ip":"203.0.113.9"}' WHERE seq = 5"#,
+    )
+    .await;
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 4,
+            first_broken: Some(5)
+        }
+    );
+
+    // Re-chaining after an edit does not help: the next event's prev_hash breaks.
+    raw_execute(&url, "UPDATE audit_events SET kind = 'tock' WHERE seq = 3").await;
+    assert_eq!(audit.verify().await.unwrap().first_broken, Some(3));
+}
+
+async fn audit_verify_detects_deletion(store: Store, url: String) {
+    let audit: &dyn AuditStore = &store;
+    let batch: Vec<NewAuditEvent> = (0..6).map(|i| event(T0 + i, "tick")).collect();
+    audit.append(batch).await.unwrap();
+
+    // Deleting the newest event shows as a missing tail against the head.
+    raw_execute(&url, "DELETE FROM audit_events WHERE seq = 6").await;
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 5,
+            first_broken: Some(6)
+        }
+    );
+    // Deleting one in the middle shows as a gap.
+    raw_execute(&url, "DELETE FROM audit_events WHERE seq = 2").await;
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 1,
+            first_broken: Some(2)
+        }
+    );
+    // Deleting the oldest without moving the anchor is caught too.
+    raw_execute(&url, "DELETE FROM audit_events WHERE seq = 1").await;
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 0,
+            first_broken: Some(1)
+        }
+    );
+}

@@ -1,8 +1,12 @@
 //! The one integration-test binary: it runs the real `warden` executable.
 
+// Test helpers outside #[test] fns may unwrap: a failure there is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 mod bad_input;
 mod crash;
+mod quickstart;
 mod redaction;
 mod serve;

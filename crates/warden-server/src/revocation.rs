@@ -19,8 +19,13 @@ pub struct RevocationList {
 impl RevocationList {
     /// Loads every still-relevant revocation from the store.
     pub async fn load(store: &Store, now: i64) -> Result<Self, StoreError> {
-        let entries = RevocationStore::list_active(store, now).await?.into_iter().collect();
-        Ok(Self { entries: RwLock::new(entries) })
+        let entries = RevocationStore::list_active(store, now)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(Self {
+            entries: RwLock::new(entries),
+        })
     }
 
     /// Whether `jti` is revoked.

@@ -102,6 +102,12 @@ impl MasterKey {
     pub fn secret_hasher(&self) -> SecretHasher {
         SecretHasher::new(self.derive(b"client-secret").as_slice())
     }
+
+    /// The keyed MAC that binds a gateway session id to the identity that opened it, so a
+    /// session id presented with another identity's token is refused on every replica.
+    pub fn session_binder(&self) -> SecretHasher {
+        SecretHasher::new(self.derive(b"gateway-session").as_slice())
+    }
 }
 
 impl fmt::Debug for MasterKey {

@@ -50,6 +50,10 @@ pub struct AppInner {
     pub audit: audit::AuditSink,
     /// Revoked access-token ids, in memory.
     pub revoked: revocation::RevocationList,
+    /// The gateway's caches, session binder and upstream connection pool.
+    pub gateway: gateway::Gateway,
+    /// Failed sign-in throttling.
+    pub login_throttle: oauth::lockout::LoginThrottle,
 }
 
 impl App {
@@ -66,8 +70,13 @@ impl App {
         let metrics = Metrics::new();
         let audit = audit::AuditSink::spawn(Arc::new(store.clone()), metrics.clone());
         let revoked = revocation::RevocationList::load(&store, clock.now()).await?;
+        let gateway = gateway::Gateway::new(master.session_binder());
         Ok(Self {
             inner: Arc::new(AppInner {
+                login_throttle: oauth::lockout::LoginThrottle::new(
+                    config.login.max_failures,
+                    config.login.lockout,
+                ),
                 config,
                 store,
                 clock,
@@ -77,6 +86,7 @@ impl App {
                 metrics,
                 audit,
                 revoked,
+                gateway,
             }),
         })
     }

@@ -1,0 +1,421 @@
+//! The `/mcp/{name}` handler: the steps of the [module docs](super), in order, and one
+//! audit record and metric per request.
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use serde_json::{json, Value};
+
+use super::authorize::{Permit, Visibility};
+use super::challenge::GatewayError;
+use super::jsonrpc::{Call, ListKind, Message};
+use super::registry::{Lookup, Protected, Upstream};
+use super::session::Session;
+use super::sse::{self, Rewrite};
+use super::validate::{self, Principal};
+use super::{assertion, cors, proxy, stdio};
+use crate::audit::Event;
+use crate::App;
+
+/// Largest request body the gateway reads.
+pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// What the audit record of a request says, filled in as the request progresses.
+#[derive(Default)]
+struct Trail {
+    principal: Option<Arc<Principal>>,
+    method: Option<String>,
+    target: Option<String>,
+}
+
+/// What to do with an upstream's answer.
+struct Plan {
+    /// Filter this list result (POST) or, with `None` kind, any list result (GET stream).
+    filter: Option<(Option<ListKind>, Visibility)>,
+    /// The pin a session id issued or re-issued in the answer carries.
+    pin: Option<Vec<String>>,
+    /// Issue a gateway-only session id if the upstream sends none (a pinned
+    /// `initialize` to a session-less upstream).
+    needs_session: bool,
+    /// The JSON-RPC id, for errors.
+    id: Value,
+}
+
+/// `/mcp/{name}`, any method.
+#[tracing::instrument(skip_all, fields(server = %name))]
+pub(super) async fn mcp(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    let server = match app.gateway.registry.lookup(&app, &name).await {
+        Lookup::Found(server) => server,
+        Lookup::Missing => return GatewayError::UnknownServer.into_response(None),
+        Lookup::Unavailable => return GatewayError::ServerUnavailable.into_response(None),
+    };
+    let origin = match cors::check(&server, request.headers()) {
+        Ok(origin) => origin,
+        Err(e) => return finish(&app, &server, &Trail::default(), Err(e), None),
+    };
+    if request.method() == Method::OPTIONS {
+        return cors::preflight(origin, request.headers());
+    }
+    let mut trail = Trail::default();
+    let result = handle(&app, &server, request, &mut trail).await;
+    finish(&app, &server, &trail, result, origin)
+}
+
+async fn handle(
+    app: &App,
+    server: &Arc<Protected>,
+    request: Request,
+    trail: &mut Trail,
+) -> Result<Response, GatewayError> {
+    let method = request.method().clone();
+    if method != Method::POST && method != Method::GET && method != Method::DELETE {
+        return Err(GatewayError::MethodNotAllowed);
+    }
+    let now = app.clock.now();
+    let token = validate::bearer(request.headers(), request.uri().query())?
+        .ok_or(GatewayError::MissingToken)?;
+    let principal = validate::authenticate(app, server, token, now)
+        .await
+        .map_err(GatewayError::InvalidToken)?;
+    trail.principal = Some(Arc::clone(&principal));
+    let (parts, body) = request.into_parts();
+    let sessions = &app.gateway.sessions;
+    let session = parts
+        .headers
+        .get(SESSION_HEADER)
+        .map(|v| sessions.unwrap(&server.name, &principal, v));
+
+    if method == Method::POST {
+        let body = read_body(body, &parts.headers).await?;
+        let message = Message::parse(&body)?;
+        trail.method = message.method().map(str::to_owned);
+        let call = message.call()?;
+        message.check_mirrored_headers(&call, &parts.headers)?;
+        let session = known_session(session, || message.id())?;
+        let pin = session.as_ref().and_then(|s| s.pinned.clone());
+        let visibility = Visibility::new(Arc::clone(server), Arc::clone(&principal), pin.clone());
+        let permit = visibility.authorize(&message, &call)?;
+        trail.target = permit.target.clone();
+        let Permit {
+            filter,
+            pin: new_pin,
+            ..
+        } = permit;
+        if let Some(tools) = &new_pin {
+            tracing::info!(
+                server = %server.name,
+                subject = principal.subject(),
+                client_id = principal.client_id(),
+                tools = ?tools,
+                "session pinned to its declared tools"
+            );
+        }
+        let upstream_session = session.as_ref().and_then(|s| s.upstream.as_deref());
+        let response = if let Upstream::Stdio(command) = &server.upstream {
+            let line = serde_json::from_slice::<Value>(&body)
+                .map_err(|_| GatewayError::Parse)?
+                .to_string();
+            let posted = stdio::Posted {
+                id: message.is_request().then(|| message.id().to_string()),
+                line,
+                sse: stdio::accepts_sse(&parts.headers),
+                initialize: matches!(call, Call::Initialize { .. }) && session.is_none(),
+                timeout: server.upstream_timeout,
+                principal: &principal,
+                rpc_id: message.id(),
+            };
+            app.gateway
+                .stdio
+                .post(server, command, upstream_session, posted)
+                .await?
+        } else {
+            let outgoing = upstream_request(
+                app,
+                server,
+                &principal,
+                Method::POST,
+                &parts.headers,
+                upstream_session,
+                Body::from(body.clone()),
+                now,
+            )?;
+            app.gateway
+                .upstream
+                .send(outgoing, server.upstream_timeout)
+                .await
+                .map_err(|f| f.into_error(message.id()))?
+        };
+        let needs_session = matches!(call, Call::Initialize { .. }) && new_pin.is_some();
+        let plan = Plan {
+            filter: filter.map(|kind| (Some(kind), visibility)),
+            pin: new_pin.or(pin),
+            needs_session,
+            id: if needs_session || filter.is_some() {
+                message.id()
+            } else {
+                Value::Null
+            },
+        };
+        return answer(app, server, &principal, response, plan).await;
+    }
+
+    let session = known_session(session, || Value::Null)?;
+    let pin = session.as_ref().and_then(|s| s.pinned.clone());
+    if method == Method::DELETE {
+        match &session {
+            None => {
+                return Err(GatewayError::InvalidMessage {
+                    id: Value::Null,
+                    message: "Bad Request: Mcp-Session-Id header is required",
+                })
+            }
+            // A gateway-only session has nothing upstream to end.
+            Some(Session { upstream: None, .. }) => {
+                let mut done = Response::new(Body::empty());
+                *done.status_mut() = StatusCode::NO_CONTENT;
+                return Ok(done);
+            }
+            Some(_) => {}
+        }
+    }
+    let upstream_session = session.as_ref().and_then(|s| s.upstream.as_deref());
+    let response = match &server.upstream {
+        Upstream::Stdio(_) if method == Method::GET => {
+            app.gateway.stdio.listen(upstream_session)?
+        }
+        Upstream::Stdio(_) => app.gateway.stdio.end(upstream_session)?,
+        Upstream::Http { .. } | Upstream::Unsupported(_) => {
+            let outgoing = upstream_request(
+                app,
+                server,
+                &principal,
+                method.clone(),
+                &parts.headers,
+                upstream_session,
+                Body::empty(),
+                now,
+            )?;
+            app.gateway
+                .upstream
+                .send(outgoing, server.upstream_timeout)
+                .await
+                .map_err(|f| f.into_error(Value::Null))?
+        }
+    };
+    let visibility = Visibility::new(Arc::clone(server), Arc::clone(&principal), pin.clone());
+    let plan = Plan {
+        // A GET stream may replay responses (resumption): filter any list result in it.
+        filter: (method == Method::GET).then_some((None, visibility)),
+        pin,
+        needs_session: false,
+        id: Value::Null,
+    };
+    answer(app, server, &principal, response, plan).await
+}
+
+/// The request's verified session: `Ok(None)` if it named none, `Err` if the id is not
+/// one this identity opened on this server.
+fn known_session(
+    session: Option<Option<Session>>,
+    id: impl FnOnce() -> Value,
+) -> Result<Option<Session>, GatewayError> {
+    match session {
+        None => Ok(None),
+        Some(Some(session)) => Ok(Some(session)),
+        Some(None) => Err(GatewayError::SessionNotFound { id: id() }),
+    }
+}
+
+async fn read_body(body: Body, headers: &HeaderMap) -> Result<Bytes, GatewayError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(GatewayError::PayloadTooLarge);
+    }
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(GatewayError::PayloadTooLarge)
+        }
+        Err(_) => Err(GatewayError::Parse),
+    }
+}
+
+/// The request to the upstream: the client's forwardable headers, the gateway's
+/// credentials, informational identity headers and the upstream's own session id.
+#[allow(clippy::too_many_arguments)] // One call site per method; a struct adds nothing.
+fn upstream_request(
+    app: &App,
+    server: &Protected,
+    principal: &Principal,
+    method: Method,
+    client_headers: &HeaderMap,
+    upstream_session: Option<&str>,
+    body: Body,
+    now: i64,
+) -> Result<axum::http::Request<Body>, GatewayError> {
+    let (uri, audience) = match &server.upstream {
+        Upstream::Http { uri, audience } => (uri, audience),
+        Upstream::Unsupported(why) => {
+            tracing::error!(server = %server.name, reason = %why, "cannot reach the upstream");
+            return Err(GatewayError::UpstreamUnavailable { id: Value::Null });
+        }
+        Upstream::Stdio(_) => {
+            return Err(GatewayError::Internal("stdio upstream on the HTTP path"))
+        }
+    };
+    let mut request = axum::http::Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = uri.clone();
+    let headers = request.headers_mut();
+    proxy::forward_headers(client_headers, headers);
+    let credential = assertion::upstream_authorization(app, audience, principal, now)?;
+    if server.assertion_in_authorization {
+        headers.insert(header::AUTHORIZATION, credential);
+    } else {
+        headers.insert("x-warden-assertion", credential);
+    }
+    for (name, value) in principal.identity_headers() {
+        headers.insert(name.clone(), value.clone());
+    }
+    for (name, value) in &server.static_headers {
+        headers.insert(name.clone(), value.clone());
+    }
+    if let Some(id) = upstream_session {
+        let value =
+            HeaderValue::from_str(id).map_err(|_| GatewayError::Internal("upstream session id"))?;
+        headers.insert(SESSION_HEADER, value);
+    }
+    Ok(request)
+}
+
+/// Turns the upstream's answer into the client's: session id re-bound, headers cleaned,
+/// list results filtered, everything else streamed as is.
+async fn answer(
+    app: &App,
+    server: &Protected,
+    principal: &Principal,
+    response: Response<Body>,
+    plan: Plan,
+) -> Result<Response, GatewayError> {
+    let (mut parts, body) = response.into_parts();
+    if proxy::refused_gateway(parts.status, &server.name) {
+        return Err(GatewayError::UpstreamUnavailable { id: plan.id });
+    }
+    proxy::clean_answer_headers(&mut parts.headers);
+    let sessions = &app.gateway.sessions;
+    let upstream_session = parts.headers.remove(SESSION_HEADER);
+    let issued = match upstream_session {
+        Some(value) => match value.to_str() {
+            Ok(id) => sessions.wrap(&server.name, principal, Some(id), plan.pin.as_deref()),
+            Err(_) => {
+                tracing::warn!(server = %server.name, "upstream sent an invalid session id");
+                None
+            }
+        },
+        None if plan.needs_session && parts.status.is_success() => {
+            sessions.wrap(&server.name, principal, None, plan.pin.as_deref())
+        }
+        None => None,
+    };
+    if let Some(id) = issued {
+        parts.headers.insert(SESSION_HEADER, id);
+    }
+    let event_stream = proxy::is_event_stream(&parts.headers);
+    if event_stream {
+        proxy::no_buffering(&mut parts.headers);
+    }
+    let body = match plan.filter {
+        Some((Some(kind), visibility)) if proxy::is_json(&parts.headers) => {
+            let mut message = proxy::read_json(body)
+                .await
+                .map_err(|f| f.into_error(plan.id.clone()))?;
+            visibility.filter_response(Some(kind), &mut message);
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Body::from(message.to_string())
+        }
+        Some((kind, visibility)) if event_stream => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            // A POST stream carries one response; a GET stream is watched to the end.
+            let once = kind.is_some();
+            sse::rewrite_stream(body, move |message: &mut Value| Rewrite {
+                changed: visibility.filter_response(kind, message),
+                finished: once,
+            })
+        }
+        _ => body,
+    };
+    Ok(Response::from_parts(parts, body))
+}
+
+/// Sends the response for `result`, with one audit record and metric.
+fn finish(
+    app: &App,
+    server: &Protected,
+    trail: &Trail,
+    result: Result<Response, GatewayError>,
+    origin: Option<HeaderValue>,
+) -> Response {
+    let (mut response, decision, reason) = match result {
+        Ok(response) => (response, "allow", None),
+        Err(e) => {
+            let decision = match &e {
+                // The request was authorized; the upstream failed it.
+                GatewayError::UpstreamUnavailable { .. } | GatewayError::UpstreamTimeout { .. } => {
+                    "upstream_error"
+                }
+                _ => "deny",
+            };
+            let reason = e.reason();
+            (e.into_response(Some(server)), decision, Some(reason))
+        }
+    };
+    app.metrics.record_gateway_decision(&server.name, decision);
+    let status = response.status().as_u16();
+    let mut detail = json!({ "decision": decision, "status": status });
+    if let Some(obj) = detail.as_object_mut() {
+        if let Some(method) = &trail.method {
+            obj.insert("method".into(), Value::String(method.clone()));
+        }
+        if let Some(target) = &trail.target {
+            obj.insert("target".into(), Value::String(target.clone()));
+        }
+        if let Some(reason) = &reason {
+            obj.insert("reason".into(), Value::String(reason.clone()));
+        }
+    }
+    if let Some(reason) = &reason {
+        tracing::debug!(server = %server.name, status, %reason, "gateway refused a request");
+    }
+    let principal = trail.principal.as_deref();
+    app.audit.submit(
+        app.clock.now_ms(),
+        Event {
+            kind: if decision == "deny" {
+                "gateway.deny"
+            } else {
+                "gateway.allow"
+            },
+            client_id: principal.map(|p| p.client_id().to_owned()),
+            subject: principal.map(|p| p.subject().to_owned()),
+            server: Some(server.name.to_string()),
+            detail,
+        },
+        &app.metrics,
+    );
+    cors::decorate(&mut response, origin);
+    response
+}

@@ -1,0 +1,386 @@
+//! The gateway's in-memory copy of the server registry.
+//!
+//! The hot path must not wait on the database, so each server's registration is compiled
+//! once into a [`Protected`] (policy, upstream URI, metadata document, challenge strings)
+//! and kept here. An entry older than [`REFRESH_AFTER`] is still served while one
+//! background task reloads it, so a registry change (or removal) takes effect within a few
+//! seconds without any request paying for it. Only the very first request for a name
+//! reads the database. The admin API calls [`Registry::invalidate`] after a change.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderName, HeaderValue, Uri};
+use bytes::Bytes;
+use serde_json::{json, Value};
+use warden_core::config::Config;
+use warden_store::{ServerRecord, ServerStore};
+
+use super::policy::Policy;
+use super::SharedStr;
+use crate::App;
+
+/// How long a compiled entry is served before a background reload.
+pub const REFRESH_AFTER: Duration = Duration::from_secs(5);
+
+/// Names cached at most; past this, unknown names are not remembered (so a scan of random
+/// names cannot grow memory) and every lookup of one reads the database.
+const MAX_SLOTS: usize = 10_000;
+
+/// Default time to the upstream's response headers.
+const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A registered server, compiled for the gateway.
+pub struct Protected {
+    /// The registry name.
+    pub name: SharedStr,
+    /// The canonical URI: the required token audience.
+    pub canonical_uri: SharedStr,
+    /// Where tokens must come from, and how they are checked.
+    pub tokens: TokenSource,
+    /// Clock-skew leeway for `exp`/`nbf`, seconds (0..=300).
+    pub leeway: i64,
+    /// Where requests go.
+    pub upstream: Upstream,
+    /// Which scope each tool, resource and prompt needs.
+    pub policy: Policy,
+    /// The RFC 9728 document, serialized once.
+    pub metadata: Bytes,
+    /// The URL of that document, for `resource_metadata` in challenges.
+    pub resource_metadata: String,
+    /// The `scope` of a 401 challenge.
+    pub challenge_scope: String,
+    /// Credentials configured for the upstream; values are marked sensitive.
+    pub static_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Whether the assertion goes in `Authorization` (else `X-Warden-Assertion`, because a
+    /// static header already uses `Authorization`).
+    pub assertion_in_authorization: bool,
+    /// Time allowed to the upstream's response headers.
+    pub upstream_timeout: Duration,
+    /// Browser origins allowed besides the gateway's own and loopback.
+    pub allowed_origins: Vec<String>,
+    /// The gateway's own origin (`scheme://host[:port]` of `public_url`).
+    pub public_origin: String,
+}
+
+/// How a server's tokens are validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// JWTs signed by this Warden's keys, with `iss` = the issuer.
+    Warden {
+        /// The exact `iss`.
+        issuer: String,
+    },
+    /// A token source this build cannot check (an external issuer or opaque tokens):
+    /// every token is refused, and the reason is logged.
+    Unsupported(&'static str),
+}
+
+/// Where a server's requests are forwarded.
+#[derive(Clone, Debug)]
+pub enum Upstream {
+    /// A command spawned per session and bridged over stdin/stdout.
+    Stdio(super::stdio::StdioCommand),
+    /// Streamable HTTP at this URI.
+    Http {
+        /// The endpoint.
+        uri: Uri,
+        /// The endpoint as text: the `aud` of assertions.
+        audience: String,
+    },
+    /// An upstream this build cannot reach; requests get 502 and the reason is logged.
+    Unsupported(String),
+}
+
+/// The result of a registry lookup.
+pub enum Lookup {
+    /// The server, compiled.
+    Found(Arc<Protected>),
+    /// No server has this name.
+    Missing,
+    /// The registration is invalid, or the registry could not be read.
+    Unavailable,
+}
+
+#[derive(Clone)]
+enum Entry {
+    Found(Arc<Protected>),
+    Missing,
+    Broken,
+}
+
+struct Slot {
+    entry: Entry,
+    loaded: Instant,
+    refreshing: Arc<AtomicBool>,
+}
+
+/// The in-memory registry.
+#[derive(Default)]
+pub struct Registry {
+    slots: RwLock<HashMap<String, Slot>>,
+}
+
+// === impl Registry ===
+
+impl Registry {
+    /// The server called `name`.
+    pub async fn lookup(&self, app: &App, name: &str) -> Lookup {
+        if !plausible_name(name) {
+            return Lookup::Missing;
+        }
+        let cached = self.read(|slots| {
+            slots.get(name).map(|slot| {
+                let stale = slot.loaded.elapsed() >= REFRESH_AFTER;
+                (slot.entry.clone(), stale, Arc::clone(&slot.refreshing))
+            })
+        });
+        match cached {
+            Some((entry, stale, refreshing)) => {
+                if stale && !refreshing.swap(true, Ordering::AcqRel) {
+                    let app = app.clone();
+                    let name = name.to_owned();
+                    tokio::spawn(async move {
+                        let entry = load(&app, &name).await;
+                        app.gateway.registry.store(name, entry, refreshing);
+                    });
+                }
+                entry.into()
+            }
+            None => {
+                let entry = load(app, name).await;
+                self.store(name.to_owned(), entry.clone(), Arc::default());
+                entry.into()
+            }
+        }
+    }
+
+    /// Forgets `name`, so the next request reloads it.
+    pub fn invalidate(&self, name: &str) {
+        self.write(|slots| {
+            slots.remove(name);
+        });
+    }
+
+    /// Forgets every server.
+    pub fn invalidate_all(&self) {
+        self.write(HashMap::clear);
+    }
+
+    fn store(&self, name: String, entry: Option<Entry>, refreshing: Arc<AtomicBool>) {
+        refreshing.store(false, Ordering::Release);
+        self.write(|slots| {
+            let slot = match entry {
+                Some(entry) => Slot {
+                    entry,
+                    loaded: Instant::now(),
+                    refreshing,
+                },
+                // The store failed: keep serving what we had, try again later.
+                None => match slots.remove(&name) {
+                    Some(old) => Slot {
+                        loaded: Instant::now(),
+                        ..old
+                    },
+                    None => return,
+                },
+            };
+            let unknown = matches!(slot.entry, Entry::Missing);
+            if unknown && slots.len() >= MAX_SLOTS && !slots.contains_key(&name) {
+                return;
+            }
+            slots.insert(name, slot);
+        });
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&HashMap<String, Slot>) -> T) -> T {
+        match self.slots.read() {
+            Ok(guard) => f(&guard),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut HashMap<String, Slot>) -> T) -> T {
+        match self.slots.write() {
+            Ok(mut guard) => f(&mut guard),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+}
+
+impl From<Option<Entry>> for Lookup {
+    fn from(entry: Option<Entry>) -> Self {
+        match entry {
+            Some(Entry::Found(p)) => Lookup::Found(p),
+            Some(Entry::Missing) => Lookup::Missing,
+            Some(Entry::Broken) | None => Lookup::Unavailable,
+        }
+    }
+}
+
+impl From<Entry> for Lookup {
+    fn from(entry: Entry) -> Self {
+        Some(entry).into()
+    }
+}
+
+/// Reads and compiles `name`; `None` if the store failed.
+async fn load(app: &App, name: &str) -> Option<Entry> {
+    match ServerStore::get(&app.store, name).await {
+        Ok(Some(record)) => match Protected::compile(&record, &app.config) {
+            Ok(p) => Some(Entry::Found(Arc::new(p))),
+            Err(reason) => {
+                tracing::error!(server = %name, %reason, "server registration is invalid");
+                Some(Entry::Broken)
+            }
+        },
+        Ok(None) => Some(Entry::Missing),
+        Err(e) => {
+            tracing::error!(server = %name, error = %e, "cannot read the server registry");
+            None
+        }
+    }
+}
+
+/// Server names are short identifiers; anything else is not worth a database read.
+fn plausible_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+// === impl Protected ===
+
+impl Protected {
+    /// Compiles `record` against the gateway's `config`.
+    pub fn compile(record: &ServerRecord, config: &Config) -> Result<Self, String> {
+        let settings = &record.settings;
+        let policy = Policy::compile(&record.tool_groups, settings)?;
+        let issuer = record
+            .issuer
+            .clone()
+            .unwrap_or_else(|| config.issuer.clone());
+        let tokens = if record.token_format != "jwt" {
+            TokenSource::Unsupported("opaque tokens need introspection, not available yet")
+        } else if issuer != config.issuer {
+            TokenSource::Unsupported("external issuers are not supported yet")
+        } else {
+            TokenSource::Warden {
+                issuer: issuer.clone(),
+            }
+        };
+        let resource_metadata = format!(
+            "{}/.well-known/oauth-protected-resource/mcp/{}",
+            config.public_url, record.name
+        );
+        let resource_name = settings
+            .get("resource_name")
+            .and_then(Value::as_str)
+            .unwrap_or(&record.name);
+        let metadata = json!({
+            "resource": record.canonical_uri,
+            "authorization_servers": [issuer],
+            "scopes_supported": policy.scopes(),
+            "bearer_methods_supported": ["header"],
+            "resource_name": resource_name,
+        });
+        let metadata = Bytes::from(serde_json::to_vec(&metadata).map_err(|e| e.to_string())?);
+        let challenge_scope = match settings.get("challenge_scope") {
+            Some(Value::String(s)) => s.clone(),
+            None | Some(Value::Null) => policy.scopes().join(" "),
+            Some(_) => return Err("settings.challenge_scope must be a string".into()),
+        };
+        let static_headers = static_headers(settings)?;
+        let assertion_in_authorization = !static_headers
+            .iter()
+            .any(|(n, _)| n == axum::http::header::AUTHORIZATION);
+        let upstream_timeout = match settings.get("upstream_timeout_secs") {
+            None | Some(Value::Null) => DEFAULT_UPSTREAM_TIMEOUT,
+            Some(v) => match v.as_u64() {
+                Some(s) if (1..=3600).contains(&s) => Duration::from_secs(s),
+                _ => return Err("settings.upstream_timeout_secs must be 1..=3600".into()),
+            },
+        };
+        let allowed_origins = match settings.get("allowed_origins") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|o| o.as_str().map(|s| s.trim_end_matches('/').to_owned()))
+                .collect::<Option<Vec<_>>>()
+                .ok_or("settings.allowed_origins must be a list of strings")?,
+            Some(_) => return Err("settings.allowed_origins must be a list of strings".into()),
+        };
+        Ok(Self {
+            name: record.name.as_str().into(),
+            canonical_uri: record.canonical_uri.as_str().into(),
+            tokens,
+            leeway: record.leeway_secs.clamp(0, 300),
+            upstream: Upstream::parse(&record.upstream, settings)?,
+            policy,
+            metadata,
+            resource_metadata,
+            challenge_scope,
+            static_headers,
+            assertion_in_authorization,
+            upstream_timeout,
+            allowed_origins,
+            public_origin: origin_of(&config.public_url),
+        })
+    }
+}
+
+fn static_headers(settings: &Value) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    let map = match settings.get("static_headers") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Object(map)) => map,
+        Some(_) => return Err("settings.static_headers must be an object".into()),
+    };
+    map.iter()
+        .map(|(name, value)| {
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("settings.static_headers: invalid header name {name:?}"))?;
+            // The error names the header, never the value: it may be a credential.
+            let mut value = value
+                .as_str()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+                .ok_or_else(|| format!("settings.static_headers.{name}: invalid value"))?;
+            value.set_sensitive(true);
+            Ok((header, value))
+        })
+        .collect()
+}
+
+/// `scheme://host[:port]` of `url`, lower-cased; `url` is a validated `public_url`.
+pub fn origin_of(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => url.trim_end_matches('/').to_ascii_lowercase(),
+    }
+}
+
+// === impl Upstream ===
+
+impl Upstream {
+    /// Parses a registration's `upstream` (and, for stdio, its settings).
+    pub fn parse(text: &str, settings: &Value) -> Result<Self, String> {
+        if let Some(command) = text.strip_prefix("stdio:") {
+            return super::stdio::StdioCommand::parse(command, settings).map(Upstream::Stdio);
+        }
+        Ok(match text.parse::<Uri>() {
+            Ok(uri) if uri.scheme_str() == Some("http") && uri.authority().is_some() => {
+                Upstream::Http {
+                    audience: text.to_owned(),
+                    uri,
+                }
+            }
+            Ok(uri) if uri.scheme_str() == Some("https") => Upstream::Unsupported(
+                "https upstreams need TLS, which this build does not include".into(),
+            ),
+            _ => Upstream::Unsupported("upstream is not an http:// URL".into()),
+        })
+    }
+}

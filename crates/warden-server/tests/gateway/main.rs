@@ -1,0 +1,13 @@
+//! The gateway, in-process, in front of a real `warden-demo` upstream: every rule, both
+//! ways.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod challenges;
+mod metadata;
+mod scopes;
+mod sessions;
+mod stdio;
+mod support;
+mod tokens;
+mod transport;

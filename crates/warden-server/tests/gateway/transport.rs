@@ -1,0 +1,401 @@
+//! The streaming proxy: headers, SSE, errors, Origin and CORS, limits.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use http_body_util::BodyExt as _;
+use serde_json::json;
+use tower::ServiceExt as _;
+use warden_demo::DemoState;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn spoofed_identity_headers_are_stripped() {
+    let gw = Gw::start(json!({})).await;
+    let token = gw.token("notes", "notes:read").await;
+    let session = gw.initialize("notes", &token).await;
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}});
+    let req = gw
+        .post("notes", Some(&token), Some(&session))
+        .header("x-user", "admin")
+        .header("x-forwarded-user", "admin")
+        .header("x-warden-subject", "mallory")
+        .header("x-warden-scope", "notes:admin")
+        .header("x-remote-user", "admin")
+        .header("x-auth-request-user", "admin")
+        .header("forwarded", "for=10.0.0.1;user=admin")
+        .header("cookie", "session=stolen")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let r = gw.send(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let seen = r.json()["result"]["structuredContent"].clone();
+    assert!(seen.get("x-user").is_none(), "{seen}");
+    assert!(seen.get("x-forwarded-user").is_none(), "{seen}");
+    assert_eq!(seen["x-warden-subject"], "alice");
+    assert_eq!(seen["x-warden-scope"], "notes:read");
+    assert!(!r.body.contains("mallory") && !r.body.contains("stolen"));
+}
+
+#[tokio::test]
+async fn protocol_headers_pass_and_others_are_cleaned() {
+    let gw = Gw::start(json!({})).await;
+    let echo = echo_upstream().await;
+    gw.register_upstream(
+        "echo",
+        &echo,
+        json!({"static_headers": {"x-api-key": "upstream-secret"}}),
+    )
+    .await;
+    let token = gw.token("echo", "notes:read").await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "t"}});
+    let req = gw
+        .post("echo", Some(&token), None)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "t")
+        .header("last-event-id", "ev-9")
+        .header("accept-encoding", "gzip")
+        .header("x-api-key", "client-supplied")
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let r = gw.send(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let seen = r.json()["result"]["headers"].clone();
+    assert_eq!(seen["mcp-protocol-version"], "2025-11-25");
+    assert_eq!(seen["mcp-method"], "tools/call");
+    assert_eq!(seen["mcp-name"], "t");
+    assert_eq!(seen["last-event-id"], "ev-9");
+    assert_eq!(
+        seen["x-api-key"], "upstream-secret",
+        "configured credential, not the client's"
+    );
+    assert!(seen["traceparent"].is_string());
+    assert!(seen.get("accept-encoding").is_none());
+    assert!(seen["authorization"]
+        .as_str()
+        .unwrap()
+        .starts_with("Bearer "));
+    assert!(!r.body.contains(&token));
+    assert!(
+        r.headers.get("set-cookie").is_none(),
+        "upstream cookies are dropped"
+    );
+
+    // An upstream that rejects the gateway's credentials is a gateway problem: 502.
+    let req = gw
+        .post("echo", Some(&token), None)
+        .header("x-test-status", "401")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let r = gw.send(req).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert!(r.headers.get("www-authenticate").is_none());
+}
+
+#[tokio::test]
+async fn a_static_authorization_moves_the_assertion() {
+    let gw = Gw::start(json!({})).await;
+    let echo = echo_upstream().await;
+    gw.register_upstream(
+        "echo",
+        &echo,
+        json!({"static_headers": {"authorization": "Bearer svc"}}),
+    )
+    .await;
+    let token = gw.token("echo", "notes:read").await;
+    let r = gw
+        .rpc(
+            "echo",
+            Some(&token),
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .await;
+    let seen = r.json()["result"]["headers"].clone();
+    assert_eq!(seen["authorization"], "Bearer svc");
+    assert!(seen["x-warden-assertion"]
+        .as_str()
+        .unwrap()
+        .starts_with("Bearer ey"));
+}
+
+#[tokio::test]
+async fn mirrored_headers_must_match_the_body() {
+    let gw = Gw::start(json!({})).await;
+    let token = gw.token("notes", "notes:read notes:admin").await;
+    let session = gw.initialize("notes", &token).await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "admin_reset"}});
+    for (method, name) in [("tools/call", "notes_list"), ("tools/list", "admin_reset")] {
+        let req = gw
+            .post("notes", Some(&token), Some(&session))
+            .header("mcp-method", method)
+            .header("mcp-name", name)
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let r = gw.send(req).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert_eq!(r.json()["error"]["code"], -32020);
+        assert_eq!(r.json()["id"], 1);
+    }
+}
+
+#[tokio::test]
+async fn upstream_down_is_502_with_a_json_rpc_error() {
+    let gw = Gw::start(json!({})).await;
+    let token = gw.token("down", "notes:read").await;
+    let r = gw
+        .rpc(
+            "down",
+            Some(&token),
+            None,
+            json!({"jsonrpc": "2.0", "id": "x-1", "method": "initialize", "params": {}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    let body = r.json();
+    assert_eq!(body["id"], "x-1");
+    assert_eq!(body["error"]["code"], -32000);
+    let req = Request::get("/mcp/down")
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", "text/event-stream")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(gw.send(req).await.status, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn upstream_timeout_is_504_with_a_json_rpc_error() {
+    let gw = Gw::start(json!({})).await;
+    let silent = silent_upstream().await;
+    gw.register_upstream("slow", &silent, json!({"upstream_timeout_secs": 1}))
+        .await;
+    let token = gw.token("slow", "notes:read").await;
+    let r = gw
+        .rpc(
+            "slow",
+            Some(&token),
+            None,
+            json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(r.json()["id"], 3);
+}
+
+#[tokio::test]
+async fn sse_progress_stream_passes_through_with_every_event() {
+    let gw = Gw::start(json!({})).await;
+    let token = gw.token("notes", "notes:read").await;
+    let session = gw.initialize("notes", &token).await;
+    let body = json!({"jsonrpc": "2.0", "id": 21, "method": "tools/call",
+                      "params": {"name": "notes_list", "arguments": {}, "_meta": {"progressToken": "p-1"}}});
+    let r = gw.rpc("notes", Some(&token), Some(&session), body).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.header("content-type").starts_with("text/event-stream"));
+    let events = r.events();
+    assert_eq!(events.len(), 4, "{}", r.body);
+    for (i, e) in events[..3].iter().enumerate() {
+        assert_eq!(e["method"], "notifications/progress");
+        assert_eq!(e["params"]["progressToken"], "p-1");
+        assert_eq!(e["params"]["progress"], i as u64 + 1);
+    }
+    assert_eq!(events[3]["id"], 21);
+    assert!(events[3]["result"]["structuredContent"]["notes"].is_array());
+}
+
+#[tokio::test]
+async fn get_stream_is_long_lived_and_unbuffered() {
+    let demo = DemoState::new().with_keepalive(Duration::from_millis(20));
+    let gw = Gw::start_with(json!({}), demo).await;
+    let token = gw.token("notes", "notes:read").await;
+    let session = gw.initialize("notes", &token).await;
+    let req = Request::get("/mcp/notes")
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .header("last-event-id", "abc-1")
+        .body(Body::empty())
+        .unwrap();
+    let resp = gw.router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut body = resp.into_body();
+    // Several keepalives arrive one by one while the stream stays open.
+    let mut seen = 0;
+    while seen < 3 {
+        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+            .await
+            .expect("a keepalive within 5 s")
+            .unwrap()
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            assert!(String::from_utf8_lossy(&data).contains("keepalive"));
+            seen += 1;
+        }
+    }
+}
+
+#[tokio::test]
+async fn notifications_get_202() {
+    let gw = Gw::start(json!({})).await;
+    let token = gw.token("notes", "notes:read").await;
+    let session = gw.initialize("notes", &token).await;
+    let r = gw
+        .rpc(
+            "notes",
+            Some(&token),
+            Some(&session),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert!(r.body.is_empty());
+}
+
+#[tokio::test]
+async fn origin_is_validated_before_anything_else() {
+    let gw = Gw::start(json!({"allowed_origins": ["https://console.example"]})).await;
+    let token = gw.token("notes", "notes:read").await;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string();
+    for (origin, expected) in [
+        ("https://evil.example", StatusCode::FORBIDDEN),
+        ("http://127.0.0.1:8080.evil.example", StatusCode::FORBIDDEN),
+        ("null", StatusCode::FORBIDDEN),
+        (BASE, StatusCode::OK),
+        ("http://localhost:6274", StatusCode::OK),
+        ("https://console.example", StatusCode::OK),
+    ] {
+        let req = gw
+            .post("notes", Some(&token), None)
+            .header(header::ORIGIN, origin)
+            .body(Body::from(ping.clone()))
+            .unwrap();
+        let r = gw.send(req).await;
+        assert_eq!(r.status, expected, "{origin}");
+        if expected == StatusCode::OK {
+            assert_eq!(r.header("access-control-allow-origin"), origin);
+            let exposed = r
+                .header("access-control-expose-headers")
+                .to_ascii_lowercase();
+            assert!(exposed.contains("www-authenticate") && exposed.contains("mcp-session-id"));
+        }
+    }
+    // Refused before authentication: a bad origin without a token is 403, not 401.
+    let req = Request::post("/mcp/notes")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::from(ping.clone()))
+        .unwrap();
+    assert_eq!(gw.send(req).await.status, StatusCode::FORBIDDEN);
+    // A browser can read the 401 challenge.
+    let req = Request::post("/mcp/notes")
+        .header(header::ORIGIN, BASE)
+        .body(Body::from(ping))
+        .unwrap();
+    let r = gw.send(req).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.header("access-control-allow-origin"), BASE);
+}
+
+#[tokio::test]
+async fn cors_preflight() {
+    let gw = Gw::start(json!({})).await;
+    let req = Request::options("/mcp/notes")
+        .header(header::ORIGIN, "http://localhost:6274")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, mcp-session-id",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let r = gw.send(req).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        "http://localhost:6274"
+    );
+    assert!(r.header("access-control-allow-methods").contains("POST"));
+    assert!(r
+        .header("access-control-allow-headers")
+        .contains("mcp-session-id"));
+    let req = Request::options("/mcp/notes")
+        .header(header::ORIGIN, "https://evil.example")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(gw.send(req).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413() {
+    let gw = Gw::start(json!({})).await;
+    let token = gw.token("notes", "notes:read").await;
+    let big = "x".repeat(5 * 1024 * 1024);
+    let body =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": big}}).to_string();
+    let req = gw
+        .post("notes", Some(&token), None)
+        .body(Body::from(body))
+        .unwrap();
+    let r = gw.send(req).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.json()["error"]["message"], "Payload Too Large");
+    // Between the AS's 1 MiB limit and the gateway's 4 MiB: accepted.
+    let token2 = gw.token("notes", "notes:read").await;
+    // (The demo itself takes up to axum's default 2 MB.)
+    let mid = "y".repeat(1536 * 1024);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"pad": mid}})
+        .to_string();
+    let req = gw
+        .post("notes", Some(&token2), None)
+        .body(Body::from(body))
+        .unwrap();
+    assert_eq!(gw.send(req).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn decisions_are_audited_without_token_material() {
+    let gw = Gw::start(json!({})).await;
+    let token = gw.token("notes", "notes:read").await;
+    let session = gw.initialize("notes", &token).await;
+    gw.call("notes", &token, &session, "notes_list").await;
+    gw.call("notes", &token, &session, "admin_reset").await;
+    gw.app.shutdown().await;
+    let events = warden_store::AuditStore::query(&gw.store, &warden_store::AuditFilter::default())
+        .await
+        .unwrap();
+    let gateway: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind.starts_with("gateway."))
+        .collect();
+    assert!(gateway.len() >= 3, "{gateway:?}");
+    let allow = gateway
+        .iter()
+        .find(|e| e.detail["target"] == "tool notes_list")
+        .expect("allow event");
+    assert_eq!(allow.kind, "gateway.allow");
+    assert_eq!(allow.subject.as_deref(), Some("alice"));
+    assert_eq!(allow.client_id.as_deref(), Some("cli"));
+    assert_eq!(allow.server.as_deref(), Some("notes"));
+    assert_eq!(allow.detail["method"], "tools/call");
+    let deny = gateway
+        .iter()
+        .find(|e| e.kind == "gateway.deny")
+        .expect("deny event");
+    assert!(deny.detail["reason"]
+        .as_str()
+        .unwrap()
+        .contains("notes:admin"));
+    for e in &gateway {
+        let text = e.detail.to_string();
+        assert!(!text.contains(&token) && !text.contains(&session));
+    }
+}

@@ -50,6 +50,8 @@ pub struct AppInner {
     pub audit: audit::AuditSink,
     /// Revoked access-token ids, in memory.
     pub revoked: revocation::RevocationList,
+    /// Failed sign-in throttling.
+    pub login_throttle: oauth::lockout::LoginThrottle,
 }
 
 impl App {
@@ -68,6 +70,10 @@ impl App {
         let revoked = revocation::RevocationList::load(&store, clock.now()).await?;
         Ok(Self {
             inner: Arc::new(AppInner {
+                login_throttle: oauth::lockout::LoginThrottle::new(
+                    config.login.max_failures,
+                    config.login.lockout,
+                ),
                 config,
                 store,
                 clock,

@@ -36,6 +36,12 @@ impl RevocationList {
         }
     }
 
+    /// Whether an access token is revoked: by its own `jti`, or through its grant's
+    /// session id `sid` (revoking a refresh family denylists its `sid`).
+    pub fn token_revoked(&self, jti: Option<&str>, sid: Option<&str>) -> bool {
+        jti.is_some_and(|j| self.contains(j)) || sid.is_some_and(|s| self.contains(s))
+    }
+
     /// Adds `jti`, relevant until `expires_at`.
     pub fn insert(&self, jti: String, expires_at: i64) {
         match self.entries.write() {

@@ -34,10 +34,25 @@ pub fn router(app: App) -> Router {
         )
         .route("/oauth/jwks.json", get(oauth::metadata::jwks))
         .route("/oauth/token", post(oauth::token::token))
-        .merge(crate::gateway::routes())
+        .route("/oauth/revoke", post(oauth::revoke::revoke))
+        .route("/oauth/introspect", post(oauth::introspect::introspect))
+        .route("/oauth/authorize", get(oauth::authorize::authorize))
+        .route("/oauth/login", post(oauth::authorize::login))
+        .route("/oauth/consent", post(oauth::authorize::consent))
+        .route(
+            "/oauth/logout",
+            get(oauth::authorize::logout_form).post(oauth::authorize::logout),
+        )
+        .route(
+            "/oauth/static/warden.css",
+            get(oauth::authorize::stylesheet),
+        )
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(app.clone(), record_metrics))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // The gateway applies its own, larger limit (tool arguments can be big) and answers
+        // an oversized body with a JSON-RPC error, so it sits outside the 1 MiB layer.
+        .merge(crate::gateway::routes())
+        .layer(middleware::from_fn_with_state(app.clone(), record_metrics))
         .layer(TraceLayer::new_for_http())
         // Marks credentials so that no layer's Debug output prints them.
         .layer(SetSensitiveRequestHeadersLayer::new([

@@ -18,6 +18,7 @@ use warden_proto::oauth::TokenResponse;
 use warden_store::{ServerRecord, ServerStore};
 
 use super::client_auth::{authenticate, AuthenticatedClient};
+use super::grants;
 use super::params::Params;
 use super::{ErrorCode, OAuthError};
 use crate::audit::Event;
@@ -63,13 +64,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<TokenResp
     let grant_type = params.require("grant_type")?;
     tracing::Span::current().record("grant_type", grant_type);
     match grant_type {
-        "client_credentials" => {}
-        "authorization_code" | "refresh_token" => {
-            return Err(OAuthError::new(
-                ErrorCode::UnsupportedGrantType,
-                "this grant type is not enabled on this server yet",
-            ))
-        }
+        "client_credentials" | "authorization_code" | "refresh_token" => {}
         "password" | "implicit" => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -85,7 +80,11 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<TokenResp
     }
     let now = app.clock.now();
     let client = authenticate(app, headers, &params, now).await?;
-    client_credentials(app, &client, &params, now).await
+    match grant_type {
+        "authorization_code" => grants::authorization_code(app, &client, &params, now).await,
+        "refresh_token" => grants::refresh_token(app, &client, &params, now).await,
+        _ => client_credentials(app, &client, &params, now).await,
+    }
 }
 
 /// Resolves the `resource` parameters (RFC 8707) to exactly one registered server.
@@ -206,7 +205,28 @@ pub struct Issued {
     pub jti: String,
 }
 
-/// Signs an RFC 9068 access token for `server`.
+/// What goes into an access token.
+pub struct Claims<'a> {
+    /// `sub`: the user, or the client itself for machine grants.
+    pub subject: &'a str,
+    /// `client_id`.
+    pub client_id: &'a str,
+    /// The server whose canonical URI is the `aud`.
+    pub server: &'a ServerRecord,
+    /// `scope`.
+    pub scope: &'a ScopeSet,
+    /// `iat`/`nbf`.
+    pub now: i64,
+    /// Lifetime, seconds.
+    pub ttl: i64,
+    /// `sid`: the refresh family (grant) the token belongs to, so revoking the family
+    /// reaches its access tokens.
+    pub sid: Option<&'a str>,
+    /// `act`: the delegation chain (RFC 8693).
+    pub act: Option<Value>,
+}
+
+/// Signs an RFC 9068 access token for `server` (no session, no delegation).
 pub fn mint_access_token(
     app: &App,
     subject: &str,
@@ -216,6 +236,23 @@ pub fn mint_access_token(
     now: i64,
     ttl: i64,
 ) -> Result<Issued, OAuthError> {
+    mint(
+        app,
+        &Claims {
+            subject,
+            client_id,
+            server,
+            scope,
+            now,
+            ttl,
+            sid: None,
+            act: None,
+        },
+    )
+}
+
+/// Signs an RFC 9068 access token.
+pub fn mint(app: &App, c: &Claims<'_>) -> Result<Issued, OAuthError> {
     let key = app
         .keys
         .signing_key()
@@ -223,14 +260,20 @@ pub fn mint_access_token(
     let jti = random_id().map_err(|e| OAuthError::server_error(&e))?;
     let mut claims = Map::new();
     claims.insert("iss".into(), Value::String(app.config.issuer.clone()));
-    claims.insert("sub".into(), Value::String(subject.to_owned()));
-    claims.insert("aud".into(), Value::String(server.canonical_uri.clone()));
-    claims.insert("exp".into(), json!(now + ttl));
-    claims.insert("iat".into(), json!(now));
-    claims.insert("nbf".into(), json!(now));
+    claims.insert("sub".into(), Value::String(c.subject.to_owned()));
+    claims.insert("aud".into(), Value::String(c.server.canonical_uri.clone()));
+    claims.insert("exp".into(), json!(c.now + c.ttl));
+    claims.insert("iat".into(), json!(c.now));
+    claims.insert("nbf".into(), json!(c.now));
     claims.insert("jti".into(), Value::String(jti.clone()));
-    claims.insert("client_id".into(), Value::String(client_id.to_owned()));
-    claims.insert("scope".into(), Value::String(scope.to_string()));
+    claims.insert("client_id".into(), Value::String(c.client_id.to_owned()));
+    claims.insert("scope".into(), Value::String(c.scope.to_string()));
+    if let Some(sid) = c.sid {
+        claims.insert("sid".into(), Value::String(sid.to_owned()));
+    }
+    if let Some(act) = &c.act {
+        claims.insert("act".into(), act.clone());
+    }
     let token = jwt::sign(&claims, AT_JWT_TYP, &key).map_err(|e| OAuthError::server_error(&e))?;
     Ok(Issued { token, jti })
 }

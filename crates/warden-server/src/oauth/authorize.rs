@@ -1,0 +1,677 @@
+//! The authorization endpoint, sign-in, consent and sign-out.
+//!
+//! Errors follow RFC 6749 §4.1.2.1: until the client and its redirect URI are known to be
+//! valid, errors are shown on a page; after that, they are redirected to the client with
+//! `state` and `iss` (RFC 9207).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use url::Url;
+use warden_core::pkce;
+use warden_core::scope::ScopeSet;
+use warden_core::secret::{generate, random_id, token_hash, SecretKind};
+use warden_core::uri::CanonicalUri;
+use warden_store::{
+    AuthCodeRecord, ClientRecord, ClientStore, CodeStore, ConsentRecord, ConsentStore,
+    ServerRecord, ServerStore, UserStore,
+};
+
+use super::browser::{self, BrowserSession, CSRF_COOKIE, PENDING_TTL, SESSION_COOKIE, SESSION_TTL};
+use super::lockout::Verdict;
+use super::pages::{self, ConsentView};
+use super::params::Params;
+use super::ErrorCode;
+use crate::audit::Event;
+use crate::App;
+
+/// An authorization request waiting for sign-in and consent, carried sealed.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Pending {
+    client_id: String,
+    redirect_uri: String,
+    state: Option<String>,
+    scopes: Vec<String>,
+    resources: Vec<String>,
+    code_challenge: String,
+    nonce: Option<String>,
+    force_consent: bool,
+    exp: i64,
+}
+
+/// Where an error goes.
+enum Failure {
+    /// Shown on a page: the redirect URI is not trustworthy.
+    Page(StatusCode, &'static str, String),
+    /// Sent back to the client.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        code: ErrorCode,
+        description: String,
+    },
+}
+
+fn redirect_to(
+    app: &App,
+    redirect_uri: &str,
+    pairs: &[(&str, &str)],
+    status: StatusCode,
+) -> Response {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid redirect",
+            "The redirect URI is not valid.",
+        );
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in pairs {
+            q.append_pair(k, v);
+        }
+        q.append_pair("iss", &app.config.issuer);
+    }
+    let mut resp = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(url.as_str()) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+fn fail(app: &App, f: Failure, status: StatusCode) -> Response {
+    match f {
+        Failure::Page(code, title, detail) => pages::error_page(code, title, &detail),
+        Failure::Redirect {
+            redirect_uri,
+            state,
+            code,
+            description,
+        } => {
+            let mut pairs = vec![
+                ("error", code.as_str()),
+                ("error_description", description.as_str()),
+            ];
+            if let Some(s) = &state {
+                pairs.push(("state", s));
+            }
+            redirect_to(app, &redirect_uri, &pairs, status)
+        }
+    }
+}
+
+/// Resolves each `resource` to a registered server.
+async fn resolve_servers(app: &App, resources: &[String]) -> Result<Vec<ServerRecord>, String> {
+    if resources.is_empty() {
+        return Err("resource is required: the canonical URI of the MCP server".into());
+    }
+    let mut out: Vec<ServerRecord> = Vec::new();
+    for r in resources {
+        let c = CanonicalUri::parse(r).map_err(|e| format!("resource {e}"))?;
+        let server = ServerStore::get_by_uri(&app.store, c.as_str())
+            .await
+            .map_err(|_| "the server registry is unavailable".to_owned())?
+            .ok_or_else(|| "resource is not a registered server".to_owned())?;
+        if !out.iter().any(|s| s.name == server.name) {
+            out.push(server);
+        }
+    }
+    Ok(out)
+}
+
+/// The scopes `servers` define.
+pub fn defined_scopes(servers: &[ServerRecord]) -> ScopeSet {
+    ScopeSet::from_iter_valid(
+        servers
+            .iter()
+            .flat_map(|s| s.tool_groups.iter().map(|g| g.scope.clone())),
+    )
+}
+
+async fn validate(
+    app: &App,
+    query: &[u8],
+    now: i64,
+) -> Result<(ClientRecord, Pending, Option<String>), Failure> {
+    let page = |d: &str| {
+        Failure::Page(
+            StatusCode::BAD_REQUEST,
+            "Invalid authorization request",
+            d.to_owned(),
+        )
+    };
+    let p = Params::parse(query).map_err(|e| page(&e.description))?;
+    let client_id = p
+        .get("client_id")
+        .ok_or_else(|| page("client_id is missing."))?;
+    let client = ClientStore::get(&app.store, client_id)
+        .await
+        .map_err(|_| {
+            Failure::Page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again shortly",
+                "The client registry is unavailable.".into(),
+            )
+        })?
+        .ok_or_else(|| page("This application is not registered with Warden."))?;
+    let redirect_uri = p
+        .get("redirect_uri")
+        .ok_or_else(|| page("redirect_uri is missing."))?;
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(page(
+            "The redirect URI is not registered for this application.",
+        ));
+    }
+    let state = p.get("state").map(str::to_owned);
+    let back = |code: ErrorCode, d: &str| Failure::Redirect {
+        redirect_uri: redirect_uri.to_owned(),
+        state: state.clone(),
+        code,
+        description: d.to_owned(),
+    };
+    match p.get("response_type") {
+        Some("code") => {}
+        None => return Err(back(ErrorCode::InvalidRequest, "response_type is required")),
+        Some(_) => {
+            return Err(back(
+                ErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            ))
+        }
+    }
+    if !client.grant_types.iter().any(|g| g == "authorization_code") {
+        return Err(back(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use the authorization code grant",
+        ));
+    }
+    pkce::check_challenge(p.get("code_challenge"), p.get("code_challenge_method"))
+        .map_err(|e| back(ErrorCode::InvalidRequest, &e.to_string()))?;
+    let servers = resolve_servers(app, p.all("resource"))
+        .await
+        .map_err(|d| back(ErrorCode::InvalidTarget, &d))?;
+    let defined = defined_scopes(&servers);
+    let scopes = match p.get("scope") {
+        Some(s) => ScopeSet::parse(s).map_err(|e| back(ErrorCode::InvalidScope, &e.to_string()))?,
+        None => defined.clone(),
+    };
+    if let Some(unknown) = scopes.iter().find(|s| !defined.contains(s)) {
+        return Err(back(
+            ErrorCode::InvalidScope,
+            &format!("scope {unknown} is not defined by the requested resource"),
+        ));
+    }
+    if scopes.is_empty() {
+        return Err(back(
+            ErrorCode::InvalidScope,
+            "the requested resource defines no scopes",
+        ));
+    }
+    let prompt = p.get("prompt").unwrap_or("");
+    let pending = Pending {
+        client_id: client.client_id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        state,
+        scopes: scopes.to_vec(),
+        resources: servers.iter().map(|s| s.canonical_uri.clone()).collect(),
+        code_challenge: p.get("code_challenge").unwrap_or_default().to_owned(),
+        nonce: p.get("nonce").map(str::to_owned),
+        force_consent: prompt.split(' ').any(|x| x == "consent"),
+        exp: now + PENDING_TTL,
+    };
+    Ok((client, pending, Some(prompt.to_owned())))
+}
+
+fn csrf_for(app: &App, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    if let Some(c) = browser::get_cookie(app, headers, CSRF_COOKIE).filter(|c| c.len() >= 32) {
+        return (c, None);
+    }
+    let token = generate(SecretKind::Csrf)
+        .map(|s| s.expose().to_owned())
+        .unwrap_or_default();
+    let cookie = browser::set_cookie(app, CSRF_COOKIE, &token, SESSION_TTL);
+    (token, Some(cookie))
+}
+
+fn with_cookie(mut resp: Response, cookie: Option<HeaderValue>) -> Response {
+    if let Some(c) = cookie {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+fn login_page(
+    app: &App,
+    headers: &HeaderMap,
+    client: &ClientRecord,
+    pending: &Pending,
+    error: Option<&str>,
+    username: &str,
+) -> Response {
+    let (csrf, cookie) = csrf_for(app, headers);
+    let sealed = browser::seal(app, "pending", pending).unwrap_or_default();
+    with_cookie(
+        pages::login(&client.name, &sealed, &csrf, error, username),
+        cookie,
+    )
+}
+
+/// Shows consent, or issues the code at once if consent was already given.
+async fn continue_flow(
+    app: &App,
+    headers: &HeaderMap,
+    client: &ClientRecord,
+    pending: &Pending,
+    session: &BrowserSession,
+    status: StatusCode,
+) -> Response {
+    let mut covered = !pending.force_consent;
+    if covered {
+        for r in &pending.resources {
+            match ConsentStore::get(&app.store, &session.user_id, &client.client_id, r).await {
+                Ok(Some(c)) => {
+                    let have = ScopeSet::from_iter_valid(c.scopes);
+                    let want = ScopeSet::from_iter_valid(pending.scopes.iter().cloned());
+                    // Consent is per resource: only the scopes this resource defines matter.
+                    if !want.is_subset(&have) {
+                        covered = false;
+                    }
+                }
+                _ => covered = false,
+            }
+        }
+    }
+    if covered {
+        return issue_code(app, client, pending, session, status).await;
+    }
+    let (csrf, cookie) = csrf_for(app, headers);
+    let sealed = browser::seal(app, "pending", pending).unwrap_or_default();
+    let host = Url::parse(&pending.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    let view = ConsentView {
+        client_name: &client.name,
+        client_id: &client.client_id,
+        redirect_host: &host,
+        resources: &pending.resources,
+        scopes: &pending.scopes,
+        username: &session.username,
+    };
+    with_cookie(pages::consent(&view, &sealed, &csrf), cookie)
+}
+
+async fn issue_code(
+    app: &App,
+    client: &ClientRecord,
+    pending: &Pending,
+    session: &BrowserSession,
+    status: StatusCode,
+) -> Response {
+    let now = app.clock.now();
+    let (Ok(code), Ok(family_id)) = (generate(SecretKind::AuthCode), random_id()) else {
+        return pages::error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Please try again.",
+        );
+    };
+    let rec = AuthCodeRecord {
+        code_hash: token_hash(code.expose()),
+        client_id: client.client_id.clone(),
+        subject: session.user_id.clone(),
+        redirect_uri: pending.redirect_uri.clone(),
+        scopes: pending.scopes.clone(),
+        resources: pending.resources.clone(),
+        code_challenge: pending.code_challenge.clone(),
+        nonce: pending.nonce.clone(),
+        session_id: Some(session.sid.clone()),
+        family_id,
+        auth_time: session.auth_time,
+        created_at: now,
+        expires_at: now + app.config.tokens.code_ttl,
+        used_at: None,
+    };
+    if let Err(e) = CodeStore::insert(&app.store, &rec).await {
+        tracing::error!(error = %e, "cannot store an authorization code");
+        return pages::error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again shortly",
+            "Warden could not complete the request.",
+        );
+    }
+    let mut pairs = vec![("code", code.expose())];
+    if let Some(s) = &pending.state {
+        pairs.push(("state", s));
+    }
+    redirect_to(app, &pending.redirect_uri, &pairs, status)
+}
+
+/// `GET /oauth/authorize`.
+#[tracing::instrument(skip_all)]
+pub async fn authorize(
+    State(app): State<App>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let now = app.clock.now();
+    let (client, pending, prompt) =
+        match validate(&app, query.unwrap_or_default().as_bytes(), now).await {
+            Ok(v) => v,
+            Err(f) => return fail(&app, f, StatusCode::FOUND),
+        };
+    let prompt = prompt.unwrap_or_default();
+    let session =
+        browser::session(&app, &headers, now).filter(|_| !prompt.split(' ').any(|x| x == "login"));
+    match session {
+        Some(s) => continue_flow(&app, &headers, &client, &pending, &s, StatusCode::FOUND).await,
+        None if prompt.split(' ').any(|x| x == "none") => fail(
+            &app,
+            Failure::Redirect {
+                redirect_uri: pending.redirect_uri.clone(),
+                state: pending.state.clone(),
+                code: ErrorCode::AccessDenied,
+                description: "login_required".into(),
+            },
+            StatusCode::FOUND,
+        ),
+        None => login_page(&app, &headers, &client, &pending, None, ""),
+    }
+}
+
+/// Checks the CSRF token and origin of a browser form post and opens its pending request.
+async fn open_form(
+    app: &App,
+    headers: &HeaderMap,
+    p: &Params,
+    now: i64,
+) -> Result<(ClientRecord, Pending), Response> {
+    let cookie = browser::get_cookie(app, headers, CSRF_COOKIE);
+    let form = p.get("csrf");
+    let csrf_ok = matches!((cookie.as_deref(), form), (Some(c), Some(f)) if warden_core::secret::ct_eq(c.as_bytes(), f.as_bytes()));
+    if !csrf_ok || !browser::same_origin(app, headers) {
+        return Err(pages::error_page(StatusCode::FORBIDDEN, "Request refused", "The form was not submitted from this sign-in page. Go back to the application and try again."));
+    }
+    let pending: Pending = p
+        .get("pending")
+        .and_then(|t| browser::unseal(app, "pending", t))
+        .filter(|x: &Pending| x.exp > now)
+        .ok_or_else(|| {
+            pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "Request expired",
+                "This sign-in request has expired. Go back to the application and try again.",
+            )
+        })?;
+    let client = ClientStore::get(&app.store, &pending.client_id)
+        .await
+        .ok()
+        .flatten()
+        .filter(|c| c.redirect_uris.contains(&pending.redirect_uri))
+        .ok_or_else(|| {
+            pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid request",
+                "The application is no longer registered.",
+            )
+        })?;
+    Ok((client, pending))
+}
+
+/// `POST /oauth/login`.
+#[tracing::instrument(skip_all)]
+pub async fn login(
+    State(app): State<App>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let now = app.clock.now();
+    let p = match Params::parse(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.description)
+        }
+    };
+    let (client, pending) = match open_form(&app, &headers, &p, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let username = p.get("username").unwrap_or_default();
+    let password = p.get("password").unwrap_or_default();
+    let source = peer.ip().to_string();
+    match app.login_throttle.check(username, &source, now) {
+        Verdict::Locked(_) => {
+            record_login(&app, "login.locked", username, None, &source).await;
+            return login_page(
+                &app,
+                &headers,
+                &client,
+                &pending,
+                Some("Too many failed attempts. Try again later."),
+                username,
+            );
+        }
+        Verdict::Proceed(delay) if delay > Duration::ZERO => tokio::time::sleep(delay).await,
+        Verdict::Proceed(_) => {}
+    }
+    let user = UserStore::get_by_username(&app.store, username)
+        .await
+        .ok()
+        .flatten()
+        .filter(|u| !u.disabled);
+    let hash = user
+        .as_ref()
+        .map_or(warden_core::password::dummy_hash(), |u| {
+            u.password_hash.as_str()
+        })
+        .to_owned();
+    let pw = password.to_owned();
+    // argon2 is deliberately slow: keep it off the async workers.
+    let ok = tokio::task::spawn_blocking(move || warden_core::password::verify(&pw, &hash))
+        .await
+        .unwrap_or(false);
+    let Some(user) = user.filter(|_| ok) else {
+        app.login_throttle.failure(username, &source, now);
+        record_login(&app, "login.failed", username, None, &source).await;
+        return login_page(
+            &app,
+            &headers,
+            &client,
+            &pending,
+            Some("Wrong username or password."),
+            username,
+        );
+    };
+    app.login_throttle.success(username);
+    record_login(&app, "login.succeeded", username, Some(&user.id), &source).await;
+    let Ok(sid) = random_id() else {
+        return pages::error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Please try again.",
+        );
+    };
+    let session = BrowserSession {
+        sid,
+        user_id: user.id.clone(),
+        username: user.username.clone(),
+        auth_time: now,
+        exp: now + SESSION_TTL,
+    };
+    let cookie = browser::seal(&app, "session", &session)
+        .map(|v| browser::set_cookie(&app, SESSION_COOKIE, &v, SESSION_TTL));
+    let resp = continue_flow(
+        &app,
+        &headers,
+        &client,
+        &pending,
+        &session,
+        StatusCode::SEE_OTHER,
+    )
+    .await;
+    with_cookie(resp, cookie)
+}
+
+async fn record_login(
+    app: &App,
+    kind: &'static str,
+    username: &str,
+    user_id: Option<&str>,
+    source: &str,
+) {
+    let event = Event {
+        kind,
+        client_id: None,
+        subject: user_id.map(str::to_owned),
+        server: None,
+        detail: json!({ "username": username.chars().take(64).collect::<String>(), "source": source }),
+    };
+    app.audit.submit(app.clock.now_ms(), event, &app.metrics);
+}
+
+/// `POST /oauth/consent`.
+#[tracing::instrument(skip_all)]
+pub async fn consent(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = app.clock.now();
+    let p = match Params::parse(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.description)
+        }
+    };
+    let (client, pending) = match open_form(&app, &headers, &p, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(session) = browser::session(&app, &headers, now) else {
+        return login_page(
+            &app,
+            &headers,
+            &client,
+            &pending,
+            Some("Your session ended. Sign in again."),
+            "",
+        );
+    };
+    let event = |kind: &'static str| Event {
+        kind,
+        client_id: Some(client.client_id.clone()),
+        subject: Some(session.user_id.clone()),
+        server: None,
+        detail: json!({ "resources": pending.resources, "scope": pending.scopes.join(" ") }),
+    };
+    match p.get("decision") {
+        Some("allow") => {
+            for r in &pending.resources {
+                let rec = ConsentRecord {
+                    user_id: session.user_id.clone(),
+                    client_id: client.client_id.clone(),
+                    resource: r.clone(),
+                    scopes: pending.scopes.clone(),
+                    granted_at: now,
+                };
+                if let Err(e) = ConsentStore::upsert(&app.store, &rec).await {
+                    tracing::error!(error = %e, "cannot store consent");
+                    return pages::error_page(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Try again shortly",
+                        "Warden could not record your decision.",
+                    );
+                }
+            }
+            if app
+                .audit
+                .record(app.clock.now_ms(), event("consent.given"))
+                .await
+                .is_err()
+            {
+                return pages::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Try again shortly",
+                    "Warden could not record your decision.",
+                );
+            }
+            issue_code(&app, &client, &pending, &session, StatusCode::SEE_OTHER).await
+        }
+        Some("deny") => {
+            app.audit
+                .submit(app.clock.now_ms(), event("consent.denied"), &app.metrics);
+            let f = Failure::Redirect {
+                redirect_uri: pending.redirect_uri.clone(),
+                state: pending.state.clone(),
+                code: ErrorCode::AccessDenied,
+                description: "the user denied the request".into(),
+            };
+            fail(&app, f, StatusCode::SEE_OTHER)
+        }
+        _ => pages::error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "decision must be allow or deny.",
+        ),
+    }
+}
+
+/// `GET /oauth/logout`: a confirmation form (sign-out changes state, so it is a POST).
+pub async fn logout_form(State(app): State<App>, headers: HeaderMap) -> Response {
+    let (csrf, cookie) = csrf_for(&app, &headers);
+    let body = format!(
+        "<h1>Sign out</h1><p>End your Warden session and revoke the tokens it issued?</p>\
+<form method=\"post\" action=\"/oauth/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+<button type=\"submit\" id=\"sign-out\">Sign out</button></form>",
+        pages::esc(&csrf)
+    );
+    with_cookie(pages::page(StatusCode::OK, "Sign out", &body), cookie)
+}
+
+/// `POST /oauth/logout`: ends the browser session and revokes its refresh families.
+pub async fn logout(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = app.clock.now();
+    let p = Params::parse(&body).unwrap_or_default();
+    let cookie = browser::get_cookie(&app, &headers, CSRF_COOKIE);
+    let csrf_ok = matches!((cookie.as_deref(), p.get("csrf")), (Some(c), Some(f)) if warden_core::secret::ct_eq(c.as_bytes(), f.as_bytes()));
+    if !csrf_ok || !browser::same_origin(&app, &headers) {
+        return pages::error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "Sign out from Warden's own page.",
+        );
+    }
+    if let Some(s) = browser::session(&app, &headers, now) {
+        if let Err(e) = super::revoke::revoke_session(&app, &s.sid, &s.user_id, now).await {
+            tracing::error!(error = %e, "sign-out could not revoke the session's tokens");
+            return pages::error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again shortly",
+                "Warden could not end the session.",
+            );
+        }
+    }
+    let mut resp = pages::signed_out();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        browser::set_cookie(&app, SESSION_COOKIE, "", 0),
+    );
+    resp
+}
+
+/// `GET /oauth/static/warden.css`.
+pub async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        pages::CSS,
+    )
+        .into_response()
+}

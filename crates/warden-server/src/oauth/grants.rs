@@ -1,0 +1,396 @@
+//! The authorization-code and refresh-token grants.
+//!
+//! Both end in [`issue_pair`]: an access token for one resource and, if the client may
+//! refresh, a refresh token in the grant's family. The family id is fixed when the code is
+//! minted, so a replayed code can revoke everything issued from it, and it travels in the
+//! access token as `sid` so that revoking the family reaches its access tokens too.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use warden_core::pkce;
+use warden_core::scope::ScopeSet;
+use warden_core::secret::{generate, token_hash, SecretKind};
+use warden_core::uri::CanonicalUri;
+use warden_proto::oauth::TokenResponse;
+use warden_store::{
+    CodeStore, RefreshFamily, RefreshStore, RotateOutcome, ServerRecord, ServerStore, TakeOutcome,
+    TokenState,
+};
+
+use super::client_auth::AuthenticatedClient;
+use super::params::Params;
+use super::revoke::revoke_family;
+use super::token::{mint, Claims};
+use super::{ErrorCode, OAuthError};
+use crate::audit::Event;
+use crate::App;
+
+fn invalid_grant(d: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant, d)
+}
+
+/// Picks the token's audience among the grant's resources: the one requested, or the only
+/// one there is.
+async fn pick_resource(
+    app: &App,
+    params: &Params,
+    granted: &[String],
+) -> Result<ServerRecord, OAuthError> {
+    let target = match params.all("resource") {
+        [] => match granted {
+            [only] => only.clone(),
+            _ => {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    "resource is required: the grant covers several",
+                ))
+            }
+        },
+        [one] => CanonicalUri::parse(one)
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidTarget, format!("resource {e}")))?
+            .as_str()
+            .to_owned(),
+        _ => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidTarget,
+                "one resource per token",
+            ))
+        }
+    };
+    if !granted.contains(&target) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource was not part of the authorization",
+        ));
+    }
+    ServerStore::get_by_uri(&app.store, &target)
+        .await?
+        .ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidTarget, "resource is no longer registered")
+        })
+}
+
+/// Narrows `granted` by an optional `scope` parameter (never widens) and to what `server`
+/// defines.
+fn narrow(
+    params: &Params,
+    granted: &[String],
+    server: &ServerRecord,
+) -> Result<ScopeSet, OAuthError> {
+    let granted = ScopeSet::from_iter_valid(granted.iter().cloned());
+    let requested = match params.get("scope") {
+        Some(s) => ScopeSet::parse(s)
+            .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
+        None => granted.clone(),
+    };
+    if !requested.is_subset(&granted) {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "scope exceeds what was granted",
+        ));
+    }
+    let defined = ScopeSet::from_iter_valid(server.tool_groups.iter().map(|g| g.scope.clone()));
+    let scope = requested.intersection(&defined);
+    if scope.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "no granted scope applies to this resource",
+        ));
+    }
+    Ok(scope)
+}
+
+/// What a refresh-token replay inside the grace window is answered with.
+#[derive(Serialize, Deserialize)]
+struct Grace {
+    refresh_token: String,
+}
+
+/// `grant_type=authorization_code`.
+pub async fn authorization_code(
+    app: &App,
+    client: &AuthenticatedClient,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.require("code")?;
+    let verifier = params.require("code_verifier")?;
+    let redirect_uri = params.require("redirect_uri")?;
+    let rec = match CodeStore::take(&app.store, &token_hash(code), now).await? {
+        TakeOutcome::Taken(rec) => rec,
+        TakeOutcome::AlreadyUsed(rec) => {
+            // A second use means the code leaked: revoke whatever the first use produced.
+            revoke_family(app, &rec.family_id, now, "authorization code replayed").await?;
+            app.audit
+                .record(
+                    app.clock.now_ms(),
+                    Event {
+                        kind: "code.replay_detected",
+                        client_id: Some(rec.client_id.clone()),
+                        subject: Some(rec.subject.clone()),
+                        server: None,
+                        detail: json!({ "family": rec.family_id }),
+                    },
+                )
+                .await
+                .map_err(|e| OAuthError::unavailable(&e))?;
+            return Err(invalid_grant(
+                "authorization code already used; tokens issued from it are revoked",
+            ));
+        }
+        TakeOutcome::Expired => return Err(invalid_grant("authorization code expired")),
+        TakeOutcome::NotFound => return Err(invalid_grant("authorization code is invalid")),
+    };
+    if rec.client_id != client.record.client_id {
+        return Err(invalid_grant(
+            "authorization code was issued to another client",
+        ));
+    }
+    if rec.redirect_uri != redirect_uri {
+        return Err(invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    pkce::verify(verifier, &rec.code_challenge)
+        .map_err(|e| OAuthError::new(ErrorCode::InvalidGrant, e.to_string()))?;
+    let server = pick_resource(app, params, &rec.resources).await?;
+    let scope = narrow(params, &rec.scopes, &server)?;
+    let refresh = if client
+        .record
+        .grant_types
+        .iter()
+        .any(|g| g == "refresh_token")
+    {
+        let token = generate(SecretKind::RefreshToken).map_err(|e| OAuthError::server_error(&e))?;
+        let family = RefreshFamily {
+            id: rec.family_id.clone(),
+            client_id: rec.client_id.clone(),
+            subject: rec.subject.clone(),
+            scopes: rec.scopes.clone(),
+            resources: rec.resources.clone(),
+            session_id: rec.session_id.clone(),
+            current_hash: token_hash(token.expose()),
+            generation: 0,
+            token_expires_at: now + app.config.tokens.refresh_token_ttl,
+            session_expires_at: now + app.config.tokens.session_ttl,
+            created_at: now,
+            rotated_at: now,
+            revoked_at: None,
+            revoked_reason: None,
+            grace: None,
+            parent_family: None,
+        };
+        RefreshStore::create(&app.store, &family).await?;
+        Some(token.expose().to_owned())
+    } else {
+        None
+    };
+    issue_pair(
+        app,
+        &rec.client_id,
+        &rec.subject,
+        &rec.family_id,
+        &server,
+        &scope,
+        refresh,
+        "authorization_code",
+        now,
+    )
+    .await
+}
+
+/// `grant_type=refresh_token`.
+pub async fn refresh_token(
+    app: &App,
+    client: &AuthenticatedClient,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = params.require("refresh_token")?;
+    let hash = token_hash(presented);
+    let (family, state) = RefreshStore::find_by_token(&app.store, &hash)
+        .await?
+        .ok_or_else(|| invalid_grant("refresh token is invalid"))?;
+    if family.client_id != client.record.client_id {
+        return Err(invalid_grant("refresh token was issued to another client"));
+    }
+    if family.revoked_at.is_some() {
+        return Err(invalid_grant("refresh token is revoked"));
+    }
+    if !client
+        .record
+        .grant_types
+        .iter()
+        .any(|g| g == "refresh_token")
+    {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use refresh tokens",
+        ));
+    }
+    if let TokenState::Superseded {
+        generation,
+        superseded_at,
+    } = state
+    {
+        return replayed(app, &family, generation, superseded_at, params, now).await;
+    }
+    if family.token_expires_at <= now || family.session_expires_at <= now {
+        return Err(invalid_grant("refresh token expired"));
+    }
+    let server = pick_resource(app, params, &family.resources).await?;
+    let scope = narrow(params, &family.scopes, &server)?;
+    let successor = generate(SecretKind::RefreshToken).map_err(|e| OAuthError::server_error(&e))?;
+    let grace = if app.config.tokens.refresh_grace > 0 {
+        let blob = Grace {
+            refresh_token: successor.expose().to_owned(),
+        };
+        let json = serde_json::to_vec(&blob).map_err(|e| OAuthError::server_error(&e))?;
+        Some(
+            app.sealer
+                .seal(&format!("grace:{}", family.id), &json)
+                .map_err(|e| OAuthError::server_error(&e))?,
+        )
+    } else {
+        None
+    };
+    let expires = (now + app.config.tokens.refresh_token_ttl).min(family.session_expires_at);
+    match RefreshStore::rotate(
+        &app.store,
+        &family.id,
+        &hash,
+        &token_hash(successor.expose()),
+        expires,
+        grace.as_deref(),
+        now,
+    )
+    .await?
+    {
+        RotateOutcome::Rotated(_) => {}
+        // Another request rotated this token first: this one is a replay of it.
+        RotateOutcome::Lost => {
+            let (fresh, _) = RefreshStore::find_by_token(&app.store, &hash)
+                .await?
+                .ok_or_else(|| invalid_grant("refresh token is invalid"))?;
+            return replayed(app, &fresh, fresh.generation - 1, now, params, now).await;
+        }
+        RotateOutcome::NotFound => return Err(invalid_grant("refresh token is invalid")),
+    }
+    issue_pair(
+        app,
+        &family.client_id,
+        &family.subject,
+        &family.id,
+        &server,
+        &scope,
+        Some(successor.expose().to_owned()),
+        "refresh_token",
+        now,
+    )
+    .await
+}
+
+/// A superseded refresh token came back: inside the grace window (and only for the token
+/// just replaced) it gets the same successor; otherwise the family is revoked.
+async fn replayed(
+    app: &App,
+    family: &RefreshFamily,
+    generation: i64,
+    superseded_at: i64,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let grace = app.config.tokens.refresh_grace;
+    let in_window = grace > 0
+        && generation + 1 == family.generation
+        && now - superseded_at <= grace
+        && family.revoked_at.is_none();
+    if in_window {
+        if let Some(blob) = &family.grace {
+            let plain = app
+                .sealer
+                .open(&format!("grace:{}", family.id), blob)
+                .map_err(|e| OAuthError::server_error(&e))?;
+            let g: Grace =
+                serde_json::from_slice(&plain).map_err(|e| OAuthError::server_error(&e))?;
+            let server = pick_resource(app, params, &family.resources).await?;
+            let scope = narrow(params, &family.scopes, &server)?;
+            return issue_pair(
+                app,
+                &family.client_id,
+                &family.subject,
+                &family.id,
+                &server,
+                &scope,
+                Some(g.refresh_token),
+                "refresh_token",
+                now,
+            )
+            .await;
+        }
+    }
+    revoke_family(app, &family.id, now, "refresh token reuse detected").await?;
+    app.audit
+        .record(app.clock.now_ms(), Event {
+            kind: "refresh.reuse_detected",
+            client_id: Some(family.client_id.clone()),
+            subject: Some(family.subject.clone()),
+            server: None,
+            detail: json!({ "family": family.id, "generation_presented": generation, "current_generation": family.generation }),
+        })
+        .await
+        .map_err(|e| OAuthError::unavailable(&e))?;
+    Err(invalid_grant(
+        "refresh token was already used; the session is revoked",
+    ))
+}
+
+/// Mints the access token, records the audit event, and builds the response.
+#[allow(clippy::too_many_arguments)]
+async fn issue_pair(
+    app: &App,
+    client_id: &str,
+    subject: &str,
+    family_id: &str,
+    server: &ServerRecord,
+    scope: &ScopeSet,
+    refresh_token: Option<String>,
+    grant_type: &'static str,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let ttl = if server.access_token_ttl_secs > 0 {
+        server.access_token_ttl_secs
+    } else {
+        app.config.tokens.access_token_ttl
+    };
+    let claims = Claims {
+        subject,
+        client_id,
+        server,
+        scope,
+        now,
+        ttl,
+        sid: Some(family_id),
+        act: None,
+    };
+    let issued = mint(app, &claims)?;
+    app.audit
+        .record(app.clock.now_ms(), Event {
+            kind: if grant_type == "refresh_token" { "token.refreshed" } else { "token.issued" },
+            client_id: Some(client_id.to_owned()),
+            subject: Some(subject.to_owned()),
+            server: Some(server.name.clone()),
+            detail: json!({ "grant_type": grant_type, "jti": issued.jti, "sid": family_id, "scope": scope.to_string(), "aud": server.canonical_uri, "exp": now + ttl }),
+        })
+        .await
+        .map_err(|e| OAuthError::unavailable(&e))?;
+    app.metrics.record_token_issued(grant_type);
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer".into(),
+        expires_in: ttl,
+        scope: Some(scope.to_string()),
+        refresh_token,
+        issued_token_type: None,
+    })
+}

@@ -1,0 +1,72 @@
+use crate::support::*;
+
+#[tokio::test]
+async fn both_discovery_documents_carry_the_same_issuer_and_safe_capabilities() {
+    let h = H::new().await;
+    let a = h
+        .get("/.well-known/oauth-authorization-server", &Jar::default())
+        .await
+        .json();
+    let o = h
+        .get("/.well-known/openid-configuration", &Jar::default())
+        .await
+        .json();
+    assert_eq!(a["issuer"], BASE);
+    assert_eq!(a["issuer"], o["issuer"]);
+    assert_eq!(
+        a["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(a["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(a["authorization_response_iss_parameter_supported"], true);
+    let grants: Vec<&str> = a["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    assert!(
+        grants.contains(&"authorization_code")
+            && grants.contains(&"refresh_token")
+            && grants.contains(&"client_credentials")
+    );
+    assert!(!grants.contains(&"implicit") && !grants.contains(&"password"));
+    for k in [
+        "token_endpoint",
+        "jwks_uri",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "authorization_endpoint",
+    ] {
+        assert!(a[k].as_str().unwrap().starts_with(BASE), "{k}");
+    }
+    let scopes: Vec<&str> = a["scopes_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    assert_eq!(scopes, ["notes:read", "notes:write", "other:use"]);
+}
+
+#[tokio::test]
+async fn jwks_publishes_the_signing_key_without_private_parts() {
+    let h = H::new().await;
+    let r = h.get("/oauth/jwks.json", &Jar::default()).await;
+    assert_eq!(r.headers["content-type"], "application/jwk-set+json");
+    let keys = r.json()["keys"].as_array().unwrap().clone();
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].get("d").is_none());
+    let (at, _) = h.tokens().await;
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            at.split('.').next().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["kid"], keys[0]["kid"]);
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(header["alg"], "ES256");
+}

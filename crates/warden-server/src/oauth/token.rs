@@ -38,9 +38,37 @@ pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> R
         }
         Err(e) => {
             app.metrics.record_token_error(e.code.as_str());
+            audit_denied(&app, &headers, &body, &e);
             e.into_response()
         }
     }
+}
+
+/// Records a refused token request. Only non-secret fields go in: the grant type and
+/// the claimed client id (truncated, since it is unauthenticated input).
+fn audit_denied(app: &App, headers: &HeaderMap, body: &[u8], e: &OAuthError) {
+    let params = Params::parse(body).unwrap_or_default();
+    let clip = |s: Option<&str>| s.map(|v| v.chars().take(64).collect::<String>());
+    let basic_id = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b.trim()).ok())
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|raw| raw.split_once(':').map(|(id, _)| id.to_owned()));
+    let client_id = clip(params.get("client_id")).or_else(|| clip(basic_id.as_deref()));
+    let event = Event {
+        kind: "token.denied",
+        client_id,
+        subject: None,
+        server: None,
+        detail: json!({
+            "grant_type": clip(params.get("grant_type")),
+            "error": e.code.as_str(),
+            "error_description": e.description,
+        }),
+    };
+    app.audit.submit(app.clock.now_ms(), event, &app.metrics);
 }
 
 fn form_content_type(headers: &HeaderMap) -> bool {

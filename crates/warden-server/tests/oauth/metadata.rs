@@ -70,3 +70,39 @@ async fn jwks_publishes_the_signing_key_without_private_parts() {
     assert_eq!(header["typ"], "at+jwt");
     assert_eq!(header["alg"], "ES256");
 }
+
+#[tokio::test]
+async fn an_issuer_with_a_path_is_served_at_the_path_inserted_locations() {
+    let h = H::with_base("https://auth.example.com/tenant", &[]).await;
+    for path in [
+        "/.well-known/oauth-authorization-server/tenant",
+        "/.well-known/openid-configuration/tenant",
+        "/tenant/.well-known/openid-configuration",
+        "/tenant/.well-known/oauth-authorization-server",
+    ] {
+        let r = h.get(path, &Jar::default()).await;
+        assert_eq!(r.status, 200, "{path}");
+        let j = r.json();
+        assert_eq!(j["issuer"], "https://auth.example.com/tenant", "{path}");
+        assert_eq!(j["token_endpoint"], "https://auth.example.com/tenant/oauth/token");
+    }
+    // Endpoints answer under the path too (for proxies that keep it).
+    let r = h.get("/tenant/oauth/jwks.json", &Jar::default()).await;
+    assert_eq!(r.status, 200);
+    let r = h.get("/.well-known/oauth-authorization-server/other", &Jar::default()).await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn token_failures_are_audited_without_secrets() {
+    let h = H::new().await;
+    let r = h.token(&[("grant_type", "client_credentials"), ("resource", NOTES)], Some(("machine", "wdn_cs_wrong_secret_value"))).await;
+    assert_eq!(r.status, 401);
+    let f = warden_store::AuditFilter { kind: Some("token.denied".into()), limit: Some(10), ..Default::default() };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let events = warden_store::AuditStore::query(&h.store, &f).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].client_id.as_deref(), Some("machine"));
+    assert_eq!(events[0].detail["error"], "invalid_client");
+    assert!(!events[0].detail.to_string().contains("wdn_cs_wrong_secret_value"));
+}

@@ -1,6 +1,7 @@
 //! One module per top-level command.
 
 pub mod client;
+pub mod consent;
 pub mod demo;
 pub mod init;
 pub mod quickstart;

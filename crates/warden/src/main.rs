@@ -56,6 +56,9 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(cmd::client::ClientCmd),
+    /// List or withdraw users' consents.
+    #[command(subcommand)]
+    Consent(cmd::consent::ConsentCmd),
     /// Run the demo MCP server (Streamable HTTP) used by the quickstart, tests and benchmarks.
     DemoUpstream(cmd::demo::DemoArgs),
 }
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
             Command::Server(c) => cmd::server::run(&common, c).await,
             Command::User(c) => cmd::user::run(&common, c).await,
             Command::Client(c) => cmd::client::run(&common, c).await,
+            Command::Consent(c) => cmd::consent::run(&common, c).await,
             Command::DemoUpstream(a) => cmd::demo::run(a).await,
         }
     });

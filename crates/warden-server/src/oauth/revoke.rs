@@ -68,7 +68,7 @@ pub async fn revoke_session(
 pub fn verify_own_jwt(app: &App, token: &str, leeway: i64) -> Option<Map<String, Value>> {
     let keys = app.keys.verifying_keys();
     let v = Validation {
-        algorithms: vec!["ES256".into(), "EdDSA".into()],
+        algorithms: vec!["ES256".into(), "EdDSA".into(), "RS256".into()],
         typ: vec![AT_JWT_TYP.into()],
         issuer: app.config.issuer.clone(),
         audience: None,

@@ -106,3 +106,24 @@ async fn token_failures_are_audited_without_secrets() {
     assert_eq!(events[0].detail["error"], "invalid_client");
     assert!(!events[0].detail.to_string().contains("wdn_cs_wrong_secret_value"));
 }
+
+#[tokio::test]
+async fn rs256_and_eddsa_signing_by_configuration() {
+    for alg in ["RS256", "EdDSA"] {
+        let h = H::with(&[("WARDEN_TOKENS__SIGNING_ALG", alg)]).await;
+        // The fixture's first key is ES256; a rotation to the configured algorithm:
+        let master_sealer = &h.app.sealer;
+        let alg_v = warden_core::keys::SigningAlg::parse(alg).unwrap();
+        warden_server::keyring::create_key(&h.store, master_sealer, alg_v, T0, T0, T0 + 1).await.unwrap();
+        h.clock.advance(1);
+        h.app.keys.reload(&h.store, &h.app.sealer, T0 + 1).await.unwrap();
+        let (id, s) = (&h.machine.0, &h.machine.1);
+        let r = h.token(&[("grant_type", "client_credentials"), ("resource", NOTES)], Some((id, s))).await;
+        let at = r.json()["access_token"].as_str().unwrap().to_owned();
+        let header: serde_json::Value = serde_json::from_slice(&base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, at.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header["alg"], alg);
+        assert_eq!(h.introspect(&at).await["active"], true, "{alg} tokens verify");
+        let jwks = h.get("/oauth/jwks.json", &Jar::default()).await.json();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2, "both keys are published");
+    }
+}

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::registration::{RawExchange, RawRegistration, TEMPLATE as REGISTRATION_TEMPLATE};
 use super::{
     default_listen, invalid, parse_duration, validate_public_url, Config, ConfigError,
     DatabaseSettings, GatewaySettings, KeySettings, LogFormat, LogSettings, LoginSettings,
@@ -33,10 +32,6 @@ pub(super) struct RawConfig {
     gateway: RawGateway,
     #[serde(default)]
     login: RawLogin,
-    #[serde(default)]
-    registration: RawRegistration,
-    #[serde(default)]
-    exchange: RawExchange,
 }
 
 #[derive(Deserialize, Default)]
@@ -87,12 +82,12 @@ struct RawLogin {
 
 #[derive(Deserialize, Clone)]
 #[serde(untagged)]
-pub(super) enum RawDuration {
+enum RawDuration {
     Seconds(i64),
     Text(String),
 }
 
-pub(super) fn duration(
+fn duration(
     key: &str,
     raw: Option<RawDuration>,
     default: i64,
@@ -237,8 +232,6 @@ impl RawConfig {
             keys,
             gateway,
             login,
-            registration: self.registration.validate()?,
-            exchange: self.exchange.validate()?,
         })
     }
 }
@@ -369,6 +362,6 @@ leeway = "30s"              # clock-skew tolerance for exp/nbf (0s..300s)
 [login]
 max_failures = 5
 lockout = "15m"
-{REGISTRATION_TEMPLATE}"#
+"#
     )
 }

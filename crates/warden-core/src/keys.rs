@@ -6,12 +6,12 @@
 
 use std::fmt;
 
+use argon2::password_hash::rand_core::OsRng;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use ring::hkdf;
 use ring::rand::SystemRandom;
-use argon2::password_hash::rand_core::OsRng;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
 use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
 use rsa::traits::PublicKeyParts as _;
@@ -226,8 +226,11 @@ impl SigningKey {
             }
             SigningAlg::Rs256 => {
                 // ring cannot generate RSA keys; the `rsa` crate does, once per rotation.
-                let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|_| KeyError::Random)?;
-                let der = key.to_pkcs8_der().map_err(|_| KeyError::Invalid("RS256 private key"))?;
+                let key =
+                    rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|_| KeyError::Random)?;
+                let der = key
+                    .to_pkcs8_der()
+                    .map_err(|_| KeyError::Invalid("RS256 private key"))?;
                 return Self::from_pkcs8(alg, kid, der.as_bytes());
             }
         };
@@ -253,7 +256,8 @@ impl SigningKey {
                 let bad = |_| KeyError::Invalid("RS256 private key");
                 let parsed = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8).map_err(bad)?;
                 Pair::Rsa {
-                    pair: RsaKeyPair::from_pkcs8(pkcs8).map_err(|_| KeyError::Invalid("RS256 private key"))?,
+                    pair: RsaKeyPair::from_pkcs8(pkcs8)
+                        .map_err(|_| KeyError::Invalid("RS256 private key"))?,
                     n: parsed.n().to_bytes_be(),
                     e: parsed.e().to_bytes_be(),
                 }
@@ -292,8 +296,13 @@ impl SigningKey {
             Pair::Ed25519(p) => Ok(p.sign(msg).as_ref().to_vec()),
             Pair::Rsa { pair, .. } => {
                 let mut sig = vec![0u8; pair.public().modulus_len()];
-                pair.sign(&signature::RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
-                    .map_err(|_| KeyError::Random)?;
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    msg,
+                    &mut sig,
+                )
+                .map_err(|_| KeyError::Random)?;
                 Ok(sig)
             }
         }

@@ -57,17 +57,32 @@ pub async fn run(common: &Common, cmd: ConsentCmd) -> anyhow::Result<()> {
             } else {
                 let rows: Vec<Vec<String>> = all
                     .iter()
-                    .map(|c| vec![c.client_id.clone(), c.resource.clone(), c.scopes.join(" "), output::time(c.granted_at)])
+                    .map(|c| {
+                        vec![
+                            c.client_id.clone(),
+                            c.resource.clone(),
+                            c.scopes.join(" "),
+                            output::time(c.granted_at),
+                        ]
+                    })
                     .collect();
                 output::table(&["CLIENT", "RESOURCE", "SCOPES", "GRANTED"], &rows);
             }
         }
-        ConsentCmd::Revoke { user, client, resource } => {
+        ConsentCmd::Revoke {
+            user,
+            client,
+            resource,
+        } => {
             let u = user_of(user).await?;
             let targets: Vec<String> = match &client {
                 Some(c) => vec![c.clone()],
                 None => {
-                    let mut ids: Vec<String> = ConsentStore::list_for_user(store, &u.id).await?.into_iter().map(|c| c.client_id).collect();
+                    let mut ids: Vec<String> = ConsentStore::list_for_user(store, &u.id)
+                        .await?
+                        .into_iter()
+                        .map(|c| c.client_id)
+                        .collect();
                     ids.sort();
                     ids.dedup();
                     ids
@@ -76,9 +91,11 @@ pub async fn run(common: &Common, cmd: ConsentCmd) -> anyhow::Result<()> {
             let mut removed = 0;
             let mut families = 0;
             for client_id in &targets {
-                removed += ConsentStore::delete(store, &u.id, client_id, resource.as_deref()).await?;
+                removed +=
+                    ConsentStore::delete(store, &u.id, client_id, resource.as_deref()).await?;
                 for f in RefreshStore::list_for_subject(store, &u.id).await? {
-                    let matches_resource = resource.as_ref().is_none_or(|r| f.resources.contains(r));
+                    let matches_resource =
+                        resource.as_ref().is_none_or(|r| f.resources.contains(r));
                     if &f.client_id == client_id && f.revoked_at.is_none() && matches_resource {
                         RefreshStore::revoke_family(store, &f.id, now, "consent withdrawn").await?;
                         RevocationStore::revoke(store, &f.id, now + SID_DENY_SECS, now).await?;
@@ -90,7 +107,9 @@ pub async fn run(common: &Common, cmd: ConsentCmd) -> anyhow::Result<()> {
                 bail!("no matching consent");
             }
             if common.json {
-                output::json(&serde_json::json!({ "consents_removed": removed, "sessions_revoked": families }))?;
+                output::json(
+                    &serde_json::json!({ "consents_removed": removed, "sessions_revoked": families }),
+                )?;
             } else {
                 println!("Withdrew {removed} consent(s); revoked {families} session(s).");
             }

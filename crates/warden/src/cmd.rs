@@ -3,7 +3,9 @@
 pub mod client;
 pub mod consent;
 pub mod demo;
+pub mod events;
 pub mod init;
+pub mod keys;
 pub mod quickstart;
 pub mod serve;
 pub mod server;

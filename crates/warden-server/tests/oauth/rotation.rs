@@ -44,7 +44,7 @@ async fn jwks_kids(h: &H) -> Vec<String> {
 async fn scheduled_rotation_publishes_ahead_switches_and_retires_after_the_last_token() {
     let h = H::new().await;
     let first = kid(&cc_token(&h).await);
-    assert_eq!(jwks_kids(&h).await, [first.clone()]);
+    assert_eq!(jwks_kids(&h).await, vec![first.clone()]);
 
     // Mid-interval: nothing happens.
     h.clock.set(T0 + 10 * DAY);
@@ -90,7 +90,7 @@ async fn scheduled_rotation_publishes_ahead_switches_and_retires_after_the_last_
     assert!(jwks_kids(&h).await.contains(&first));
     h.clock.set(T0 + 30 * DAY + RETIRED_KEY_GRACE);
     h.app.maintain().await;
-    assert_eq!(jwks_kids(&h).await, [second.clone()]);
+    assert_eq!(jwks_kids(&h).await, vec![second.clone()]);
     assert!(h.audit_kinds().await.iter().any(|k| k == "key.created"));
     assert!(h.audit_kinds().await.iter().any(|k| k == "key.retired"));
 }

@@ -6,12 +6,15 @@
 
 use std::fmt;
 
+use argon2::password_hash::rand_core::OsRng;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use ring::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use ring::hkdf;
 use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RsaKeyPair};
+use rsa::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+use rsa::traits::PublicKeyParts as _;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
@@ -33,7 +36,7 @@ pub enum KeyError {
     #[error("the system random number generator failed")]
     Random,
     /// The algorithm is not one Warden signs with.
-    #[error("unsupported signing algorithm {0:?} (supported: ES256, EdDSA)")]
+    #[error("unsupported signing algorithm {0:?} (supported: ES256, EdDSA, RS256)")]
     UnsupportedAlg(String),
 }
 
@@ -170,6 +173,9 @@ pub enum SigningAlg {
     Es256,
     /// Ed25519.
     EdDsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys: for relying parties that only
+    /// speak RSA.
+    Rs256,
 }
 
 impl SigningAlg {
@@ -178,6 +184,7 @@ impl SigningAlg {
         match self {
             SigningAlg::Es256 => "ES256",
             SigningAlg::EdDsa => "EdDSA",
+            SigningAlg::Rs256 => "RS256",
         }
     }
 
@@ -186,6 +193,7 @@ impl SigningAlg {
         match name {
             "ES256" => Ok(SigningAlg::Es256),
             "EdDSA" => Ok(SigningAlg::EdDsa),
+            "RS256" => Ok(SigningAlg::Rs256),
             other => Err(KeyError::UnsupportedAlg(other.to_owned())),
         }
     }
@@ -194,6 +202,12 @@ impl SigningAlg {
 enum Pair {
     Ecdsa(EcdsaKeyPair),
     Ed25519(Ed25519KeyPair),
+    Rsa {
+        pair: RsaKeyPair,
+        /// Modulus and exponent, big-endian, for the JWK.
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
 }
 
 /// A private signing key, with its key id.
@@ -216,6 +230,15 @@ impl SigningKey {
             SigningAlg::EdDsa => {
                 Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Random)?
             }
+            SigningAlg::Rs256 => {
+                // ring cannot generate RSA keys; the `rsa` crate does, once per rotation.
+                let key =
+                    rsa::RsaPrivateKey::new(&mut OsRng, 2048).map_err(|_| KeyError::Random)?;
+                let der = key
+                    .to_pkcs8_der()
+                    .map_err(|_| KeyError::Invalid("RS256 private key"))?;
+                return Self::from_pkcs8(alg, kid, der.as_bytes());
+            }
         };
         Self::from_pkcs8(alg, kid, pkcs8.as_ref())
     }
@@ -235,6 +258,16 @@ impl SigningKey {
                 Ed25519KeyPair::from_pkcs8_maybe_unchecked(pkcs8)
                     .map_err(|_| KeyError::Invalid("EdDSA private key"))?,
             ),
+            SigningAlg::Rs256 => {
+                let bad = |_| KeyError::Invalid("RS256 private key");
+                let parsed = rsa::RsaPrivateKey::from_pkcs8_der(pkcs8).map_err(bad)?;
+                Pair::Rsa {
+                    pair: RsaKeyPair::from_pkcs8(pkcs8)
+                        .map_err(|_| KeyError::Invalid("RS256 private key"))?,
+                    n: parsed.n().to_bytes_be(),
+                    e: parsed.e().to_bytes_be(),
+                }
+            }
         };
         Ok(Self {
             kid,
@@ -267,6 +300,17 @@ impl SigningKey {
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| KeyError::Random),
             Pair::Ed25519(p) => Ok(p.sign(msg).as_ref().to_vec()),
+            Pair::Rsa { pair, .. } => {
+                let mut sig = vec![0u8; pair.public().modulus_len()];
+                pair.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    msg,
+                    &mut sig,
+                )
+                .map_err(|_| KeyError::Random)?;
+                Ok(sig)
+            }
         }
     }
 
@@ -291,6 +335,11 @@ impl SigningKey {
                 "kty": "OKP", "crv": "Ed25519",
                 "x": URL_SAFE_NO_PAD.encode(p.public_key().as_ref()),
                 "kid": self.kid, "alg": "EdDSA", "use": "sig",
+            }),
+            Pair::Rsa { n, e, .. } => json!({
+                "kty": "RSA",
+                "n": URL_SAFE_NO_PAD.encode(n), "e": URL_SAFE_NO_PAD.encode(e),
+                "kid": self.kid, "alg": "RS256", "use": "sig",
             }),
         }
     }
@@ -366,7 +415,7 @@ mod tests {
 
     #[test]
     fn signing_keys_reload_from_pkcs8_and_publish_jwks() {
-        for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+        for alg in [SigningAlg::Es256, SigningAlg::EdDsa, SigningAlg::Rs256] {
             let key = SigningKey::generate(alg, "k1".into()).unwrap();
             let again = SigningKey::from_pkcs8(alg, "k1".into(), key.pkcs8()).unwrap();
             assert_eq!(key.public_jwk(), again.public_jwk());

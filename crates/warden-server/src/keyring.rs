@@ -23,6 +23,9 @@ pub enum KeyRingError {
     /// Key material was invalid.
     #[error("signing key: {0}")]
     Key(#[from] KeyError),
+    /// A rotation is already under way (a published key is waiting to activate).
+    #[error("a rotation is already in progress: a new key is published and not yet active")]
+    RotationInProgress,
 }
 
 #[derive(Default)]
@@ -122,6 +125,20 @@ pub async fn create_key(
     activate_at: i64,
 ) -> Result<SigningKeyRecord, KeyRingError> {
     let kid = random_id().map_err(|_| KeyError::Random)?;
+    create_key_with_id(store, sealer, alg, kid, now, publish_at, activate_at).await
+}
+
+/// [`create_key`] with a chosen key id (scheduled rotations derive it from the
+/// activation time, so replicas racing to create the same key collide on it).
+pub async fn create_key_with_id(
+    store: &Store,
+    sealer: &Sealer,
+    alg: SigningAlg,
+    kid: String,
+    now: i64,
+    publish_at: i64,
+    activate_at: i64,
+) -> Result<SigningKeyRecord, KeyRingError> {
     let key = SigningKey::generate(alg, kid.clone())?;
     let rec = SigningKeyRecord {
         kid: kid.clone(),

@@ -19,6 +19,7 @@ pub mod health;
 pub mod keyring;
 pub mod oauth;
 pub mod revocation;
+pub mod rotation;
 mod router;
 pub mod serve;
 
@@ -93,6 +94,39 @@ impl App {
 }
 
 impl App {
+    /// Starts the maintenance loop: every `every`, run the key-rotation schedule (which
+    /// also reloads keys rotated by another replica), pick up revocations made by other
+    /// replicas, and drop expired denylist entries. With several replicas this polling is
+    /// how they learn of each other's changes, so `every` bounds that delay.
+    pub fn spawn_maintenance(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                app.maintain().await;
+            }
+        })
+    }
+
+    /// One maintenance pass (see [`App::spawn_maintenance`]).
+    pub async fn maintain(&self) {
+        if let Err(e) = rotation::tick(self).await {
+            tracing::error!(error = %e, "key rotation failed");
+        }
+        let now = self.clock.now();
+        match warden_store::RevocationStore::list_active(&self.store, now).await {
+            Ok(entries) => {
+                for (id, exp) in entries {
+                    self.revoked.insert(id, exp);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot refresh the revocation list"),
+        }
+        self.revoked.purge(now);
+    }
+
     /// Flushes and stops background writers. Call after the listener has drained.
     pub async fn shutdown(&self) {
         self.audit.shutdown().await;

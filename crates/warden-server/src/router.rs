@@ -19,7 +19,47 @@ use crate::{health, oauth, App};
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Builds the router for `app`.
+///
+/// When the issuer has a path (`https://auth.example.com/tenant`), every route is also
+/// served under that path (for proxies that do not strip it), and the discovery documents
+/// are also served at the path-inserted locations of RFC 8414 §3.1 and OIDC Discovery.
 pub fn router(app: App) -> Router {
+    let path = issuer_path(&app.config.issuer);
+    let routes = routes(&app);
+    let mut router = Router::new().merge(routes.clone());
+    if !path.is_empty() {
+        router = router
+            .route(
+                &format!("/.well-known/oauth-authorization-server{path}"),
+                get(oauth::metadata::metadata),
+            )
+            .route(
+                &format!("/.well-known/openid-configuration{path}"),
+                get(oauth::metadata::metadata),
+            )
+            .nest(&path, routes);
+    }
+    router
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), record_metrics))
+        .layer(TraceLayer::new_for_http())
+        // Marks credentials so that no layer's Debug output prints them.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::PROXY_AUTHORIZATION,
+        ]))
+        .with_state(app)
+}
+
+/// The path component of an issuer URL, without a trailing slash (`""` for none).
+pub fn issuer_path(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
+fn routes(_app: &App) -> Router<App> {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -39,22 +79,18 @@ pub fn router(app: App) -> Router {
         .route("/oauth/authorize", get(oauth::authorize::authorize))
         .route("/oauth/login", post(oauth::authorize::login))
         .route("/oauth/consent", post(oauth::authorize::consent))
-        .route("/oauth/logout", get(oauth::authorize::logout_form).post(oauth::authorize::logout))
-        .route("/oauth/static/warden.css", get(oauth::authorize::stylesheet))
-        .fallback(not_found)
+        .route(
+            "/oauth/logout",
+            get(oauth::authorize::logout_form).post(oauth::authorize::logout),
+        )
+        .route(
+            "/oauth/static/warden.css",
+            get(oauth::authorize::stylesheet),
+        )
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // The gateway applies its own, larger limit (tool arguments can be big) and answers
         // an oversized body with a JSON-RPC error, so it sits outside the 1 MiB layer.
         .merge(crate::gateway::routes())
-        .layer(middleware::from_fn_with_state(app.clone(), record_metrics))
-        .layer(TraceLayer::new_for_http())
-        // Marks credentials so that no layer's Debug output prints them.
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-            header::PROXY_AUTHORIZATION,
-        ]))
-        .with_state(app)
 }
 
 async fn not_found() -> Response {

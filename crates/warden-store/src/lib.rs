@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use sqlx::AnyPool;
 
+mod access_tokens;
 mod audit;
 mod clients;
 mod codes;
@@ -26,6 +27,7 @@ mod servers;
 mod sql;
 mod users;
 
+pub use access_tokens::{AccessTokenRecord, AccessTokenStore};
 pub use audit::{
     audit_event_hash, audit_hash, AuditEvent, AuditFilter, AuditStore, NewAuditEvent, VerifyReport,
     AUDIT_GENESIS_HASH,

@@ -19,17 +19,31 @@ pub(crate) struct Migration {
     pub(crate) sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/sqlite/0001_init.sql"),
-}];
+const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "access_tokens",
+        sql: include_str!("../migrations/sqlite/0002_access_tokens.sql"),
+    },
+];
 
-const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "init",
-    sql: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sql: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "access_tokens",
+        sql: include_str!("../migrations/postgres/0002_access_tokens.sql"),
+    },
+];
 
 /// Key for `pg_advisory_lock`, shared by every Warden replica ("WARDEN" + 1).
 const PG_MIGRATION_LOCK: i64 = 0x5741_5244_454E_0001;

@@ -56,6 +56,14 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(cmd::client::ClientCmd),
+    /// List or withdraw users' consents.
+    #[command(subcommand)]
+    Consent(cmd::consent::ConsentCmd),
+    /// Signing keys: list, rotate.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCmd),
+    /// The audit log: list, export as JSON lines, verify the hash chain.
+    Events(cmd::events::EventsArgs),
     /// Run the demo MCP server (Streamable HTTP) used by the quickstart, tests and benchmarks.
     DemoUpstream(cmd::demo::DemoArgs),
 }
@@ -81,6 +89,9 @@ fn main() -> ExitCode {
             Command::Server(c) => cmd::server::run(&common, c).await,
             Command::User(c) => cmd::user::run(&common, c).await,
             Command::Client(c) => cmd::client::run(&common, c).await,
+            Command::Consent(c) => cmd::consent::run(&common, c).await,
+            Command::Keys(c) => cmd::keys::run(&common, c).await,
+            Command::Events(a) => cmd::events::run(&common, a).await,
             Command::DemoUpstream(a) => cmd::demo::run(a).await,
         }
     });

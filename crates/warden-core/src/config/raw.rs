@@ -345,7 +345,7 @@ format = "pretty"   # or "json"
 level = "info"
 
 [tokens]
-signing_alg = "ES256"       # or "EdDSA"
+signing_alg = "ES256"       # or "EdDSA", "RS256"
 access_token_ttl = "15m"    # servers may override
 refresh_token_ttl = "30d"
 session_ttl = "90d"         # absolute lifetime of a refresh-token family

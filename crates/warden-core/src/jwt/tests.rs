@@ -17,7 +17,7 @@ fn claims(exp_in: i64) -> Map<String, Value> {
 
 fn validation() -> Validation {
     Validation {
-        algorithms: vec!["ES256".into(), "EdDSA".into()],
+        algorithms: vec!["ES256".into(), "EdDSA".into(), "RS256".into()],
         typ: vec![AT_JWT_TYP.into()],
         issuer: ISS.into(),
         audience: Some(AUD.into()),
@@ -41,7 +41,7 @@ fn b64(v: &Value) -> String {
 
 #[test]
 fn valid_tokens_verify_for_each_alg() {
-    for alg in [SigningAlg::Es256, SigningAlg::EdDsa] {
+    for alg in [SigningAlg::Es256, SigningAlg::EdDsa, SigningAlg::Rs256] {
         let (sk, vk) = setup(alg);
         let t = sign(&claims(900), AT_JWT_TYP, &sk).unwrap();
         let got = verify(

@@ -20,7 +20,7 @@ use warden_store::{
 use super::client_auth::AuthenticatedClient;
 use super::params::Params;
 use super::revoke::revoke_family;
-use super::token::{mint, Claims};
+use super::token::{issue, Claims};
 use super::{ErrorCode, OAuthError};
 use crate::audit::Event;
 use crate::App;
@@ -373,7 +373,7 @@ async fn issue_pair(
         sid: Some(family_id),
         act: None,
     };
-    let issued = mint(app, &claims)?;
+    let issued = issue(app, &claims).await?;
     app.audit
         .record(app.clock.now_ms(), Event {
             kind: if grant_type == "refresh_token" { "token.refreshed" } else { "token.issued" },

@@ -11,8 +11,8 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use warden_core::secret::token_hash;
-use warden_store::RefreshStore;
+use warden_core::secret::{token_hash, SecretKind};
+use warden_store::{AccessTokenStore, RefreshStore};
 
 use super::client_auth::{authenticate, AuthMethod};
 use super::params::Params;
@@ -76,6 +76,35 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Value, OA
             if let Some(v) = claims.get(k) {
                 out[k] = v.clone();
             }
+        }
+        return Ok(out);
+    }
+    if token.starts_with(SecretKind::AccessToken.prefix()) {
+        let Some(t) = AccessTokenStore::find(&app.store, &token_hash(token), now).await? else {
+            return Ok(inactive);
+        };
+        let revoked = app.revoked.token_revoked(Some(&t.jti), t.sid.as_deref());
+        if revoked || !(sees_all || t.client_id == caller) {
+            return Ok(inactive);
+        }
+        let mut out = json!({
+            "active": true,
+            "token_type": "Bearer",
+            "scope": t.scope,
+            "client_id": t.client_id,
+            "sub": t.subject,
+            "aud": t.audience,
+            "iss": app.config.issuer,
+            "exp": t.expires_at,
+            "iat": t.issued_at,
+            "jti": t.jti,
+        });
+        if let Some(act) = t
+            .act
+            .as_deref()
+            .and_then(|a| serde_json::from_str::<Value>(a).ok())
+        {
+            out["act"] = act;
         }
         return Ok(out);
     }

@@ -49,7 +49,7 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<meta name=\"referrer\" content=\"no-referrer\">\
+<meta name=\"referrer\" content=\"same-origin\">\
 <title>{} · Warden</title><link rel=\"stylesheet\" href=\"/oauth/static/warden.css\"></head>\
 <body><main><div class=\"card\"><div class=\"brand\"><span class=\"logo\">W</span>Warden</div>{body}</div>\
 <footer class=\"muted\">Protected by Warden</footer></main></body></html>",

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 use warden_core::jwt::{self, Validation, AT_JWT_TYP};
 use warden_core::secret::token_hash;
-use warden_store::{RefreshStore, RevocationStore, StoreError};
+use warden_store::{AccessTokenStore, RefreshStore, RevocationStore, StoreError};
 
 use super::client_auth::authenticate;
 use super::params::Params;
@@ -68,7 +68,7 @@ pub async fn revoke_session(
 pub fn verify_own_jwt(app: &App, token: &str, leeway: i64) -> Option<Map<String, Value>> {
     let keys = app.keys.verifying_keys();
     let v = Validation {
-        algorithms: vec!["ES256".into(), "EdDSA".into()],
+        algorithms: vec!["ES256".into(), "EdDSA".into(), "RS256".into()],
         typ: vec![AT_JWT_TYP.into()],
         issuer: app.config.issuer.clone(),
         audience: None,
@@ -121,6 +121,20 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuth
                 client_id,
                 &family.subject,
                 json!({ "token_type": "refresh_token", "family": family.id }),
+            )
+            .await?;
+        }
+        return Ok(());
+    }
+    if let Some(t) = AccessTokenStore::find(&app.store, &token_hash(token), now).await? {
+        if t.client_id == client_id {
+            RevocationStore::revoke(&app.store, &t.jti, t.expires_at, now).await?;
+            app.revoked.insert(t.jti.clone(), t.expires_at);
+            audit(
+                app,
+                client_id,
+                &t.subject,
+                json!({ "token_type": "access_token", "jti": t.jti }),
             )
             .await?;
         }

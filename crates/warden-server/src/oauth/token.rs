@@ -12,10 +12,10 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use warden_core::jwt::{self, AT_JWT_TYP};
 use warden_core::scope::ScopeSet;
-use warden_core::secret::random_id;
+use warden_core::secret::{generate, random_id, token_hash, SecretKind};
 use warden_core::uri::CanonicalUri;
 use warden_proto::oauth::TokenResponse;
-use warden_store::{ServerRecord, ServerStore};
+use warden_store::{AccessTokenRecord, AccessTokenStore, ServerRecord, ServerStore};
 
 use super::client_auth::{authenticate, AuthenticatedClient};
 use super::grants;
@@ -38,9 +38,39 @@ pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> R
         }
         Err(e) => {
             app.metrics.record_token_error(e.code.as_str());
+            audit_denied(&app, &headers, &body, &e);
             e.into_response()
         }
     }
+}
+
+/// Records a refused token request. Only non-secret fields go in: the grant type and
+/// the claimed client id (truncated, since it is unauthenticated input).
+fn audit_denied(app: &App, headers: &HeaderMap, body: &[u8], e: &OAuthError) {
+    let params = Params::parse(body).unwrap_or_default();
+    let clip = |s: Option<&str>| s.map(|v| v.chars().take(64).collect::<String>());
+    let basic_id = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b.trim()).ok()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|raw| raw.split_once(':').map(|(id, _)| id.to_owned()));
+    let client_id = clip(params.get("client_id")).or_else(|| clip(basic_id.as_deref()));
+    let event = Event {
+        kind: "token.denied",
+        client_id,
+        subject: None,
+        server: None,
+        detail: json!({
+            "grant_type": clip(params.get("grant_type")),
+            "error": e.code.as_str(),
+            "error_description": e.description,
+        }),
+    };
+    app.audit.submit(app.clock.now_ms(), event, &app.metrics);
 }
 
 fn form_content_type(headers: &HeaderMap) -> bool {
@@ -158,15 +188,17 @@ async fn client_credentials(
     } else {
         app.config.tokens.access_token_ttl
     };
-    let issued = mint_access_token(
-        app,
-        &rec.client_id,
-        &rec.client_id,
-        &server,
-        &granted,
+    let claims = Claims {
+        subject: &rec.client_id,
+        client_id: &rec.client_id,
+        server: &server,
+        scope: &granted,
         now,
         ttl,
-    )?;
+        sid: None,
+        act: None,
+    };
+    let issued = issue(app, &claims).await?;
     app.audit
         .record(
             app.clock.now_ms(),
@@ -249,6 +281,33 @@ pub fn mint_access_token(
             act: None,
         },
     )
+}
+
+/// Issues an access token in the server's format: an RFC 9068 JWT, or for servers whose
+/// `token_format` is `opaque`, a random `wdn_at_` token of which only the hash is stored.
+pub async fn issue(app: &App, c: &Claims<'_>) -> Result<Issued, OAuthError> {
+    if c.server.token_format != "opaque" {
+        return mint(app, c);
+    }
+    let token = generate(SecretKind::AccessToken).map_err(|e| OAuthError::server_error(&e))?;
+    let jti = random_id().map_err(|e| OAuthError::server_error(&e))?;
+    let rec = AccessTokenRecord {
+        token_hash: token_hash(token.expose()),
+        jti: jti.clone(),
+        client_id: c.client_id.to_owned(),
+        subject: c.subject.to_owned(),
+        audience: c.server.canonical_uri.clone(),
+        scope: c.scope.to_string(),
+        sid: c.sid.map(str::to_owned),
+        act: c.act.as_ref().map(Value::to_string),
+        issued_at: c.now,
+        expires_at: c.now + c.ttl,
+    };
+    AccessTokenStore::insert(&app.store, &rec).await?;
+    Ok(Issued {
+        token: token.expose().to_owned(),
+        jti,
+    })
 }
 
 /// Signs an RFC 9068 access token.

@@ -10,4 +10,5 @@ mod client_auth;
 mod metadata;
 mod refresh;
 mod revoke_introspect;
+mod rotation;
 mod token;

@@ -120,3 +120,61 @@ async fn introspection_shows_claims_to_whom_it_may_and_nothing_to_others() {
     h.clock.advance(901);
     assert_eq!(h.introspect(&at).await["active"], false);
 }
+
+#[tokio::test]
+async fn opaque_tokens_are_stored_as_hashes_introspected_and_revoked() {
+    let h = H::new().await;
+    let (id, s) = (h.machine.0.clone(), h.machine.1.clone());
+    let r = h
+        .token(
+            &[("grant_type", "client_credentials"), ("resource", VAULT)],
+            Some((&id, &s)),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let at = r.json()["access_token"].as_str().unwrap().to_owned();
+    assert!(
+        at.starts_with("wdn_at_") && at.split('.').count() == 1,
+        "opaque, not a JWT"
+    );
+    let j = h.introspect(&at).await;
+    assert_eq!(j["active"], true);
+    assert_eq!(j["aud"], VAULT);
+    assert_eq!(j["scope"], "vault:read");
+    assert_eq!(j["client_id"], id.as_str());
+    // Only the hash is stored.
+    let rec =
+        warden_store::AccessTokenStore::find(&h.store, &warden_core::secret::token_hash(&at), T0)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(rec.audience, VAULT);
+    // Revocation by the owning client; then inactive.
+    assert_eq!(
+        h.post_form(
+            "/oauth/revoke",
+            &[("token", &at)],
+            &Jar::default(),
+            Some((&id, &s))
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(h.introspect(&at).await["active"], false);
+    // Expiry.
+    let at2 = h
+        .token(
+            &[("grant_type", "client_credentials"), ("resource", VAULT)],
+            Some((&id, &s)),
+        )
+        .await
+        .json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(h.introspect(&at2).await["active"], true);
+    h.clock.advance(901);
+    assert_eq!(h.introspect(&at2).await["active"], false);
+    assert_eq!(h.introspect("wdn_at_unknown").await["active"], false);
+}

@@ -28,6 +28,7 @@ pub const T0: i64 = 1_800_000_000;
 pub const BASE: &str = "http://127.0.0.1:8080";
 pub const NOTES: &str = "http://127.0.0.1:8080/mcp/notes";
 pub const OTHER: &str = "http://127.0.0.1:8080/mcp/other";
+pub const VAULT: &str = "http://127.0.0.1:8080/mcp/vault";
 pub const REDIRECT: &str = "http://127.0.0.1:5555/callback";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -106,6 +107,9 @@ impl H {
         ServerStore::create(&store, &server("other", &[("other:use", &["x"])]))
             .await
             .unwrap();
+        let mut vault = server("vault", &[("vault:read", &["secrets_read"])]);
+        vault.token_format = "opaque".into();
+        ServerStore::create(&store, &vault).await.unwrap();
         let hasher = master.secret_hasher();
         let mk = |id: &str,
                   confidential: bool,
@@ -163,7 +167,7 @@ impl H {
                 "machine",
                 true,
                 &["client_credentials"],
-                &["notes:read"],
+                &["notes:read", "vault:read"],
                 Some(&ms),
             ),
         )

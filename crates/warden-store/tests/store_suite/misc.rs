@@ -159,3 +159,41 @@ fn key_debug_hides_private_key() {
         "{shown}"
     );
 }
+
+backend_tests!(opaque_access_tokens);
+
+async fn opaque_access_tokens(store: Store) {
+    use warden_store::{AccessTokenRecord, AccessTokenStore};
+    let tokens: &dyn AccessTokenStore = &store;
+    let rec = AccessTokenRecord {
+        token_hash: vec![7; 32],
+        jti: "at1".into(),
+        client_id: "c".into(),
+        subject: "alice".into(),
+        audience: "https://x.example/mcp/notes".into(),
+        scope: "notes:read".into(),
+        sid: Some("fam".into()),
+        act: None,
+        issued_at: NOW,
+        expires_at: NOW + 60,
+    };
+    tokens.insert(&rec).await.unwrap();
+    assert_eq!(tokens.find(&[7; 32], NOW).await.unwrap(), Some(rec.clone()));
+    assert_eq!(tokens.find(&[8; 32], NOW).await.unwrap(), None);
+    assert_eq!(
+        tokens.find(&[7; 32], NOW + 60).await.unwrap(),
+        None,
+        "expired tokens are not found"
+    );
+    let mut dup = rec.clone();
+    dup.token_hash = vec![9; 32];
+    assert!(
+        matches!(tokens.insert(&dup).await, Err(StoreError::Conflict(_))),
+        "jti is unique"
+    );
+    assert!(
+        !format!("{rec:?}").contains("[7, 7"),
+        "Debug hides the hash"
+    );
+    assert_eq!(tokens.purge_expired(NOW + 60).await.unwrap(), 1);
+}

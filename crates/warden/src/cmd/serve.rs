@@ -13,6 +13,10 @@ use warden_server::App;
 use crate::datadir;
 use crate::Common;
 
+/// How often the maintenance loop runs: the bound on how long one replica takes to honour
+/// a revocation or key rotation made on another.
+pub const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Arguments of `warden serve`.
 #[derive(clap::Args, Debug, Default)]
 pub struct ServeArgs {
@@ -70,9 +74,12 @@ pub async fn serve_opened(
     let app = App::new(config, store.clone(), &master, Arc::clone(&clock))
         .await
         .map_err(|e| anyhow!("{e} (data dir {})", dir.display()))?;
+    // Rotation schedule, and how replicas learn of each other's revocations and keys.
+    let maintenance = app.spawn_maintenance(MAINTENANCE_EVERY);
     tracing::info!(%addr, issuer = %issuer, backend, "warden serving");
     ready(addr);
     warden_server::serve::serve(listener, app.clone(), shutdown_signal()).await?;
+    maintenance.abort();
     app.shutdown().await;
     tracing::info!("shut down: in-flight requests finished, audit log flushed");
     store.close().await;

@@ -4,9 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
+mod user_agent;
 
 mod bad_input;
+mod conformance;
+mod consent;
 mod crash;
+mod events;
 mod quickstart;
 mod redaction;
 mod serve;

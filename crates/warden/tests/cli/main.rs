@@ -4,9 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
+mod user_agent;
 
 mod bad_input;
+mod browser;
+mod conformance;
+mod consent;
 mod crash;
+mod delegation;
 mod quickstart;
 mod redaction;
 mod serve;

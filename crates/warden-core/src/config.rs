@@ -18,9 +18,11 @@ use crate::uri::is_loopback_host;
 
 mod duration;
 mod raw;
+mod registration;
 
 pub use duration::parse_duration;
 use raw::RawConfig;
+pub use registration::{ExchangeSettings, RegistrationSettings};
 
 /// The config format version this binary reads and writes.
 pub const CONFIG_VERSION: u32 = 1;
@@ -93,6 +95,10 @@ pub struct Config {
     pub gateway: GatewaySettings,
     /// Browser login protection.
     pub login: LoginSettings,
+    /// Dynamic registration and client ID metadata documents.
+    pub registration: RegistrationSettings,
+    /// Token exchange.
+    pub exchange: ExchangeSettings,
 }
 
 /// Database settings.

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod jwt;
 pub mod keys;
+pub mod net;
 pub mod password;
 pub mod pkce;
 pub mod scope;

@@ -30,6 +30,9 @@ pub struct AuthorizationServerMetadata {
     pub grant_types_supported: Vec<String>,
     /// Client authentication methods at the token endpoint.
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Algorithms accepted on `private_key_jwt` client assertions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,
     /// Client authentication methods at the revocation endpoint.
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
     /// Client authentication methods at the introspection endpoint.

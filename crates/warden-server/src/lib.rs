@@ -55,6 +55,9 @@ pub struct AppInner {
     pub gateway: gateway::Gateway,
     /// Failed sign-in throttling.
     pub login_throttle: oauth::lockout::LoginThrottle,
+    /// Client lookup state: metadata-document and JWKS caches, the guarded fetcher,
+    /// used client-assertion ids, registration rate limits.
+    pub directory: oauth::directory::Directory,
 }
 
 impl App {
@@ -74,6 +77,7 @@ impl App {
         let gateway = gateway::Gateway::new(master.session_binder());
         Ok(Self {
             inner: Arc::new(AppInner {
+                directory: oauth::directory::Directory::new(&config),
                 login_throttle: oauth::lockout::LoginThrottle::new(
                     config.login.max_failures,
                     config.login.lockout,
@@ -93,21 +97,42 @@ impl App {
     }
 }
 
+/// How often [`App::housekeeping`] runs inside the maintenance loop.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 impl App {
     /// Starts the maintenance loop: every `every`, run the key-rotation schedule (which
     /// also reloads keys rotated by another replica), pick up revocations made by other
     /// replicas, and drop expired denylist entries. With several replicas this polling is
     /// how they learn of each other's changes, so `every` bounds that delay.
     pub fn spawn_maintenance(&self, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
-        let app = self.clone();
+        // Weak, so the loop never keeps an app alive that everything else has dropped.
+        let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_housekeeping: Option<std::time::Instant> = None;
             loop {
                 tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let app = App { inner };
                 app.maintain().await;
+                if last_housekeeping.is_none_or(|t| t.elapsed() >= HOUSEKEEPING_EVERY) {
+                    app.housekeeping().await;
+                    last_housekeeping = Some(std::time::Instant::now());
+                }
             }
         })
+    }
+
+    /// Slower housekeeping: reaping dynamic registrations never used, and purging
+    /// expired client-directory cache entries.
+    pub async fn housekeeping(&self) {
+        let now = self.clock.now();
+        if let Err(e) = oauth::register::reap_unused(self, now).await {
+            tracing::warn!(error = %e, "reaping unused registrations failed");
+        }
+        self.directory.purge(now);
     }
 
     /// One maintenance pass (see [`App::spawn_maintenance`]).

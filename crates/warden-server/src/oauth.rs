@@ -1,15 +1,22 @@
 //! The OAuth 2.1 authorization server.
 
+pub mod assertion;
 pub mod authorize;
 pub mod browser;
+pub mod cimd;
 pub mod client_auth;
+pub mod client_metadata;
+pub mod directory;
 pub mod error;
+pub mod exchange;
+pub mod fetch;
 pub mod grants;
 pub mod introspect;
 pub mod lockout;
 pub mod metadata;
 pub mod pages;
 pub mod params;
+pub mod register;
 pub mod revoke;
 pub mod token;
 

@@ -76,6 +76,7 @@ fn routes(_app: &App) -> Router<App> {
         .route("/oauth/token", post(oauth::token::token))
         .route("/oauth/revoke", post(oauth::revoke::revoke))
         .route("/oauth/introspect", post(oauth::introspect::introspect))
+        .route("/oauth/register", post(oauth::register::register))
         .route("/oauth/authorize", get(oauth::authorize::authorize))
         .route("/oauth/login", post(oauth::authorize::login))
         .route("/oauth/consent", post(oauth::authorize::consent))

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::registration::{RawExchange, RawRegistration, TEMPLATE as REGISTRATION_TEMPLATE};
 use super::{
     default_listen, invalid, parse_duration, validate_public_url, Config, ConfigError,
     DatabaseSettings, GatewaySettings, KeySettings, LogFormat, LogSettings, LoginSettings,
@@ -32,6 +33,10 @@ pub(super) struct RawConfig {
     gateway: RawGateway,
     #[serde(default)]
     login: RawLogin,
+    #[serde(default)]
+    registration: RawRegistration,
+    #[serde(default)]
+    exchange: RawExchange,
 }
 
 #[derive(Deserialize, Default)]
@@ -82,12 +87,12 @@ struct RawLogin {
 
 #[derive(Deserialize, Clone)]
 #[serde(untagged)]
-enum RawDuration {
+pub(super) enum RawDuration {
     Seconds(i64),
     Text(String),
 }
 
-fn duration(
+pub(super) fn duration(
     key: &str,
     raw: Option<RawDuration>,
     default: i64,
@@ -232,6 +237,8 @@ impl RawConfig {
             keys,
             gateway,
             login,
+            registration: self.registration.validate()?,
+            exchange: self.exchange.validate()?,
         })
     }
 }
@@ -362,6 +369,6 @@ leeway = "30s"              # clock-skew tolerance for exp/nbf (0s..300s)
 [login]
 max_failures = 5
 lockout = "15m"
-"#
+{REGISTRATION_TEMPLATE}"#
     )
 }

@@ -140,3 +140,69 @@ fn ranges_and_relations() {
     let e = load(&format!("{MIN}[tokens]\ncode_ttl = \"1 hour\"\n"), &[]).unwrap_err();
     assert_eq!(e.key, "tokens.code_ttl");
 }
+
+#[test]
+fn registration_and_exchange_defaults_and_overrides() {
+    let c = load(&Config::template("https://auth.example.com"), &[]).unwrap();
+    let r = &c.registration;
+    assert!(r.enabled && r.metadata_documents);
+    assert!(r.initial_access_tokens.is_empty());
+    assert_eq!(
+        (r.rate_per_minute, r.burst, r.global_per_minute),
+        (10, 30, 600)
+    );
+    assert_eq!(r.reap_unused_after, 7 * 86_400);
+    assert_eq!(r.fetch_timeout, 3);
+    assert!(r.fetch_allow_addresses.is_empty());
+    assert_eq!(c.exchange.max_delegation_depth, 3);
+    let c = load(
+        MIN,
+        &[
+            (
+                "WARDEN_REGISTRATION__FETCH_ALLOW_ADDRESSES",
+                "127.0.0.1/32, ::1",
+            ),
+            ("WARDEN_REGISTRATION__DENY_HOSTS", "*.evil.example"),
+            ("WARDEN_EXCHANGE__MAX_DELEGATION_DEPTH", "2"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(c.registration.fetch_allow_addresses.len(), 2);
+    assert!(c.registration.deny_hosts[0].matches("a.evil.example"));
+    assert_eq!(c.exchange.max_delegation_depth, 2);
+    let text = format!(
+        "{MIN}[registration]\ninitial_access_tokens = [\"{}\"]\nallow_hosts = [\"app.example.com\"]\n",
+        "0f".repeat(32)
+    );
+    let c = load(&text, &[]).unwrap();
+    assert_eq!(c.registration.initial_access_tokens, vec![[0x0f; 32]]);
+}
+
+#[test]
+fn registration_refusals_name_the_key() {
+    let cases = [
+        (
+            "fetch_allow_addresses = [\"10.0.0.0/40\"]",
+            "registration.fetch_allow_addresses",
+        ),
+        ("allow_hosts = \"a/b\"", "registration.allow_hosts"),
+        (
+            "initial_access_tokens = [\"wdn_iat_abc\"]",
+            "registration.initial_access_tokens",
+        ),
+        ("fetch_timeout = \"5m\"", "registration.fetch_timeout"),
+        ("burst = 0", "registration.burst"),
+        (
+            "rate_per_minute = 100\nglobal_per_minute = 10",
+            "registration.global_per_minute",
+        ),
+        ("colour = 1", "registration.colour"),
+    ];
+    for (line, key) in cases {
+        let e = load(&format!("{MIN}[registration]\n{line}\n"), &[]).unwrap_err();
+        assert_eq!(e.key, key, "{line}");
+        assert!(!e.to_string().contains("wdn_iat_abc"), "{e}");
+    }
+    let e = load(&format!("{MIN}[exchange]\nmax_delegation_depth = 0\n"), &[]).unwrap_err();
+    assert_eq!(e.key, "exchange.max_delegation_depth");
+}

@@ -19,11 +19,13 @@ use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, random_id, token_hash, SecretKind};
 use warden_core::uri::CanonicalUri;
 use warden_store::{
-    AuthCodeRecord, ClientRecord, ClientStore, CodeStore, ConsentRecord, ConsentStore,
-    ServerRecord, ServerStore, UserStore,
+    AuthCodeRecord, ClientRecord, CodeStore, ConsentRecord, ConsentStore, ServerRecord,
+    ServerStore, UserStore,
 };
 
 use super::browser::{self, BrowserSession, CSRF_COOKIE, PENDING_TTL, SESSION_COOKIE, SESSION_TTL};
+use super::cimd;
+use super::directory::{self, find_client, LookupError};
 use super::lockout::Verdict;
 use super::pages::{self, ConsentView};
 use super::params::Params;
@@ -108,6 +110,13 @@ fn fail(app: &App, f: Failure, status: StatusCode) -> Response {
     }
 }
 
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 /// Resolves each `resource` to a registered server.
 async fn resolve_servers(app: &App, resources: &[String]) -> Result<Vec<ServerRecord>, String> {
     if resources.is_empty() {
@@ -152,16 +161,20 @@ async fn validate(
     let client_id = p
         .get("client_id")
         .ok_or_else(|| page("client_id is missing."))?;
-    let client = ClientStore::get(&app.store, client_id)
-        .await
-        .map_err(|_| {
-            Failure::Page(
+    let client = match find_client(app, client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(page("This application is not registered with Warden.")),
+        Err(LookupError::Document(e)) => {
+            return Err(page(&format!("{}.", capitalize(&e.to_string()))))
+        }
+        Err(LookupError::Store(_)) => {
+            return Err(Failure::Page(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Try again shortly",
                 "The client registry is unavailable.".into(),
-            )
-        })?
-        .ok_or_else(|| page("This application is not registered with Warden."))?;
+            ))
+        }
+    };
     let redirect_uri = p
         .get("redirect_uri")
         .ok_or_else(|| page("redirect_uri is missing."))?;
@@ -298,9 +311,12 @@ async fn continue_flow(
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_default();
+    let document_host = cimd::document_host(client);
     let view = ConsentView {
         client_name: &client.name,
         client_id: &client.client_id,
+        document_host: document_host.as_deref(),
+        self_registered: directory::is_dynamic(client),
         redirect_host: &host,
         resources: &pending.resources,
         scopes: &pending.scopes,
@@ -411,7 +427,7 @@ async fn open_form(
                 "This sign-in request has expired. Go back to the application and try again.",
             )
         })?;
-    let client = ClientStore::get(&app.store, &pending.client_id)
+    let client = find_client(app, &pending.client_id)
         .await
         .ok()
         .flatten()

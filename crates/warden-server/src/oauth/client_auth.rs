@@ -1,11 +1,14 @@
 //! Client authentication at the token, revocation and introspection endpoints:
-//! `none` (public clients), `client_secret_basic` and `client_secret_post`.
+//! `none` (public clients), `client_secret_basic`, `client_secret_post` and
+//! `private_key_jwt` (RFC 7523, see [`super::assertion`]).
 
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use warden_store::{ClientRecord, ClientStore};
+use warden_store::ClientRecord;
 
+use super::assertion::{self, JWT_BEARER};
+use super::directory::{find_client, note_first_use, LookupError};
 use super::params::Params;
 use super::{ErrorCode, OAuthError};
 use crate::App;
@@ -19,6 +22,8 @@ pub enum AuthMethod {
     SecretBasic,
     /// Secret in the form body.
     SecretPost,
+    /// A JWT signed with the client's private key.
+    PrivateKeyJwt,
 }
 
 /// A client that passed authentication (or identified itself, if public).
@@ -33,6 +38,7 @@ pub struct AuthenticatedClient {
 struct Presented {
     client_id: String,
     secret: Option<String>,
+    assertion: Option<String>,
     method: AuthMethod,
 }
 
@@ -46,6 +52,32 @@ fn invalid_client(basic: bool) -> OAuthError {
 fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthError> {
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    let assertion = params.get("client_assertion");
+    let assertion_type = params.get("client_assertion_type");
+    if assertion.is_some() || assertion_type.is_some() {
+        if headers.contains_key(header::AUTHORIZATION) || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "use one client authentication method, not two",
+            ));
+        }
+        let (Some(assertion), Some(JWT_BEARER)) = (assertion, assertion_type) else {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidClient,
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer, with a client_assertion",
+            ));
+        };
+        // The assertion names its client; a client_id sent beside it must agree.
+        let claimed = assertion::claimed_client(assertion).ok_or_else(|| invalid_client(false))?;
+        if body_id.is_some_and(|b| b != claimed) {
+            return Err(invalid_client(false));
+        }
+        return Ok(Presented {
+            client_id: claimed,
+            secret: None,
+            assertion: Some(assertion.to_owned()),
+            method: AuthMethod::PrivateKeyJwt,
+        });
+    }
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let text = value.to_str().map_err(|_| invalid_client(true))?;
         let Some(b64) = text
@@ -82,6 +114,7 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
         return Ok(Presented {
             client_id: id,
             secret: Some(secret),
+            assertion: None,
             method: AuthMethod::SecretBasic,
         });
     }
@@ -90,11 +123,13 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
         Some(s) => Ok(Presented {
             client_id,
             secret: Some(s.to_owned()),
+            assertion: None,
             method: AuthMethod::SecretPost,
         }),
         None => Ok(Presented {
             client_id,
             secret: None,
+            assertion: None,
             method: AuthMethod::None,
         }),
     }
@@ -109,15 +144,26 @@ pub async fn authenticate(
 ) -> Result<AuthenticatedClient, OAuthError> {
     let p = presented(headers, params)?;
     let basic = p.method == AuthMethod::SecretBasic;
-    if p.client_id.is_empty() || p.client_id.len() > 512 {
+    if p.client_id.is_empty() || p.client_id.len() > 2048 {
         return Err(invalid_client(basic));
     }
-    let record = ClientStore::get(&app.store, &p.client_id)
-        .await?
-        .ok_or_else(|| invalid_client(basic))?;
-    match (&p.secret, record.confidential) {
-        (None, false) => {}
-        (Some(secret), true) => {
+    let record = match find_client(app, &p.client_id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(invalid_client(basic)),
+        Err(LookupError::Store(e)) => return Err(e.into()),
+        Err(LookupError::Document(e)) => {
+            return Err(OAuthError {
+                basic_challenge: basic,
+                ..OAuthError::new(ErrorCode::InvalidClient, e.to_string())
+            })
+        }
+    };
+    let key_client = record.token_endpoint_auth_method == "private_key_jwt";
+    match (p.method, &p.secret, &p.assertion) {
+        (AuthMethod::None, _, _) if !record.confidential => {}
+        (AuthMethod::SecretBasic | AuthMethod::SecretPost, Some(secret), _)
+            if record.confidential && !key_client =>
+        {
             let ok = record
                 .secrets
                 .iter()
@@ -127,9 +173,14 @@ pub async fn authenticate(
                 return Err(invalid_client(basic));
             }
         }
-        // A confidential client without a secret, or a public client presenting one.
+        (AuthMethod::PrivateKeyJwt, _, Some(jwt)) if key_client => {
+            assertion::verify(app, &record, jwt, now).await?;
+        }
+        // A confidential client without credentials, a public client presenting some, or
+        // a method the client did not register.
         _ => return Err(invalid_client(basic)),
     }
+    note_first_use(app, &record, now).await;
     Ok(AuthenticatedClient {
         record,
         method: p.method,

@@ -21,7 +21,13 @@ pub async fn document(app: &App) -> Result<AuthorizationServerMetadata, OAuthErr
     scopes.sort();
     scopes.dedup();
     let v = |xs: &[&str]| xs.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-    let auth_methods = v(&["client_secret_basic", "client_secret_post", "none"]);
+    let auth_methods = v(&[
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "none",
+    ]);
+    let reg = &app.config.registration;
     Ok(AuthorizationServerMetadata {
         issuer: iss.clone(),
         authorization_endpoint: format!("{iss}/oauth/authorize"),
@@ -29,20 +35,27 @@ pub async fn document(app: &App) -> Result<AuthorizationServerMetadata, OAuthErr
         jwks_uri: format!("{iss}/oauth/jwks.json"),
         revocation_endpoint: format!("{iss}/oauth/revoke"),
         introspection_endpoint: format!("{iss}/oauth/introspect"),
-        registration_endpoint: None,
+        registration_endpoint: reg.enabled.then(|| format!("{iss}/oauth/register")),
         scopes_supported: scopes,
         response_types_supported: v(&["code"]),
         response_modes_supported: v(&["query"]),
-        grant_types_supported: v(&["authorization_code", "refresh_token", "client_credentials"]),
+        grant_types_supported: v(&[
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            super::exchange::GRANT_TYPE,
+        ]),
         token_endpoint_auth_methods_supported: auth_methods.clone(),
+        token_endpoint_auth_signing_alg_values_supported: v(super::assertion::ALGORITHMS),
         revocation_endpoint_auth_methods_supported: auth_methods.clone(),
         introspection_endpoint_auth_methods_supported: v(&[
             "client_secret_basic",
             "client_secret_post",
+            "private_key_jwt",
         ]),
         code_challenge_methods_supported: v(&["S256"]),
         authorization_response_iss_parameter_supported: true,
-        client_id_metadata_document_supported: false,
+        client_id_metadata_document_supported: reg.metadata_documents,
         subject_types_supported: v(&["public"]),
         id_token_signing_alg_values_supported: v(&[app.config.tokens.signing_alg.as_str()]),
     })

@@ -108,6 +108,10 @@ pub struct ConsentView<'a> {
     pub client_name: &'a str,
     /// The client id.
     pub client_id: &'a str,
+    /// For a client ID metadata document, the host that served it.
+    pub document_host: Option<&'a str>,
+    /// Whether the client registered itself (no administrator vouches for its name).
+    pub self_registered: bool,
     /// Where the browser will be sent back to.
     pub redirect_host: &'a str,
     /// The servers (canonical URIs) the token will be for.
@@ -131,12 +135,22 @@ pub fn consent(v: &ConsentView<'_>, pending: &str, csrf: &str) -> Response {
         .map(|r| esc(r))
         .collect::<Vec<_>>()
         .join("<br>");
+    // The name is the client's own claim; the host that served its metadata, or the note
+    // that it registered itself, is what the user can actually check.
+    let provenance = match (v.document_host, v.self_registered) {
+        (Some(host), _) => format!(
+            "<dt>Published by</dt><dd id=\"document-host\"><strong>{}</strong> <span class=\"muted\">(client metadata document)</span></dd>",
+            esc(host)
+        ),
+        (None, true) => "<dt>Registered</dt><dd class=\"muted\">by the application itself; its name is not verified</dd>".to_owned(),
+        (None, false) => String::new(),
+    };
     page(
         StatusCode::OK,
         "Authorize access",
         &format!(
             "<h1>Authorize {}</h1><p class=\"muted\">Signed in as <strong>{}</strong></p>\
-<dl><dt>Client</dt><dd>{} <span class=\"muted\">({})</span></dd><dt>Returns to</dt><dd>{}</dd><dt>Server</dt><dd>{resources}</dd></dl>\
+<dl><dt>Client</dt><dd>{} <span class=\"muted\">({})</span></dd>{provenance}<dt>Returns to</dt><dd>{}</dd><dt>Server</dt><dd>{resources}</dd></dl>\
 <p>It asks for:</p><ul class=\"scopes\">{scopes}</ul>\
 <form method=\"post\" action=\"/oauth/consent\">\
 <input type=\"hidden\" name=\"pending\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\

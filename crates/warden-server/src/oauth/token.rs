@@ -94,7 +94,10 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<TokenResp
     let grant_type = params.require("grant_type")?;
     tracing::Span::current().record("grant_type", grant_type);
     match grant_type {
-        "client_credentials" | "authorization_code" | "refresh_token" => {}
+        "client_credentials"
+        | "authorization_code"
+        | "refresh_token"
+        | super::exchange::GRANT_TYPE => {}
         "password" | "implicit" => {
             return Err(OAuthError::new(
                 ErrorCode::UnsupportedGrantType,
@@ -113,6 +116,9 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<TokenResp
     match grant_type {
         "authorization_code" => grants::authorization_code(app, &client, &params, now).await,
         "refresh_token" => grants::refresh_token(app, &client, &params, now).await,
+        super::exchange::GRANT_TYPE => {
+            super::exchange::token_exchange(app, &client, &params, now).await
+        }
         _ => client_credentials(app, &client, &params, now).await,
     }
 }

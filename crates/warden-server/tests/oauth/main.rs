@@ -2,13 +2,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod docs;
 mod support;
 
 mod authorize;
 mod browser;
+mod cimd;
 mod client_auth;
+mod exchange;
 mod metadata;
+mod private_key_jwt;
 mod refresh;
+mod register;
 mod revoke_introspect;
 mod rotation;
 mod token;

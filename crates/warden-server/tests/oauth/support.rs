@@ -274,11 +274,16 @@ impl H {
 
     /// The authorize URL for the public client.
     pub fn authorize_url(&self, extra: &[(&str, &str)]) -> String {
+        self.authorize_url_for(&self.public, extra)
+    }
+
+    /// The authorize URL for `client_id` (redirect [`REDIRECT`], resource [`NOTES`]).
+    pub fn authorize_url_for(&self, client_id: &str, extra: &[(&str, &str)]) -> String {
         let challenge = pkce::s256(VERIFIER);
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         q.extend_pairs([
             ("response_type", "code"),
-            ("client_id", self.public.as_str()),
+            ("client_id", client_id),
             ("redirect_uri", REDIRECT),
             ("state", "st4te"),
             ("code_challenge", challenge.as_str()),
@@ -319,7 +324,20 @@ impl H {
 
     /// Runs authorize → sign-in → consent(allow) and returns the code from the redirect.
     pub async fn code_for(&self, extra: &[(&str, &str)], jar: &mut Jar) -> String {
-        let r = self.get(&self.authorize_url(extra), jar).await;
+        let public = self.public.clone();
+        self.code_for_client(&public, extra, jar).await
+    }
+
+    /// [`H::code_for`] for any client.
+    pub async fn code_for_client(
+        &self,
+        client_id: &str,
+        extra: &[(&str, &str)],
+        jar: &mut Jar,
+    ) -> String {
+        let r = self
+            .get(&self.authorize_url_for(client_id, extra), jar)
+            .await;
         let r = if r.body.contains("name=\"password\"") {
             self.sign_in(&r, jar, PASSWORD).await
         } else {
@@ -405,6 +423,31 @@ impl H {
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()
+    }
+
+    /// `POST path` with a JSON body and extra headers.
+    pub async fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Resp {
+        let mut req = Request::post(path).header(header::CONTENT_TYPE, "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req.body(Body::from(body.to_string())).unwrap())
+            .await
+    }
+
+    /// Every audit event of `kind`.
+    pub async fn audit_events(&self, kind: &str) -> Vec<warden_store::AuditEvent> {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let f = warden_store::AuditFilter {
+            limit: Some(10_000),
+            ..Default::default()
+        };
+        warden_store::AuditStore::query(&self.store, &f)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .collect()
     }
 
     pub async fn audit_kinds(&self) -> Vec<String> {

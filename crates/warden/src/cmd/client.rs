@@ -10,8 +10,16 @@ use warden_store::{ClientRecord, ClientSecret, ClientStore};
 
 use crate::{datadir, output, Common};
 
+/// The token-exchange grant (RFC 8693), which only an administrator assigns.
+pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 /// Grants a client may be registered for.
-pub const GRANTS: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+pub const GRANTS: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    TOKEN_EXCHANGE,
+];
 
 /// `warden client` subcommands.
 #[derive(Subcommand, Debug)]
@@ -30,6 +38,10 @@ pub enum ClientCmd {
         /// Client id or name.
         client: String,
     },
+    /// Mint an initial access token for dynamic registration. Prints the token (give it to
+    /// whoever may register) and its SHA-256 digest (put it in
+    /// `registration.initial_access_tokens`); Warden keeps neither.
+    InitialToken,
 }
 
 /// Arguments of `warden client add`.
@@ -46,8 +58,9 @@ pub struct AddArgs {
     /// An exact redirect URI. Repeatable.
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
-    /// A grant type: authorization_code, refresh_token, client_credentials. Repeatable.
-    /// Default: authorization_code and refresh_token.
+    /// A grant type: authorization_code, refresh_token, client_credentials, or
+    /// urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693; confidential clients
+    /// only). Repeatable. Default: authorization_code and refresh_token.
     #[arg(long = "grant")]
     pub grants: Vec<String>,
     /// A scope the client may request. Repeatable.
@@ -78,8 +91,10 @@ pub async fn add(
         }
     }
     let confidential = args.confidential;
-    if grants.iter().any(|g| g == "client_credentials") && !confidential {
-        bail!("--grant client_credentials needs --confidential");
+    for g in ["client_credentials", TOKEN_EXCHANGE] {
+        if grants.iter().any(|x| x == g) && !confidential {
+            bail!("--grant {g} needs --confidential");
+        }
     }
     let needs_redirect = grants.iter().any(|g| g == "authorization_code");
     if needs_redirect && args.redirect_uris.is_empty() {
@@ -170,8 +185,30 @@ pub async fn find(store: &warden_store::Store, key: &str) -> anyhow::Result<Clie
     }
 }
 
+/// A fresh initial access token and the hex SHA-256 digest the config holds.
+pub fn initial_token() -> anyhow::Result<(String, String)> {
+    let token = generate(SecretKind::InitialAccessToken)?;
+    let digest: String = warden_core::secret::token_hash(token.expose())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((token.expose().to_owned(), digest))
+}
+
 /// Runs a `warden client` subcommand.
 pub async fn run(common: &Common, cmd: ClientCmd) -> anyhow::Result<()> {
+    if let ClientCmd::InitialToken = cmd {
+        // Needs no data dir: the token lives only with its holder and in the config.
+        let (token, digest) = initial_token()?;
+        if common.json {
+            output::json(&serde_json::json!({ "initial_access_token": token, "sha256": digest }))?;
+        } else {
+            println!("initial_access_token  {token}");
+            println!("sha256                {digest}");
+            println!("(add the sha256 to registration.initial_access_tokens in warden.toml; the token is shown only now)");
+        }
+        return Ok(());
+    }
     let o = datadir::open(&common.data_dir).await?;
     let store = &o.store;
     let now = o.clock.now();
@@ -221,6 +258,7 @@ pub async fn run(common: &Common, cmd: ClientCmd) -> anyhow::Result<()> {
                     c.client_id, c.name, c.client_type, c.token_endpoint_auth_method, c.grant_types.join(", "), c.scopes.join(" "), c.redirect_uris.join(" "), c.active_secrets, output::time(c.created_at));
             }
         }
+        ClientCmd::InitialToken => {}
         ClientCmd::Remove { client } => {
             let c = find(store, &client).await?;
             ClientStore::delete(store, &c.client_id).await?;

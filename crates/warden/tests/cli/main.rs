@@ -7,9 +7,11 @@ mod support;
 mod user_agent;
 
 mod bad_input;
+mod browser;
 mod conformance;
 mod consent;
 mod crash;
+mod delegation;
 mod events;
 mod quickstart;
 mod redaction;

@@ -15,4 +15,5 @@ mod delegation;
 mod events;
 mod quickstart;
 mod redaction;
+mod sdk_clients;
 mod serve;

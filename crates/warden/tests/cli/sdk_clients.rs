@@ -1,0 +1,224 @@
+//! The official MCP SDK clients (TypeScript and Python) against Warden: discovery through
+//! the gateway's 401, pre-registered or dynamic registration, authorization code + PKCE
+//! with this test playing the user, a session through the gateway to the demo upstream
+//! with an SSE-streamed tool call, and a refresh.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Command, Stdio};
+
+use crate::support::*;
+use crate::user_agent::{self, Decision};
+
+const REDIRECT: &str = "http://127.0.0.1:1/callback";
+
+/// A Warden with the demo upstream registered as `demo`, a public client and a user.
+struct Demo {
+    f: Fixture,
+    _upstream: Server,
+    _warden: Server,
+    client_id: String,
+}
+
+fn demo() -> Demo {
+    let f = Fixture::new();
+    let up_port = free_port();
+    let mut c = warden(&f.dir);
+    c.args(["demo-upstream", "--listen", &format!("127.0.0.1:{up_port}")]);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    let upstream = Server {
+        child: Some(c.spawn().unwrap()),
+        base: format!("http://127.0.0.1:{up_port}"),
+    };
+    wait_for_port(up_port);
+    let mut c = warden(&f.dir);
+    c.args([
+        "server",
+        "add",
+        "demo",
+        "--upstream",
+        &format!("http://127.0.0.1:{up_port}/mcp"),
+        "--scope",
+        "notes:read=notes_list,notes_read,whoami",
+        "--scope",
+        "notes:write=notes_write",
+        "--scope",
+        "notes:admin=admin_reset",
+    ]);
+    ok(c, None);
+    let mut c = warden(&f.dir);
+    c.args([
+        "--json",
+        "client",
+        "add",
+        "sdk",
+        "--public",
+        "--redirect-uri",
+        REDIRECT,
+    ]);
+    let client: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
+    let mut c = warden(&f.dir);
+    c.args(["user", "add", "alice", "--password-stdin"]);
+    ok(c, Some("alice-sdk-pw\n"));
+    let warden_server = f.serve(&[]);
+    Demo {
+        client_id: client["client_id"].as_str().unwrap().to_owned(),
+        f,
+        _upstream: upstream,
+        _warden: warden_server,
+    }
+}
+
+fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("port {port} never opened");
+}
+
+/// Runs an SDK client script, playing the user when it asks, and returns its RESULT.
+async fn run_client(mut cmd: Command) -> serde_json::Value {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut result = None;
+    let mut transcript = Vec::new();
+    while let Ok(Some(line)) =
+        tokio::time::timeout(std::time::Duration::from_secs(90), rx.recv()).await
+    {
+        transcript.push(line.clone());
+        if let Some(url) = line.strip_prefix("AUTHORIZE ") {
+            let back = user_agent::authorize(url, "alice", "alice-sdk-pw", Decision::Allow).await;
+            writeln!(stdin, "CALLBACK {back}").unwrap();
+            stdin.flush().unwrap();
+        } else if let Some(json) = line.strip_prefix("RESULT ") {
+            result = Some(serde_json::from_str::<serde_json::Value>(json).unwrap());
+        }
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let result = result.unwrap_or_else(|| {
+        panic!(
+            "no RESULT; stdout:\n{}\nstderr:\n{stderr}",
+            transcript.join("\n")
+        )
+    });
+    assert_eq!(result["ok"], true, "{result}\nstderr:\n{stderr}");
+    assert!(out.status.success(), "{stderr}");
+    result
+}
+
+fn check(result: &serde_json::Value, d: &Demo) {
+    assert_eq!(result["resource"], format!("{}/mcp/demo", d.f.base));
+    let tools: Vec<&str> = result["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        tools.contains(&"notes_list") && tools.contains(&"whoami"),
+        "{tools:?}"
+    );
+    let progress: Vec<f64> = result["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        progress,
+        [1.0, 2.0, 3.0],
+        "the SSE-streamed progress reached the client"
+    );
+    assert_eq!(result["listed_is_error"], false);
+    assert_eq!(result["after_refresh_is_error"], false);
+    let auth = result["who"]["authorization"].as_str().unwrap_or_default();
+    assert!(
+        auth.starts_with("Bearer "),
+        "the upstream gets the gateway's assertion: {result}"
+    );
+}
+
+async fn typescript(dynamic: bool) {
+    let Some(interop) = interop_dir("TypeScript SDK client") else {
+        return;
+    };
+    let d = demo();
+    let client_id = if dynamic {
+        "-".to_owned()
+    } else {
+        d.client_id.clone()
+    };
+    let mut cmd = node(&interop);
+    cmd.arg(interop.join("sdk_client.mjs")).args([
+        format!("{}/mcp/demo", d.f.base),
+        client_id,
+        REDIRECT.to_owned(),
+    ]);
+    let r = run_client(cmd).await;
+    check(&r, &d);
+    assert_eq!(r["registered_dynamically"], dynamic);
+}
+
+async fn python(dynamic: bool) {
+    let Some(interop) = interop_dir("Python SDK client") else {
+        return;
+    };
+    let python = interop.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "the interop virtualenv is missing (scripts/test creates it)"
+    );
+    let d = demo();
+    let client_id = if dynamic {
+        "-".to_owned()
+    } else {
+        d.client_id.clone()
+    };
+    let mut cmd = Command::new(python);
+    cmd.current_dir(&interop)
+        .arg(interop.join("sdk_client.py"))
+        .args([
+            format!("{}/mcp/demo", d.f.base),
+            client_id,
+            REDIRECT.to_owned(),
+        ]);
+    let r = run_client(cmd).await;
+    check(&r, &d);
+    assert_eq!(r["registered_dynamically"], dynamic);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_client_with_a_preregistered_client() {
+    typescript(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_client_registering_dynamically() {
+    typescript(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_client_with_a_preregistered_client() {
+    python(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_client_registering_dynamically() {
+    python(true).await;
+}

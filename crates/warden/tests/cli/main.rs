@@ -17,3 +17,4 @@ mod quickstart;
 mod redaction;
 mod sdk_clients;
 mod serve;
+mod subagent;

@@ -21,30 +21,7 @@ struct Demo {
 
 fn demo() -> Demo {
     let f = Fixture::new();
-    let up_port = free_port();
-    let mut c = warden(&f.dir);
-    c.args(["demo-upstream", "--listen", &format!("127.0.0.1:{up_port}")]);
-    c.stdout(Stdio::null()).stderr(Stdio::null());
-    let upstream = Server {
-        child: Some(c.spawn().unwrap()),
-        base: format!("http://127.0.0.1:{up_port}"),
-    };
-    wait_for_port(up_port);
-    let mut c = warden(&f.dir);
-    c.args([
-        "server",
-        "add",
-        "demo",
-        "--upstream",
-        &format!("http://127.0.0.1:{up_port}/mcp"),
-        "--scope",
-        "notes:read=notes_list,notes_read,whoami",
-        "--scope",
-        "notes:write=notes_write",
-        "--scope",
-        "notes:admin=admin_reset",
-    ]);
-    ok(c, None);
+    let upstream = start_demo_upstream(&f, "demo");
     let mut c = warden(&f.dir);
     c.args([
         "--json",
@@ -66,16 +43,6 @@ fn demo() -> Demo {
         _upstream: upstream,
         _warden: warden_server,
     }
-}
-
-fn wait_for_port(port: u16) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("port {port} never opened");
 }
 
 /// Runs an SDK client script, playing the user when it asks, and returns its RESULT.

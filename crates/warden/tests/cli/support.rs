@@ -287,3 +287,44 @@ pub fn node(interop: &Path) -> Command {
     c.current_dir(interop);
     c
 }
+
+/// Starts `warden demo-upstream` on a free port and registers it in `f`'s data dir as
+/// server `name` with the demo's tool groups (notes:read, notes:write, notes:admin).
+pub fn start_demo_upstream(f: &Fixture, name: &str) -> Server {
+    let port = free_port();
+    let mut c = warden(&f.dir);
+    c.args(["demo-upstream", "--listen", &format!("127.0.0.1:{port}")]);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    let upstream = Server {
+        child: Some(c.spawn().unwrap()),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    wait_for_port(port);
+    let mut c = warden(&f.dir);
+    c.args([
+        "server",
+        "add",
+        name,
+        "--upstream",
+        &format!("http://127.0.0.1:{port}/mcp"),
+        "--scope",
+        "notes:read=notes_list,notes_read,whoami",
+        "--scope",
+        "notes:write=notes_write",
+        "--scope",
+        "notes:admin=admin_reset",
+    ]);
+    ok(c, None);
+    upstream
+}
+
+/// Waits until something listens on `port`.
+pub fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("port {port} never opened");
+}

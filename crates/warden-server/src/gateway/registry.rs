@@ -73,6 +73,10 @@ pub enum TokenSource {
         /// The exact `iss`.
         issuer: String,
     },
+    /// Opaque `wdn_at_` tokens issued by this Warden: looked up by hash in the store
+    /// (Warden's own introspection, without the HTTP round trip), then cached like JWTs
+    /// until they expire or are revoked.
+    WardenOpaque,
     /// A token source this build cannot check (an external issuer or opaque tokens):
     /// every token is refused, and the reason is logged.
     Unsupported(&'static str),
@@ -264,10 +268,10 @@ impl Protected {
             .issuer
             .clone()
             .unwrap_or_else(|| config.issuer.clone());
-        let tokens = if record.token_format != "jwt" {
-            TokenSource::Unsupported("opaque tokens need introspection, not available yet")
-        } else if issuer != config.issuer {
+        let tokens = if issuer != config.issuer {
             TokenSource::Unsupported("external issuers are not supported yet")
+        } else if record.token_format == "opaque" {
+            TokenSource::WardenOpaque
         } else {
             TokenSource::Warden {
                 issuer: issuer.clone(),

@@ -13,6 +13,8 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use warden_core::jwt::{self, JwtError, Validation, VerifyingKey, AT_JWT_TYP};
 use warden_core::scope::ScopeSet;
+use warden_core::secret::{token_hash, SecretKind};
+use warden_store::AccessTokenStore;
 
 use super::assertion::CachedAssertion;
 use super::cache::TokenCache;
@@ -150,11 +152,15 @@ pub async fn authenticate(
             };
         }
     }
-    let principal = match verify(app, server, token, now) {
-        Err(Rejection::Jwt(JwtError::UnknownKid)) if reload_keys(app, now).await => {
-            verify(app, server, token, now)?
+    let principal = if matches!(server.tokens, TokenSource::WardenOpaque) {
+        lookup_opaque(app, server, token, now).await?
+    } else {
+        match verify(app, server, token, now) {
+            Err(Rejection::Jwt(JwtError::UnknownKid)) if reload_keys(app, now).await => {
+                verify(app, server, token, now)?
+            }
+            other => other?,
         }
-        other => other?,
     };
     let principal = Arc::new(principal);
     // Revocation is checked after caching too, so a revocation racing this insert is
@@ -184,10 +190,56 @@ async fn reload_keys(app: &App, now: i64) -> bool {
     }
 }
 
+/// An opaque Warden token: the store holds its hash and claims. A miss, an expired token
+/// or one for another audience is refused like a bad signature would be.
+async fn lookup_opaque(
+    app: &App,
+    server: &Protected,
+    token: &str,
+    now: i64,
+) -> Result<Principal, Rejection> {
+    if !token.starts_with(SecretKind::AccessToken.prefix()) || token.len() > 512 {
+        return Err(Rejection::Jwt(JwtError::Malformed));
+    }
+    let record = AccessTokenStore::find(&app.store, &token_hash(token), now - server.leeway)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "opaque token lookup failed");
+            Rejection::Unsupported("the token store is unavailable")
+        })?
+        .ok_or(Rejection::Jwt(JwtError::BadSignature))?;
+    if record.audience != *server.canonical_uri {
+        return Err(Rejection::Jwt(JwtError::WrongAudience));
+    }
+    let mut claims = Map::new();
+    claims.insert("sub".into(), Value::String(record.subject));
+    claims.insert("client_id".into(), Value::String(record.client_id));
+    claims.insert("scope".into(), Value::String(record.scope));
+    claims.insert("jti".into(), Value::String(record.jti));
+    claims.insert("exp".into(), Value::from(record.expires_at));
+    claims.insert("nbf".into(), Value::from(record.issued_at));
+    if let Some(sid) = record.sid {
+        claims.insert("sid".into(), Value::String(sid));
+    }
+    if let Some(act) = record
+        .act
+        .as_deref()
+        .and_then(|a| serde_json::from_str(a).ok())
+    {
+        claims.insert("act".into(), act);
+    }
+    Principal::from_claims(&claims, server)
+}
+
 /// Full verification: signature, header and claims.
 fn verify(app: &App, server: &Protected, token: &str, now: i64) -> Result<Principal, Rejection> {
     let issuer = match &server.tokens {
         TokenSource::Warden { issuer } => issuer,
+        TokenSource::WardenOpaque => {
+            return Err(Rejection::Unsupported(
+                "opaque tokens are looked up, not verified",
+            ))
+        }
         TokenSource::Unsupported(why) => return Err(Rejection::Unsupported(why)),
     };
     let keys = app.keys.verifying_keys();

@@ -5,6 +5,7 @@
 
 mod challenges;
 mod metadata;
+mod opaque;
 mod scopes;
 mod sessions;
 mod stdio;

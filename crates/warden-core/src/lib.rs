@@ -11,6 +11,7 @@ pub mod keys;
 pub mod net;
 pub mod password;
 pub mod pkce;
+pub mod policy;
 pub mod scope;
 pub mod secret;
 pub mod uri;

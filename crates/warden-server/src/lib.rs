@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod health;
 pub mod keyring;
 pub mod oauth;
+pub mod policy;
 pub mod revocation;
 pub mod rotation;
 mod router;
@@ -55,6 +56,8 @@ pub struct AppInner {
     pub gateway: gateway::Gateway,
     /// Failed sign-in throttling.
     pub login_throttle: oauth::lockout::LoginThrottle,
+    /// The fleet policy.
+    pub policy: policy::PolicyCell,
     /// Client lookup state: metadata-document and JWKS caches, the guarded fetcher,
     /// used client-assertion ids, registration rate limits.
     pub directory: oauth::directory::Directory,
@@ -75,6 +78,7 @@ impl App {
         let audit = audit::AuditSink::spawn(Arc::new(store.clone()), metrics.clone());
         let revoked = revocation::RevocationList::load(&store, clock.now()).await?;
         let gateway = gateway::Gateway::new(master.session_binder());
+        let policy = policy::PolicyCell::load(&store).await?;
         Ok(Self {
             inner: Arc::new(AppInner {
                 directory: oauth::directory::Directory::new(&config),
@@ -92,6 +96,7 @@ impl App {
                 audit,
                 revoked,
                 gateway,
+                policy,
             }),
         })
     }
@@ -150,6 +155,9 @@ impl App {
             Err(e) => tracing::warn!(error = %e, "cannot refresh the revocation list"),
         }
         self.revoked.purge(now);
+        if let Err(e) = self.policy.refresh(&self.store).await {
+            tracing::warn!(error = %e, "cannot refresh the policy");
+        }
     }
 
     /// Flushes and stops background writers. Call after the listener has drained.

@@ -30,6 +30,11 @@ const SQLITE: &[Migration] = &[
         name: "access_tokens",
         sql: include_str!("../migrations/sqlite/0002_access_tokens.sql"),
     },
+    Migration {
+        version: 3,
+        name: "policy",
+        sql: include_str!("../migrations/sqlite/0003_policy.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -42,6 +47,11 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         name: "access_tokens",
         sql: include_str!("../migrations/postgres/0002_access_tokens.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "policy",
+        sql: include_str!("../migrations/postgres/0003_policy.sql"),
     },
 ];
 

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod events;
 pub mod init;
 pub mod keys;
+pub mod policy;
 pub mod quickstart;
 pub mod serve;
 pub mod server;

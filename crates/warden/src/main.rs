@@ -59,6 +59,11 @@ enum Command {
     /// List or withdraw users' consents.
     #[command(subcommand)]
     Consent(cmd::consent::ConsentCmd),
+    /// Apply a declarative policy file (scopes per client and user group).
+    Apply(cmd::policy::ApplyArgs),
+    /// Show the applied policy.
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCmd),
     /// Signing keys: list, rotate.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCmd),
@@ -91,6 +96,8 @@ fn main() -> ExitCode {
             Command::Client(c) => cmd::client::run(&common, c).await,
             Command::Consent(c) => cmd::consent::run(&common, c).await,
             Command::Keys(c) => cmd::keys::run(&common, c).await,
+            Command::Apply(a) => cmd::policy::apply(&common, a).await,
+            Command::Policy(c) => cmd::policy::run(&common, c).await,
             Command::Events(a) => cmd::events::run(&common, a).await,
             Command::DemoUpstream(a) => cmd::demo::run(a).await,
         }

@@ -277,6 +277,50 @@ fn login_page(
     )
 }
 
+/// The requested scopes this user may grant this client under the fleet policy.
+async fn policy_allows(
+    app: &App,
+    client: &ClientRecord,
+    pending: &Pending,
+    session: &BrowserSession,
+) -> Result<Vec<String>, Response> {
+    let unavailable = || {
+        pages::error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again shortly",
+            "Warden could not complete the request.",
+        )
+    };
+    let groups = UserStore::get(&app.store, &session.user_id)
+        .await
+        .map_err(|_| unavailable())?
+        .map(|u| u.groups)
+        .unwrap_or_default();
+    let policy = app.policy.get();
+    let mut allowed = ScopeSet::default();
+    for r in &pending.resources {
+        let Some(server) = ServerStore::get_by_uri(&app.store, r)
+            .await
+            .map_err(|_| unavailable())?
+        else {
+            continue;
+        };
+        let defined = defined_scopes(std::slice::from_ref(&server));
+        allowed = allowed.union(&policy.delegated_scopes(
+            &client.client_id,
+            &groups,
+            &server.name,
+            &defined,
+        ));
+    }
+    Ok(pending
+        .scopes
+        .iter()
+        .filter(|s| allowed.contains(s))
+        .cloned()
+        .collect())
+}
+
 /// Shows consent, or issues the code at once if consent was already given.
 async fn continue_flow(
     app: &App,
@@ -286,6 +330,33 @@ async fn continue_flow(
     session: &BrowserSession,
     status: StatusCode,
 ) -> Response {
+    // What the fleet policy lets this user grant this client: the request is narrowed to
+    // it before consent is asked, so the page never offers what could not be issued.
+    let narrowed = match policy_allows(app, client, pending, session).await {
+        Ok(scopes) => scopes,
+        Err(resp) => return resp,
+    };
+    if narrowed.is_empty() {
+        let f = Failure::Redirect {
+            redirect_uri: pending.redirect_uri.clone(),
+            state: pending.state.clone(),
+            code: ErrorCode::AccessDenied,
+            description:
+                "the fleet policy allows none of the requested scopes for this user and client"
+                    .into(),
+        };
+        return fail(app, f, status);
+    }
+    let narrowed_pending;
+    let pending = if narrowed.len() == pending.scopes.len() {
+        pending
+    } else {
+        narrowed_pending = Pending {
+            scopes: narrowed,
+            ..pending.clone()
+        };
+        &narrowed_pending
+    };
     let mut covered = !pending.force_consent;
     if covered {
         for r in &pending.resources {

@@ -95,12 +95,23 @@ pub async fn token_exchange(
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let rec = &client.record;
-    if !rec.grant_types.iter().any(|g| g == GRANT_TYPE) {
-        return Err(OAuthError::new(
-            ErrorCode::UnauthorizedClient,
-            "this client is not allowed token exchange",
-        ));
-    }
+    // The fleet policy decides when it has a say; otherwise the client's registration.
+    let policy_depth = match app.policy.get().exchange(&rec.client_id) {
+        Some(None) => {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "the fleet policy does not allow this client token exchange",
+            ))
+        }
+        Some(Some(depth)) => Some(depth),
+        None if rec.grant_types.iter().any(|g| g == GRANT_TYPE) => None,
+        None => {
+            return Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "this client is not allowed token exchange",
+            ))
+        }
+    };
     if client.method == AuthMethod::None {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
@@ -182,7 +193,8 @@ pub async fn token_exchange(
 
     let prior = subject.0.get("act");
     let depth = chain_depth(prior) + 1;
-    let max = app.config.exchange.max_delegation_depth as usize;
+    let configured = app.config.exchange.max_delegation_depth as usize;
+    let max = policy_depth.map_or(configured, |d| configured.min(d as usize));
     if depth > max {
         return Err(OAuthError::invalid_request(format!(
             "delegation chain too deep: at most {max} actors"

@@ -14,13 +14,13 @@ use warden_core::uri::CanonicalUri;
 use warden_proto::oauth::TokenResponse;
 use warden_store::{
     CodeStore, RefreshFamily, RefreshStore, RotateOutcome, ServerRecord, ServerStore, TakeOutcome,
-    TokenState,
+    TokenState, UserStore,
 };
 
 use super::client_auth::AuthenticatedClient;
 use super::params::Params;
 use super::revoke::revoke_family;
-use super::token::{issue, Claims};
+use super::token::{issue, server_ttl, Claims};
 use super::{ErrorCode, OAuthError};
 use crate::audit::Event;
 use crate::App;
@@ -100,6 +100,33 @@ fn narrow(
     Ok(scope)
 }
 
+/// Narrows `scope` to what the fleet policy lets `client_id` have for user `subject` on
+/// `server` now, with the policy's bound on token lifetime. Done before any side effect,
+/// so a refused grant leaves nothing behind.
+async fn policy_narrow(
+    app: &App,
+    client_id: &str,
+    subject: &str,
+    server: &ServerRecord,
+    scope: ScopeSet,
+) -> Result<(ScopeSet, Option<i64>), OAuthError> {
+    let groups = UserStore::get(&app.store, subject)
+        .await?
+        .map(|u| u.groups)
+        .unwrap_or_default();
+    let policy = app.policy.get();
+    let defined = ScopeSet::from_iter_valid(server.tool_groups.iter().map(|g| g.scope.clone()));
+    let allowed = policy.delegated_scopes(client_id, &groups, &server.name, &defined);
+    let narrowed = scope.intersection(&allowed);
+    if narrowed.is_empty() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "the fleet policy allows none of these scopes",
+        ));
+    }
+    Ok((narrowed, policy.max_lifetime(client_id, &groups)))
+}
+
 /// What a refresh-token replay inside the grace window is answered with.
 #[derive(Serialize, Deserialize)]
 struct Grace {
@@ -155,6 +182,8 @@ pub async fn authorization_code(
         .map_err(|e| OAuthError::new(ErrorCode::InvalidGrant, e.to_string()))?;
     let server = pick_resource(app, params, &rec.resources).await?;
     let scope = narrow(params, &rec.scopes, &server)?;
+    let (scope, max_lifetime) =
+        policy_narrow(app, &rec.client_id, &rec.subject, &server, scope).await?;
     let refresh = if client
         .record
         .grant_types
@@ -192,6 +221,7 @@ pub async fn authorization_code(
         &rec.family_id,
         &server,
         &scope,
+        max_lifetime,
         refresh,
         "authorization_code",
         now,
@@ -240,6 +270,8 @@ pub async fn refresh_token(
     }
     let server = pick_resource(app, params, &family.resources).await?;
     let scope = narrow(params, &family.scopes, &server)?;
+    let (scope, max_lifetime) =
+        policy_narrow(app, &family.client_id, &family.subject, &server, scope).await?;
     let successor = generate(SecretKind::RefreshToken).map_err(|e| OAuthError::server_error(&e))?;
     let grace = if app.config.tokens.refresh_grace > 0 {
         let blob = Grace {
@@ -283,6 +315,7 @@ pub async fn refresh_token(
         &family.id,
         &server,
         &scope,
+        max_lifetime,
         Some(successor.expose().to_owned()),
         "refresh_token",
         now,
@@ -315,6 +348,8 @@ async fn replayed(
                 serde_json::from_slice(&plain).map_err(|e| OAuthError::server_error(&e))?;
             let server = pick_resource(app, params, &family.resources).await?;
             let scope = narrow(params, &family.scopes, &server)?;
+            let (scope, max_lifetime) =
+                policy_narrow(app, &family.client_id, &family.subject, &server, scope).await?;
             return issue_pair(
                 app,
                 &family.client_id,
@@ -322,6 +357,7 @@ async fn replayed(
                 &family.id,
                 &server,
                 &scope,
+                max_lifetime,
                 Some(g.refresh_token),
                 "refresh_token",
                 now,
@@ -354,15 +390,12 @@ async fn issue_pair(
     family_id: &str,
     server: &ServerRecord,
     scope: &ScopeSet,
+    max_lifetime: Option<i64>,
     refresh_token: Option<String>,
     grant_type: &'static str,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let ttl = if server.access_token_ttl_secs > 0 {
-        server.access_token_ttl_secs
-    } else {
-        app.config.tokens.access_token_ttl
-    };
+    let ttl = server_ttl(app, server).min(max_lifetime.unwrap_or(i64::MAX));
     let claims = Claims {
         subject,
         client_id,

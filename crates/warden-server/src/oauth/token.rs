@@ -169,8 +169,11 @@ async fn client_credentials(
     }
     let server = resolve_resource(app, params).await?;
     let defined = ScopeSet::from_iter_valid(server.tool_groups.iter().map(|g| g.scope.clone()));
-    // A machine client gets only scopes it was registered with.
-    let allowed = defined.intersection(&ScopeSet::from_iter_valid(rec.scopes.iter().cloned()));
+    // A machine client gets what the fleet policy grants it, or without a rule for it,
+    // the scopes it was registered with.
+    let policy = app.policy.get();
+    let registered = ScopeSet::from_iter_valid(rec.scopes.iter().cloned());
+    let allowed = policy.client_scopes(&rec.client_id, &registered, &server.name, &defined);
     let requested = match params.get("scope") {
         Some(s) => ScopeSet::parse(s)
             .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
@@ -189,11 +192,8 @@ async fn client_credentials(
             "no requested scope is allowed for this client on this resource",
         ));
     }
-    let ttl = if server.access_token_ttl_secs > 0 {
-        server.access_token_ttl_secs
-    } else {
-        app.config.tokens.access_token_ttl
-    };
+    let ttl =
+        server_ttl(app, &server).min(policy.max_lifetime(&rec.client_id, &[]).unwrap_or(i64::MAX));
     let claims = Claims {
         subject: &rec.client_id,
         client_id: &rec.client_id,
@@ -233,6 +233,15 @@ async fn client_credentials(
         refresh_token: None,
         issued_token_type: None,
     })
+}
+
+/// The access-token lifetime of `server`: its own setting, else the configured default.
+pub fn server_ttl(app: &App, server: &ServerRecord) -> i64 {
+    if server.access_token_ttl_secs > 0 {
+        server.access_token_ttl_secs
+    } else {
+        app.config.tokens.access_token_ttl
+    }
 }
 
 /// A freshly signed access token and its id.

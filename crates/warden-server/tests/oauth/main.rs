@@ -11,6 +11,7 @@ mod cimd;
 mod client_auth;
 mod exchange;
 mod metadata;
+mod policy;
 mod private_key_jwt;
 mod refresh;
 mod register;

@@ -197,3 +197,37 @@ async fn opaque_access_tokens(store: Store) {
     );
     assert_eq!(tokens.purge_expired(NOW + 60).await.unwrap(), 1);
 }
+
+backend_tests!(policy_compare_and_swap);
+
+async fn policy_compare_and_swap(store: Store) {
+    use warden_store::PolicyStore;
+    let p: &dyn PolicyStore = &store;
+    assert_eq!(p.current().await.unwrap(), None);
+    assert_eq!(p.replace(0, "{}", "version = 1", NOW).await.unwrap(), 1);
+    assert!(
+        matches!(
+            p.replace(0, "{\"a\":1}", "x", NOW).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a second first-apply loses"
+    );
+    assert_eq!(p.replace(1, "{\"b\":1}", "y", NOW + 1).await.unwrap(), 2);
+    assert!(
+        matches!(
+            p.replace(1, "{}", "z", NOW).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a stale version loses"
+    );
+    let cur = p.current().await.unwrap().unwrap();
+    assert_eq!(
+        (
+            cur.version,
+            cur.document.as_str(),
+            cur.source.as_str(),
+            cur.updated_at
+        ),
+        (2, "{\"b\":1}", "y", NOW + 1)
+    );
+}

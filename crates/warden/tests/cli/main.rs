@@ -13,6 +13,7 @@ mod consent;
 mod crash;
 mod delegation;
 mod events;
+mod policy;
 mod quickstart;
 mod redaction;
 mod sdk_clients;

@@ -39,8 +39,8 @@ impl Mcp<'_> {
         let body = serde_json::from_str(&text).unwrap_or_else(|_| {
             let last = text
                 .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .last()
+                .rev()
+                .find_map(|l| l.strip_prefix("data:"))
                 .unwrap_or("null");
             serde_json::from_str(last.trim()).unwrap()
         });

@@ -11,8 +11,10 @@
 //! 3. **Token** ([`validate`]): `Authorization: Bearer` only (a token in the query string,
 //!    or a malformed header, is `400 invalid_request`); a JWT is verified strictly (alg
 //!    allow-list from the issuer's keys, `typ` `at+jwt`, `iss`, `aud` = this server's
-//!    canonical URI, `exp`/`nbf` with the server's leeway, `jti` not revoked). Validated
-//!    tokens are cached by hash ([`cache`]); a hit re-checks expiry and revocation.
+//!    canonical URI, `exp`/`nbf` with the server's leeway, `jti` not revoked). Tokens of
+//!    an external issuer are checked the same way with its JWKS, or introspected
+//!    ([`external`]); an issuer that cannot be reached is 503. Validated tokens are
+//!    cached by hash ([`cache`]); a hit re-checks expiry and revocation.
 //! 4. **Message** ([`jsonrpc`], [`authorize`]): the JSON-RPC body is parsed once,
 //!    `Mcp-Method`/`Mcp-Name` must match it, the session id must belong to this identity
 //!    ([`session`]), and the method must be allowed by the token's scopes.
@@ -26,11 +28,12 @@
 //! `warden_gateway_decisions_total` and queued to the audit log (`gateway.allow` /
 //! `gateway.deny`, with method, target and reason, never token material).
 //!
-//! Upstreams are Streamable HTTP over `http://` ([`proxy`]) or stdio commands
-//! ([`stdio`]). Not yet supported, and refused explicitly rather than half-served:
-//! `https://` upstreams and the legacy HTTP+SSE transport (502, logged), and servers whose
-//! tokens come from an external issuer or are opaque (every token 401, the reason
-//! logged); [`registry::TokenSource`] and [`registry::Upstream`] are where they slot in.
+//! Upstreams are Streamable HTTP over `http://` or `https://` ([`proxy`], TLS in
+//! [`tls`]), the legacy HTTP+SSE transport ([`legacy`]), or stdio commands ([`stdio`]).
+//! An `https://` upstream is verified against the public web PKI, or only against
+//! `settings.upstream_ca` (a PEM bundle) when set. The legacy transport is chosen with
+//! `settings.transport = "sse"`, or by an upstream URL whose path ends in `/sse`;
+//! `"streamable-http"` overrides that guess.
 //!
 //! # Scope policy
 //!
@@ -57,7 +60,9 @@
 //! moves to `X-Warden-Assertion`), `"allowed_origins"` (extra browser origins),
 //! `"challenge_scope"` (the `scope` of a 401 challenge; by default every scope the server
 //! defines), `"upstream_timeout_secs"` (time to the upstream's response headers, default
-//! 120) and `"resource_name"` (for the metadata document).
+//! 120), `"resource_name"` (for the metadata document), `"upstream_ca"` and `"transport"`
+//! (above), and for external issuers `"accept_jwt_typ"`, `"jwks_uri"`, `"issuer_ca"` and
+//! the `"introspection_*"` settings ([`external`]).
 //!
 //! # Dynamic scoping
 //!
@@ -98,8 +103,10 @@ pub mod authorize;
 pub mod cache;
 pub mod challenge;
 pub mod cors;
+pub mod external;
 mod handler;
 pub mod jsonrpc;
+pub mod legacy;
 pub mod metadata;
 pub mod policy;
 pub mod proxy;
@@ -107,6 +114,7 @@ pub mod registry;
 pub mod session;
 pub mod sse;
 pub mod stdio;
+pub mod tls;
 pub mod validate;
 
 /// The gateway's shared state: registry and token caches, the session binder and the
@@ -122,6 +130,8 @@ pub struct Gateway {
     pub upstream: proxy::UpstreamClient,
     /// The processes of stdio upstreams.
     pub stdio: stdio::StdioPool,
+    /// External issuers' keys and recent introspection refusals.
+    pub external: external::ExternalState,
     /// When an unknown `kid` last reloaded the key ring (UNIX seconds).
     pub(crate) last_key_reload: AtomicI64,
 }
@@ -137,6 +147,7 @@ impl Gateway {
             sessions: session::SessionBinder::new(session_key),
             upstream: proxy::UpstreamClient::new(),
             stdio: stdio::StdioPool::default(),
+            external: external::ExternalState::new(),
             last_key_reload: AtomicI64::new(i64::MIN),
         }
     }
@@ -144,10 +155,13 @@ impl Gateway {
 
 /// The gateway's routes, merged into the main router.
 pub fn routes() -> Router<App> {
-    Router::new().route("/mcp/{name}", any(handler::mcp)).route(
-        "/.well-known/oauth-protected-resource/mcp/{name}",
-        get(metadata::protected_resource).options(metadata::preflight),
-    )
+    Router::new()
+        .route("/mcp/{name}", any(handler::mcp))
+        .route("/mcp/{name}/message", any(legacy::message))
+        .route(
+            "/.well-known/oauth-protected-resource/mcp/{name}",
+            get(metadata::protected_resource).options(metadata::preflight),
+        )
 }
 
 /// A cheap shared string, for values copied into every cache entry and audit event.

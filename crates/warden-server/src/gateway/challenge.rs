@@ -37,6 +37,9 @@ pub enum GatewayError {
     MissingToken,
     /// The token failed validation.
     InvalidToken(Rejection),
+    /// The server's external issuer could not be asked about the token (keys or
+    /// introspection unavailable): no verdict, so not a 401.
+    IssuerUnavailable(&'static str),
     /// The token lacks the scope this call needs.
     InsufficientScope {
         /// The JSON-RPC id, echoed.
@@ -132,6 +135,7 @@ impl GatewayError {
     pub fn reason(&self) -> String {
         match self {
             GatewayError::InvalidToken(r) => format!("invalid_token: {r}"),
+            GatewayError::IssuerUnavailable(why) => format!("issuer_unavailable: {why}"),
             GatewayError::InsufficientScope { needed, target, .. } => {
                 format!("insufficient_scope: {target} needs {needed}")
             }
@@ -239,6 +243,11 @@ impl GatewayError {
                     "Unauthorized: the access token is invalid, expired or revoked",
                 )
             },
+            GatewayError::IssuerUnavailable(_) => plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                SERVER_ERROR,
+                "Service Unavailable: the token issuer cannot be reached; try again later",
+            ),
             GatewayError::InsufficientScope {
                 id,
                 needed,
@@ -333,6 +342,15 @@ impl GatewayError {
     /// The HTTP status this error is sent with.
     pub fn status(&self) -> StatusCode {
         self.parts().status
+    }
+}
+
+impl From<Rejection> for GatewayError {
+    fn from(rejection: Rejection) -> Self {
+        match rejection {
+            Rejection::IssuerUnavailable(why) => GatewayError::IssuerUnavailable(why),
+            other => GatewayError::InvalidToken(other),
+        }
     }
 }
 

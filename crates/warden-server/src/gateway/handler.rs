@@ -18,7 +18,7 @@ use super::registry::{Lookup, Protected, Upstream};
 use super::session::Session;
 use super::sse::{self, Rewrite};
 use super::validate::{self, Principal};
-use super::{assertion, cors, proxy, stdio};
+use super::{assertion, cors, legacy, proxy, stdio};
 use crate::audit::Event;
 use crate::App;
 
@@ -29,10 +29,10 @@ const SESSION_HEADER: &str = "mcp-session-id";
 
 /// What the audit record of a request says, filled in as the request progresses.
 #[derive(Default)]
-struct Trail {
-    principal: Option<Arc<Principal>>,
-    method: Option<String>,
-    target: Option<String>,
+pub(super) struct Trail {
+    pub(super) principal: Option<Arc<Principal>>,
+    pub(super) method: Option<String>,
+    pub(super) target: Option<String>,
 }
 
 /// What to do with an upstream's answer.
@@ -85,10 +85,11 @@ async fn handle(
     let now = app.clock.now();
     let token = validate::bearer(request.headers(), request.uri().query())?
         .ok_or(GatewayError::MissingToken)?;
-    let principal = validate::authenticate(app, server, token, now)
-        .await
-        .map_err(GatewayError::InvalidToken)?;
+    let principal = validate::authenticate(app, server, token, now).await?;
     trail.principal = Some(Arc::clone(&principal));
+    if matches!(server.upstream, Upstream::LegacySse { .. }) {
+        return legacy::open_stream(app, server, &principal, &method, request.headers(), now).await;
+    }
     let (parts, body) = request.into_parts();
     let sessions = &app.gateway.sessions;
     let session = parts
@@ -152,7 +153,11 @@ async fn handle(
             )?;
             app.gateway
                 .upstream
-                .send(outgoing, server.upstream_timeout)
+                .send(
+                    outgoing,
+                    server.upstream_timeout,
+                    server.upstream_roots.as_ref(),
+                )
                 .await
                 .map_err(|f| f.into_error(message.id()))?
         };
@@ -195,7 +200,7 @@ async fn handle(
             app.gateway.stdio.listen(upstream_session)?
         }
         Upstream::Stdio(_) => app.gateway.stdio.end(upstream_session)?,
-        Upstream::Http { .. } | Upstream::Unsupported(_) => {
+        Upstream::Http { .. } | Upstream::LegacySse { .. } | Upstream::Unsupported(_) => {
             let outgoing = upstream_request(
                 app,
                 server,
@@ -208,7 +213,11 @@ async fn handle(
             )?;
             app.gateway
                 .upstream
-                .send(outgoing, server.upstream_timeout)
+                .send(
+                    outgoing,
+                    server.upstream_timeout,
+                    server.upstream_roots.as_ref(),
+                )
                 .await
                 .map_err(|f| f.into_error(Value::Null))?
         }
@@ -237,7 +246,7 @@ fn known_session(
     }
 }
 
-async fn read_body(body: Body, headers: &HeaderMap) -> Result<Bytes, GatewayError> {
+pub(super) async fn read_body(body: Body, headers: &HeaderMap) -> Result<Bytes, GatewayError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -257,7 +266,7 @@ async fn read_body(body: Body, headers: &HeaderMap) -> Result<Bytes, GatewayErro
 /// The request to the upstream: the client's forwardable headers, the gateway's
 /// credentials, informational identity headers and the upstream's own session id.
 #[allow(clippy::too_many_arguments)] // One call site per method; a struct adds nothing.
-fn upstream_request(
+pub(super) fn upstream_request(
     app: &App,
     server: &Protected,
     principal: &Principal,
@@ -268,7 +277,7 @@ fn upstream_request(
     now: i64,
 ) -> Result<axum::http::Request<Body>, GatewayError> {
     let (uri, audience) = match &server.upstream {
-        Upstream::Http { uri, audience } => (uri, audience),
+        Upstream::Http { uri, audience } | Upstream::LegacySse { uri, audience } => (uri, audience),
         Upstream::Unsupported(why) => {
             tracing::error!(server = %server.name, reason = %why, "cannot reach the upstream");
             return Err(GatewayError::UpstreamUnavailable { id: Value::Null });
@@ -362,7 +371,7 @@ async fn answer(
 }
 
 /// Sends the response for `result`, with one audit record and metric.
-fn finish(
+pub(super) fn finish(
     app: &App,
     server: &Protected,
     trail: &Trail,

@@ -1,9 +1,10 @@
-//! The streaming reverse proxy to Streamable HTTP upstreams.
+//! The streaming reverse proxy to HTTP upstreams.
 //!
-//! Requests go out on a pooled HTTP/1.1 client with the client's identity headers
-//! stripped and the gateway's credentials added. Answers stream back frame by frame: a
-//! JSON body or SSE stream is only parsed when a list result in it must be filtered, and
-//! even then SSE events are sent on as each completes.
+//! Requests go out on a pooled HTTP/1.1 client (`http://`, or `https://` verified as
+//! [`super::tls`] describes) with the client's identity headers stripped and the
+//! gateway's credentials added. Answers stream back frame by frame: a JSON body or SSE
+//! stream is only parsed when a list result in it must be filtered, and even then SSE
+//! events are sent on as each completes.
 //!
 //! Stripped from requests: hop-by-hop headers (and any named in `Connection`), `Host`,
 //! `Expect` (the body is already read), `Content-Length` (recomputed), `Accept-Encoding` (answers must stay readable for
@@ -20,6 +21,8 @@
 //! shared by every server behind it) and `WWW-Authenticate` (an upstream's challenge is
 //! about the gateway's credentials, not the client's; an upstream 401 becomes 502).
 
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -32,6 +35,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use super::challenge::GatewayError;
+use super::tls::{HttpsConnector, TrustRoots};
 
 /// Time allowed to open a TCP connection to an upstream.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,6 +45,10 @@ pub const MAX_FILTERED_BODY: usize = 16 * 1024 * 1024;
 
 /// Idle pooled connections kept per upstream.
 const POOL_IDLE_PER_HOST: usize = 256;
+
+/// Distinct private CA bundles given their own pool; past this, a bundle's requests get
+/// a fresh unpooled client (still verified), so a registry churning CAs cannot grow memory.
+const MAX_PRIVATE_POOLS: usize = 256;
 
 /// Headers never forwarded upstream, by exact (lower-case) name.
 const STRIP_EXACT: &[&str] = &[
@@ -103,9 +111,11 @@ const STRIP_FROM_ANSWER: &[&str] = &[
     "www-authenticate",
 ];
 
-/// The pooled client.
+/// The pooled client: one pool for upstreams under the public web PKI, one per private
+/// CA bundle (see [`super::tls`]).
 pub struct UpstreamClient {
-    client: Client<HttpConnector, Body>,
+    public: Client<HttpsConnector, Body>,
+    private: RwLock<HashMap<[u8; 32], Client<HttpsConnector, Body>>>,
 }
 
 /// How an upstream exchange failed.
@@ -122,33 +132,82 @@ pub enum UpstreamFailure {
 impl UpstreamClient {
     /// A client with a connection pool shared by all upstreams.
     pub fn new() -> Self {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        http.set_nodelay(true);
-        http.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
-            .build(http);
-        Self { client }
+        let public = match TrustRoots::public() {
+            Ok(roots) => pooled(roots.connector(http_connector())),
+            Err(e) => {
+                // Only a broken crypto provider gets here; plain http still works.
+                tracing::error!(error = %e, "cannot build the TLS client; https upstreams will fail");
+                pooled(HttpsConnector::without_tls(http_connector()))
+            }
+        };
+        Self {
+            public,
+            private: RwLock::default(),
+        }
     }
 
     /// Sends `request`, waiting at most `timeout` for the answer's headers. The body of
-    /// the answer is not limited in time: SSE streams may live for hours.
+    /// the answer is not limited in time: SSE streams may live for hours. An `https://`
+    /// request is verified against `roots` (a server's own CA bundle) or, by default, the
+    /// public web PKI.
     pub async fn send(
         &self,
         request: Request<Body>,
         timeout: Duration,
+        roots: Option<&TrustRoots>,
     ) -> Result<Response<Body>, UpstreamFailure> {
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
+        let client = match roots {
+            None => self.public.clone(),
+            Some(roots) => self.private_pool(roots),
+        };
+        match tokio::time::timeout(timeout, client.request(request)).await {
             Ok(Ok(response)) => Ok(response.map(Body::new)),
             Ok(Err(e)) => {
-                tracing::warn!(error = %e, connect = e.is_connect(), "upstream request failed");
+                // The source chain says why (refused, TLS certificate, …); it holds no
+                // request material.
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                tracing::warn!(error = %e, cause, connect = e.is_connect(), "upstream request failed");
                 Err(UpstreamFailure::Unavailable)
             }
             Err(_) => Err(UpstreamFailure::Timeout),
         }
     }
+
+    fn private_pool(&self, roots: &TrustRoots) -> Client<HttpsConnector, Body> {
+        let key = roots.key();
+        let found = match self.private.read() {
+            Ok(map) => map.get(&key).cloned(),
+            Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
+        };
+        if let Some(client) = found {
+            return client;
+        }
+        let client = pooled(roots.connector(http_connector()));
+        let mut map = match self.private.write() {
+            Ok(map) => map,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if map.len() < MAX_PRIVATE_POOLS {
+            map.entry(key).or_insert_with(|| client.clone());
+        }
+        client
+    }
+}
+
+fn http_connector() -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.set_nodelay(true);
+    // The TLS layer above handles `https://`.
+    http.enforce_http(false);
+    http
+}
+
+fn pooled(connector: HttpsConnector) -> Client<HttpsConnector, Body> {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
+        .build(connector)
 }
 
 impl Default for UpstreamClient {

@@ -16,9 +16,12 @@ use axum::http::{HeaderName, HeaderValue, Uri};
 use bytes::Bytes;
 use serde_json::{json, Value};
 use warden_core::config::Config;
+use warden_core::keys::Sealer;
 use warden_store::{ServerRecord, ServerStore};
 
+use super::external::ExternalIssuer;
 use super::policy::Policy;
+use super::tls::TrustRoots;
 use super::SharedStr;
 use crate::App;
 
@@ -44,6 +47,9 @@ pub struct Protected {
     pub leeway: i64,
     /// Where requests go.
     pub upstream: Upstream,
+    /// Trust anchors for an `https://` upstream (`settings.upstream_ca`); the public web
+    /// PKI if `None`.
+    pub upstream_roots: Option<TrustRoots>,
     /// Which scope each tool, resource and prompt needs.
     pub policy: Policy,
     /// The RFC 9728 document, serialized once.
@@ -66,7 +72,7 @@ pub struct Protected {
 }
 
 /// How a server's tokens are validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum TokenSource {
     /// JWTs signed by this Warden's keys, with `iss` = the issuer.
     Warden {
@@ -77,8 +83,11 @@ pub enum TokenSource {
     /// (Warden's own introspection, without the HTTP round trip), then cached like JWTs
     /// until they expire or are revoked.
     WardenOpaque,
-    /// A token source this build cannot check (an external issuer or opaque tokens):
-    /// every token is refused, and the reason is logged.
+    /// Tokens of another issuer: JWTs checked with its JWKS, or opaque tokens
+    /// introspected (see [`super::external`]).
+    External(Arc<ExternalIssuer>),
+    /// A token source this build cannot check: every token is refused, and the reason is
+    /// logged.
     Unsupported(&'static str),
 }
 
@@ -90,6 +99,14 @@ pub enum Upstream {
     /// Streamable HTTP at this URI.
     Http {
         /// The endpoint.
+        uri: Uri,
+        /// The endpoint as text: the `aud` of assertions.
+        audience: String,
+    },
+    /// The legacy HTTP+SSE transport (MCP 2024-11-05): `GET` on this URI opens the event
+    /// stream whose `endpoint` event names where to POST (see [`super::legacy`]).
+    LegacySse {
+        /// The SSE endpoint.
         uri: Uri,
         /// The endpoint as text: the `aud` of assertions.
         audience: String,
@@ -233,7 +250,7 @@ impl From<Entry> for Lookup {
 /// Reads and compiles `name`; `None` if the store failed.
 async fn load(app: &App, name: &str) -> Option<Entry> {
     match ServerStore::get(&app.store, name).await {
-        Ok(Some(record)) => match Protected::compile(&record, &app.config) {
+        Ok(Some(record)) => match Protected::compile(&record, &app.config, &app.sealer) {
             Ok(p) => Some(Entry::Found(Arc::new(p))),
             Err(reason) => {
                 tracing::error!(server = %name, %reason, "server registration is invalid");
@@ -260,8 +277,12 @@ fn plausible_name(name: &str) -> bool {
 // === impl Protected ===
 
 impl Protected {
-    /// Compiles `record` against the gateway's `config`.
-    pub fn compile(record: &ServerRecord, config: &Config) -> Result<Self, String> {
+    /// Compiles `record` against the gateway's `config`; `sealer` opens sealed settings.
+    pub fn compile(
+        record: &ServerRecord,
+        config: &Config,
+        sealer: &Sealer,
+    ) -> Result<Self, String> {
         let settings = &record.settings;
         let policy = Policy::compile(&record.tool_groups, settings)?;
         let issuer = record
@@ -269,7 +290,7 @@ impl Protected {
             .clone()
             .unwrap_or_else(|| config.issuer.clone());
         let tokens = if issuer != config.issuer {
-            TokenSource::Unsupported("external issuers are not supported yet")
+            TokenSource::External(Arc::new(ExternalIssuer::compile(&issuer, record, sealer)?))
         } else if record.token_format == "opaque" {
             TokenSource::WardenOpaque
         } else {
@@ -318,12 +339,18 @@ impl Protected {
                 .ok_or("settings.allowed_origins must be a list of strings")?,
             Some(_) => return Err("settings.allowed_origins must be a list of strings".into()),
         };
+        let upstream_roots = match settings.get("upstream_ca") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(pem)) => Some(TrustRoots::from_pem(pem, "upstream_ca")?),
+            Some(_) => return Err("settings.upstream_ca must be a PEM string".into()),
+        };
         Ok(Self {
             name: record.name.as_str().into(),
             canonical_uri: record.canonical_uri.as_str().into(),
             tokens,
             leeway: record.leeway_secs.clamp(0, 300),
             upstream: Upstream::parse(&record.upstream, settings)?,
+            upstream_roots,
             policy,
             metadata,
             resource_metadata,
@@ -370,21 +397,36 @@ pub fn origin_of(url: &str) -> String {
 
 impl Upstream {
     /// Parses a registration's `upstream` (and, for stdio, its settings).
+    ///
+    /// An `http(s)://` upstream speaks Streamable HTTP unless `settings.transport` is
+    /// `"sse"`, or, with no `transport` setting, its path ends in `/sse` (the legacy
+    /// transport's conventional endpoint); `"streamable-http"` forces the modern transport.
     pub fn parse(text: &str, settings: &Value) -> Result<Self, String> {
         if let Some(command) = text.strip_prefix("stdio:") {
             return super::stdio::StdioCommand::parse(command, settings).map(Upstream::Stdio);
         }
+        let legacy = match settings.get("transport") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(t)) if t == "sse" => Some(true),
+            Some(Value::String(t)) if t == "streamable-http" => Some(false),
+            Some(_) => {
+                return Err("settings.transport must be \"streamable-http\" or \"sse\"".into())
+            }
+        };
         Ok(match text.parse::<Uri>() {
-            Ok(uri) if uri.scheme_str() == Some("http") && uri.authority().is_some() => {
-                Upstream::Http {
-                    audience: text.to_owned(),
-                    uri,
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.authority().is_some() =>
+            {
+                let legacy = legacy.unwrap_or_else(|| uri.path().ends_with("/sse"));
+                let audience = text.to_owned();
+                if legacy {
+                    Upstream::LegacySse { uri, audience }
+                } else {
+                    Upstream::Http { uri, audience }
                 }
             }
-            Ok(uri) if uri.scheme_str() == Some("https") => Upstream::Unsupported(
-                "https upstreams need TLS, which this build does not include".into(),
-            ),
-            _ => Upstream::Unsupported("upstream is not an http:// URL".into()),
+            _ => Upstream::Unsupported("upstream is not an http(s):// URL".into()),
         })
     }
 }

@@ -3,8 +3,10 @@
 //! The identity comes only from a token that passed every check here; nothing a client
 //! sends in other headers is trusted. How a server's tokens are checked is its
 //! [`TokenSource`]; Warden's own JWTs are verified with the key ring in memory, so the
-//! path does no database round trip. Validated tokens are cached ([`super::cache`]), and
-//! a cache hit still re-checks expiry and revocation.
+//! path does no database round trip; an external issuer's tokens go through
+//! [`super::external`]. Validated tokens are cached ([`super::cache`]), and a cache hit
+//! still re-checks expiry and revocation (and is validated afresh once past its
+//! `fresh_until`, for introspection results).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, RwLock};
@@ -50,6 +52,13 @@ pub enum Rejection {
     /// The server's token source is not supported by this build.
     #[error("{0}")]
     Unsupported(&'static str),
+    /// The external issuer says the token is not active (RFC 7662).
+    #[error("token inactive at the issuer")]
+    Inactive,
+    /// The external issuer could not be asked (keys or introspection): no verdict on the
+    /// token, so the client gets 503, not 401.
+    #[error("{0}")]
+    IssuerUnavailable(&'static str),
 }
 
 /// The identity a validated token carries, for one server.
@@ -72,6 +81,9 @@ pub struct Principal {
     identity_headers: Vec<(HeaderName, HeaderValue)>,
     /// The upstream assertion, reused until shortly before it expires.
     pub(crate) assertion: RwLock<Option<CachedAssertion>>,
+    /// The cache may answer for this token until then; later it is validated afresh
+    /// (an introspection result, which the issuer may revoke without telling Warden).
+    fresh_until: i64,
 }
 
 // === extraction ===
@@ -141,8 +153,9 @@ pub async fn authenticate(
     let key = TokenCache::key(token);
     let cache = &app.gateway.tokens;
     if let Some(hit) = cache.get(&key) {
-        // A token validated for another server is checked afresh (and will fail `aud`).
-        if hit.audience == server.canonical_uri {
+        // A token validated for another server is checked afresh (and will fail `aud`);
+        // so is one whose cached answer is too old to trust.
+        if hit.audience == server.canonical_uri && now < hit.fresh_until {
             return match hit.recheck(now, app) {
                 Ok(()) => Ok(hit),
                 Err(rejection) => {
@@ -152,14 +165,18 @@ pub async fn authenticate(
             };
         }
     }
-    let principal = if matches!(server.tokens, TokenSource::WardenOpaque) {
-        lookup_opaque(app, server, token, now).await?
-    } else {
-        match verify(app, server, token, now) {
-            Err(Rejection::Jwt(JwtError::UnknownKid)) if reload_keys(app, now).await => {
-                verify(app, server, token, now)?
+    let principal = match &server.tokens {
+        TokenSource::WardenOpaque => lookup_opaque(app, server, token, now).await?,
+        TokenSource::External(issuer) => {
+            super::external::authenticate(app, server, issuer, token, now).await?
+        }
+        TokenSource::Warden { .. } | TokenSource::Unsupported(_) => {
+            match verify(app, server, token, now) {
+                Err(Rejection::Jwt(JwtError::UnknownKid)) if reload_keys(app, now).await => {
+                    verify(app, server, token, now)?
+                }
+                other => other?,
             }
-            other => other?,
         }
     };
     let principal = Arc::new(principal);
@@ -240,6 +257,11 @@ fn verify(app: &App, server: &Protected, token: &str, now: i64) -> Result<Princi
                 "opaque tokens are looked up, not verified",
             ))
         }
+        TokenSource::External(_) => {
+            return Err(Rejection::Unsupported(
+                "external tokens are checked with the issuer's keys",
+            ))
+        }
         TokenSource::Unsupported(why) => return Err(Rejection::Unsupported(why)),
     };
     let keys = app.keys.verifying_keys();
@@ -282,7 +304,12 @@ fn verify(app: &App, server: &Protected, token: &str, now: i64) -> Result<Princi
 // === impl Principal ===
 
 impl Principal {
-    fn from_claims(claims: &Map<String, Value>, server: &Protected) -> Result<Self, Rejection> {
+    /// The identity in validated `claims` (Warden's shape: see
+    /// [`super::external::normalize`] for other issuers'), for `server`.
+    pub(crate) fn from_claims(
+        claims: &Map<String, Value>,
+        server: &Protected,
+    ) -> Result<Self, Rejection> {
         let text = |name: &'static str| -> Result<String, Rejection> {
             match claims.get(name) {
                 Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
@@ -320,9 +347,16 @@ impl Principal {
             pinned: pinned_tools(claims.get("authorization_details"), &server.canonical_uri)?,
             identity_headers: Vec::new(),
             assertion: RwLock::new(None),
+            fresh_until: i64::MAX,
         };
         principal.identity_headers = principal.build_identity_headers();
         Ok(principal)
+    }
+
+    /// The same identity, answered from the cache only until `at`.
+    pub(crate) fn with_fresh_until(mut self, at: i64) -> Self {
+        self.fresh_until = at;
+        self
     }
 
     fn build_identity_headers(&self) -> Vec<(HeaderName, HeaderValue)> {
@@ -464,6 +498,7 @@ pub(crate) mod tests {
             pinned: None,
             identity_headers: Vec::new(),
             assertion: RwLock::new(None),
+            fresh_until: i64::MAX,
         }
     }
 

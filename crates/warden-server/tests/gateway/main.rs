@@ -4,11 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod challenges;
+mod external;
+mod legacy_sse;
 mod metadata;
 mod opaque;
 mod scopes;
 mod sessions;
 mod stdio;
 mod support;
+mod tls;
 mod tokens;
 mod transport;

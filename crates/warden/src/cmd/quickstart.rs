@@ -66,6 +66,8 @@ pub async fn run(common: &Common, args: QuickstartArgs) -> anyhow::Result<()> {
                 canonical_uri: None,
                 token_ttl: None,
                 leeway: None,
+                issuer: server::IssuerArgs::default(),
+                connection: server::UpstreamArgs::default(),
             };
             let rec = server::build_record(
                 &add,

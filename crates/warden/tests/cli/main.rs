@@ -9,6 +9,7 @@ mod user_agent;
 mod bad_input;
 mod browser;
 mod conformance;
+mod conformance_server;
 mod consent;
 mod crash;
 mod delegation;

@@ -200,7 +200,11 @@ async fn a_sub_agent_token_reaches_only_its_tool_group_and_the_chain_is_audited(
     assert_eq!(a["act"]["sub"], id.as_str(), "{a}");
     assert_eq!(a["scope"], "notes:read");
 
-    drop(server);
+    // A graceful stop flushes the audit events queued by the gateway.
+    let (status, _, _) = tokio::task::spawn_blocking(move || server.stop(15))
+        .await
+        .unwrap();
+    assert!(status.success());
     let mut c = warden(&f.dir);
     c.args(["--json", "events", "--kind", "token.exchanged"]);
     let events: Value = serde_json::from_str(&ok(c, None)).unwrap();

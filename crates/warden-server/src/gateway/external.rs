@@ -1,0 +1,509 @@
+//! Servers whose tokens come from the organisation's own authorization server (Keycloak,
+//! Okta, Entra, …) rather than from this Warden.
+//!
+//! A server is *external* when its registration's `issuer` differs from Warden's own. Its
+//! tokens are then checked one of two ways, chosen by the registration's `token_format`:
+//!
+//! - **`jwt`: JWKS** ([`jwks`]). The issuer's `jwks_uri` is discovered from
+//!   `{issuer}/.well-known/openid-configuration`, else from the RFC 8414 document
+//!   `/.well-known/oauth-authorization-server{path}`; the document's `issuer` must equal the
+//!   configured one byte for byte. `settings.jwks_uri` skips discovery. Keys are cached
+//!   per issuer as the JWKS response's `Cache-Control` allows (bounded, see [`jwks`]) and
+//!   refetched on an unknown `kid` at most once per 30 s per issuer. A token is checked
+//!   exactly like Warden's own: the algorithm allow-list is the algorithms of the JWKS's
+//!   signing keys (never `none`, never HMAC), `iss` exact, `aud` exactly this server's
+//!   canonical URI (a one-element array is accepted, a longer one is not), `exp`/`nbf`
+//!   with the server's leeway, `typ` `at+jwt` (with `settings.accept_jwt_typ = true`, also
+//!   `JWT` or no `typ`, as many IdPs issue).
+//! - **`opaque`: RFC 7662 introspection** ([`introspect`]), with
+//!   `settings.introspection_endpoint`, `introspection_client_id` and
+//!   `introspection_client_secret` (sealed with the master key; `warden server add
+//!   --introspection-client-secret-stdin` writes it). `active` must be true, `aud` must
+//!   contain the canonical URI (an answer without `aud` is refused unless
+//!   `introspection_requires_aud = false`), `iss`, if given, must be the issuer, and `exp`
+//!   is honoured. Results are cached until the earlier of the token's `exp` and
+//!   `introspection_cache_secs` (default 60; the issuer does not tell Warden about
+//!   revocations); refusals are remembered for 5 s so a bad token cannot hammer the IdP.
+//!
+//! From a validated token: the subject is `sub`; the client is `client_id`, else `azp`;
+//! scopes are `scope` (space-separated) or `scp` (an array, or a space-separated string);
+//! `jti` is used for Warden's revocation list when present.
+//!
+//! When the issuer cannot be reached (no keys yet, discovery or introspection failing)
+//! the request gets 503, not 401: the token may well be good. Fetches to the issuer are
+//! trusted configuration, so they are not held to the address policy of client-chosen
+//! URLs, but they are bounded in time ([`IDP_TIMEOUT`]) and size, never follow redirects,
+//! and go over `https://` (plain `http://` only to a loopback host), verified against the
+//! public web PKI or `settings.issuer_ca` (PEM).
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Request, StatusCode, Uri};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Limited};
+use serde_json::{json, Map, Value};
+use warden_core::jwt::JwtError;
+use warden_core::keys::Sealer;
+use warden_core::secret::{token_hash, SecretString};
+use warden_store::ServerRecord;
+
+use super::registry::Protected;
+use super::tls::TrustRoots;
+use super::validate::{Principal, Rejection};
+use crate::App;
+
+pub mod introspect;
+pub mod jwks;
+
+/// Time allowed for one exchange with an issuer: connect, TLS, answer and body.
+pub const IDP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Largest document read from an issuer.
+pub const MAX_IDP_DOCUMENT: usize = 256 * 1024;
+
+/// Default and largest lifetime of a cached introspection result, seconds.
+const DEFAULT_INTROSPECTION_CACHE: i64 = 60;
+const MAX_INTROSPECTION_CACHE: i64 = 3600;
+
+/// A server's external issuer, compiled from its registration.
+pub struct ExternalIssuer {
+    /// The exact `iss`.
+    pub issuer: String,
+    /// How tokens are checked.
+    pub check: Check,
+    /// Trust anchors for the issuer's `https://` endpoints (`settings.issuer_ca`); the
+    /// public web PKI if `None`.
+    pub roots: Option<TrustRoots>,
+}
+
+/// How an external issuer's tokens are checked.
+pub enum Check {
+    /// Signed JWTs, verified with the issuer's JWKS.
+    Jwks(JwksSettings),
+    /// Opaque tokens, introspected.
+    Introspection(IntrospectionSettings),
+}
+
+/// Settings of a JWKS-checked issuer.
+pub struct JwksSettings {
+    /// A `jwks_uri` that replaces discovery.
+    pub jwks_uri: Option<Uri>,
+    /// Also accept `typ` `JWT` (or none).
+    pub accept_jwt_typ: bool,
+}
+
+/// Settings of an introspected issuer. The secret is never printed.
+pub struct IntrospectionSettings {
+    /// The RFC 7662 endpoint.
+    pub endpoint: Uri,
+    /// Warden's client id at the issuer.
+    pub client_id: String,
+    secret: SecretString,
+    /// Refuse an answer without `aud`.
+    pub requires_aud: bool,
+    /// Longest a positive result is cached, seconds.
+    pub cache_secs: i64,
+}
+
+/// The gateway's state for external issuers.
+pub struct ExternalState {
+    /// Signing keys, per issuer.
+    pub jwks: jwks::JwksCache,
+    /// Recently refused opaque tokens.
+    pub refused: introspect::RefusedCache,
+}
+
+/// An issuer's answer, read whole.
+pub(crate) struct IdpAnswer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+// === impl ExternalIssuer ===
+
+impl ExternalIssuer {
+    /// Compiles the external-issuer part of `record` (whose issuer is `issuer`).
+    pub fn compile(issuer: &str, record: &ServerRecord, sealer: &Sealer) -> Result<Self, String> {
+        let settings = &record.settings;
+        check_idp_url(issuer, "issuer")?;
+        let roots = match settings.get("issuer_ca") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(pem)) => Some(TrustRoots::from_pem(pem, "issuer_ca")?),
+            Some(_) => return Err("settings.issuer_ca must be a PEM string".into()),
+        };
+        let has_introspection = settings
+            .as_object()
+            .is_some_and(|m| m.keys().any(|k| k.starts_with("introspection_")));
+        let check = match record.token_format.as_str() {
+            "opaque" => Check::Introspection(IntrospectionSettings::compile(record, sealer)?),
+            "jwt" if has_introspection => {
+                return Err("settings.introspection_* apply to token_format \"opaque\" only".into())
+            }
+            "jwt" => Check::Jwks(JwksSettings {
+                jwks_uri: match settings.get("jwks_uri") {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(u)) => Some(check_idp_url(u, "settings.jwks_uri")?),
+                    Some(_) => return Err("settings.jwks_uri must be a string".into()),
+                },
+                accept_jwt_typ: flag(settings, "accept_jwt_typ", false)?,
+            }),
+            other => return Err(format!("token_format {other:?} is not jwt or opaque")),
+        };
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            check,
+            roots,
+        })
+    }
+}
+
+impl std::fmt::Debug for ExternalIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let check = match &self.check {
+            Check::Jwks(_) => "jwks",
+            Check::Introspection(_) => "introspection",
+        };
+        f.debug_struct("ExternalIssuer")
+            .field("issuer", &self.issuer)
+            .field("check", &check)
+            .finish_non_exhaustive()
+    }
+}
+
+// === impl IntrospectionSettings ===
+
+impl IntrospectionSettings {
+    fn compile(record: &ServerRecord, sealer: &Sealer) -> Result<Self, String> {
+        let settings = &record.settings;
+        let text = |key: &str| -> Result<&str, String> {
+            settings
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| format!("settings.{key} is required for opaque external tokens"))
+        };
+        let endpoint = check_idp_url(
+            text("introspection_endpoint")?,
+            "settings.introspection_endpoint",
+        )?;
+        let client_id = text("introspection_client_id")?.to_owned();
+        let secret = open_secret(
+            sealer,
+            &record.name,
+            settings.get("introspection_client_secret"),
+        )?;
+        let cache_secs = match settings.get("introspection_cache_secs") {
+            None | Some(Value::Null) => DEFAULT_INTROSPECTION_CACHE,
+            Some(v) => match v.as_i64() {
+                Some(s) if (1..=MAX_INTROSPECTION_CACHE).contains(&s) => s,
+                _ => return Err("settings.introspection_cache_secs must be 1..=3600".into()),
+            },
+        };
+        Ok(Self {
+            endpoint,
+            client_id,
+            secret,
+            requires_aud: flag(settings, "introspection_requires_aud", true)?,
+            cache_secs,
+        })
+    }
+
+    /// `Authorization: Basic` for the endpoint (RFC 6749 §2.3.1: each part form-encoded
+    /// first), marked sensitive.
+    fn authorization(&self) -> Option<header::HeaderValue> {
+        let encode =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let pair = SecretString::new(format!(
+            "{}:{}",
+            encode(&self.client_id),
+            encode(self.secret.expose())
+        ));
+        let mut value = header::HeaderValue::try_from(format!(
+            "Basic {}",
+            STANDARD.encode(pair.expose().as_bytes())
+        ))
+        .ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
+}
+
+// === impl ExternalState ===
+
+impl ExternalState {
+    /// Empty caches.
+    pub fn new() -> Self {
+        Self {
+            jwks: jwks::JwksCache::default(),
+            refused: introspect::RefusedCache::new(),
+        }
+    }
+}
+
+impl Default for ExternalState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// === validation ===
+
+/// Validates `token` for `server`, whose tokens come from `issuer`.
+pub async fn authenticate(
+    app: &App,
+    server: &Protected,
+    issuer: &ExternalIssuer,
+    token: &str,
+    now: i64,
+) -> Result<Principal, Rejection> {
+    match &issuer.check {
+        Check::Jwks(settings) => jwks::verify(app, server, issuer, settings, token, now).await,
+        Check::Introspection(settings) => {
+            introspect::introspect(app, server, issuer, settings, token, now).await
+        }
+    }
+}
+
+/// Claims from an issuer, in the shape [`Principal`] reads: `client_id` from `azp` if
+/// absent, `scope` from `scp`, a `jti` derived from the token if absent. Only the claims
+/// the gateway uses are kept.
+pub(crate) fn normalize(
+    claims: &Map<String, Value>,
+    token: &str,
+) -> Result<Map<String, Value>, Rejection> {
+    let bad = |name: &'static str| Rejection::Jwt(JwtError::Claim(name));
+    let mut out = Map::new();
+    for name in ["sub", "exp", "nbf", "act", "authorization_details"] {
+        if let Some(v) = claims.get(name) {
+            out.insert(name.into(), v.clone());
+        }
+    }
+    let client = match (claims.get("client_id"), claims.get("azp")) {
+        (Some(Value::String(c)), _) | (None, Some(Value::String(c))) if !c.is_empty() => c,
+        _ => return Err(bad("client_id")),
+    };
+    out.insert("client_id".into(), Value::String(client.clone()));
+    let scope = match (claims.get("scope"), claims.get("scp")) {
+        (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => s.clone(),
+        (None, Some(Value::Array(list))) => list
+            .iter()
+            .map(|s| s.as_str().ok_or(bad("scp")))
+            .collect::<Result<Vec<_>, _>>()?
+            .join(" "),
+        (None, None) => String::new(),
+        _ => return Err(bad("scope")),
+    };
+    out.insert("scope".into(), Value::String(scope));
+    let jti = match claims.get("jti") {
+        Some(Value::String(j)) if !j.is_empty() => j.clone(),
+        None => {
+            // Not every IdP sets `jti`; the hash names the token without revealing it.
+            let hash = token_hash(token);
+            let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
+            format!("ext-{hex}")
+        }
+        Some(_) => return Err(bad("jti")),
+    };
+    out.insert("jti".into(), Value::String(jti));
+    Ok(out)
+}
+
+// === the issuer's HTTP endpoints ===
+
+/// Sends `request` to the issuer and reads the answer whole, within [`IDP_TIMEOUT`] and
+/// [`MAX_IDP_DOCUMENT`]. The error says why, without any request material.
+pub(crate) async fn exchange(
+    app: &App,
+    roots: Option<&TrustRoots>,
+    request: Request<Body>,
+) -> Result<IdpAnswer, &'static str> {
+    let work = async {
+        let response = app
+            .gateway
+            .upstream
+            .send(request, IDP_TIMEOUT, roots)
+            .await
+            .map_err(|_| "the issuer is unreachable")?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_IDP_DOCUMENT)
+            .collect()
+            .await
+            .map_err(|_| "the issuer's answer is too large or broken")?
+            .to_bytes();
+        Ok(IdpAnswer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    };
+    tokio::time::timeout(IDP_TIMEOUT, work)
+        .await
+        .map_err(|_| "the issuer did not answer in time")?
+}
+
+/// Checks an issuer-side URL: absolute, `https://` (or `http://` to a loopback host), no
+/// credentials or fragment.
+pub fn check_idp_url(text: &str, what: &str) -> Result<Uri, String> {
+    let url =
+        url::Url::parse(text).map_err(|_| format!("{what} {text:?} is not an absolute URL"))?;
+    let host = url
+        .host()
+        .ok_or_else(|| format!("{what} {text:?} has no host"))?;
+    let ok_scheme = match url.scheme() {
+        "https" => true,
+        "http" => warden_core::uri::is_loopback_host(&host),
+        _ => false,
+    };
+    if !ok_scheme {
+        return Err(format!(
+            "{what} must use https (http only for a loopback host)"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+        return Err(format!("{what} must not carry credentials or a fragment"));
+    }
+    text.parse::<Uri>()
+        .map_err(|_| format!("{what} {text:?} is not a valid URI"))
+}
+
+fn flag(settings: &Value, key: &str, default: bool) -> Result<bool, String> {
+    match settings.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(format!("settings.{key} must be true or false")),
+    }
+}
+
+// === the sealed client secret ===
+
+fn seal_context(server: &str) -> String {
+    format!("warden:server:{server}:introspection_client_secret")
+}
+
+/// The value of `settings.introspection_client_secret` for `secret`: sealed with the
+/// master key and bound to the server's name, so the database never holds it in clear.
+pub fn seal_secret(sealer: &Sealer, server: &str, secret: &str) -> Result<Value, String> {
+    let sealed = sealer
+        .seal(&seal_context(server), secret.as_bytes())
+        .map_err(|_| "cannot seal the introspection client secret".to_owned())?;
+    Ok(json!({ "sealed": STANDARD.encode(sealed) }))
+}
+
+fn open_secret(
+    sealer: &Sealer,
+    server: &str,
+    value: Option<&Value>,
+) -> Result<SecretString, String> {
+    // The errors name the setting, never its content.
+    let sealed = match value {
+        Some(Value::Object(map)) => map.get("sealed").and_then(Value::as_str),
+        Some(Value::String(_)) => {
+            return Err(
+                "settings.introspection_client_secret must be sealed, not clear text \
+                 (use `warden server add --introspection-client-secret-stdin`)"
+                    .into(),
+            )
+        }
+        _ => None,
+    }
+    .ok_or("settings.introspection_client_secret is required for opaque external tokens")?;
+    let bytes = STANDARD
+        .decode(sealed)
+        .map_err(|_| "settings.introspection_client_secret is not valid base64")?;
+    let plain = sealer
+        .open(&seal_context(server), &bytes)
+        .map_err(|_| "settings.introspection_client_secret does not open with this master key")?;
+    let text = std::str::from_utf8(&plain)
+        .map_err(|_| "settings.introspection_client_secret is not UTF-8")?;
+    Ok(SecretString::new(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_from_idps_are_normalized() {
+        let c = json!({"sub": "u", "azp": "app", "scp": ["a", "b"], "exp": 5});
+        let out = normalize(c.as_object().unwrap(), "tok").unwrap();
+        assert_eq!(out["client_id"], "app");
+        assert_eq!(out["scope"], "a b");
+        assert!(out["jti"].as_str().unwrap().starts_with("ext-"));
+        let c = json!({"sub": "u", "client_id": "c", "azp": "x", "scp": "a b", "jti": "j"});
+        let out = normalize(c.as_object().unwrap(), "tok").unwrap();
+        assert_eq!(out["client_id"], "c");
+        assert_eq!(out["scope"], "a b");
+        assert_eq!(out["jti"], "j");
+        let c = json!({"sub": "u"});
+        assert!(
+            normalize(c.as_object().unwrap(), "tok").is_err(),
+            "no client"
+        );
+        let c = json!({"sub": "u", "client_id": "c", "scp": [1]});
+        assert!(normalize(c.as_object().unwrap(), "tok").is_err());
+    }
+
+    #[test]
+    fn idp_urls_are_https_or_loopback() {
+        assert!(check_idp_url("https://idp.example/realms/x", "issuer").is_ok());
+        assert!(check_idp_url("http://127.0.0.1:8080/x", "issuer").is_ok());
+        assert!(check_idp_url("http://idp.example/x", "issuer").is_err());
+        assert!(check_idp_url("https://u:p@idp.example/x", "issuer").is_err());
+        assert!(check_idp_url("idp.example", "issuer").is_err());
+    }
+
+    #[test]
+    fn nothing_prints_the_secret() {
+        let master = warden_core::keys::MasterKey::generate().unwrap();
+        let sealer = master.sealer();
+        let rec = ServerRecord {
+            name: "vault".into(),
+            canonical_uri: "https://gw.example/mcp/vault".into(),
+            upstream: "http://127.0.0.1:1/mcp".into(),
+            tool_groups: Vec::new(),
+            token_format: "opaque".into(),
+            access_token_ttl_secs: 900,
+            leeway_secs: 30,
+            issuer: Some("https://idp.example".into()),
+            settings: json!({
+                "introspection_endpoint": "https://idp.example/introspect",
+                "introspection_client_id": "gw",
+                "introspection_client_secret": seal_secret(&sealer, "vault", "s3cret-value").unwrap(),
+            }),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let issuer = ExternalIssuer::compile("https://idp.example", &rec, &sealer).unwrap();
+        assert!(!format!("{issuer:?}").contains("s3cret"));
+        let Check::Introspection(settings) = &issuer.check else {
+            panic!("introspection expected");
+        };
+        let basic = settings.authorization().unwrap();
+        assert!(basic.is_sensitive());
+        assert!(!format!("{basic:?}").contains("Basic"));
+        assert_eq!(
+            basic.to_str().unwrap(),
+            format!("Basic {}", STANDARD.encode("gw:s3cret-value"))
+        );
+    }
+
+    #[test]
+    fn the_secret_is_sealed_and_bound_to_the_server() {
+        let master = warden_core::keys::MasterKey::generate().unwrap();
+        let sealer = master.sealer();
+        let v = seal_secret(&sealer, "a", "s3cret").unwrap();
+        assert!(!v.to_string().contains("s3cret"));
+        assert_eq!(
+            open_secret(&sealer, "a", Some(&v)).unwrap().expose(),
+            "s3cret"
+        );
+        assert!(open_secret(&sealer, "b", Some(&v)).is_err());
+        let clear = json!("s3cret");
+        let err = open_secret(&sealer, "a", Some(&clear)).unwrap_err();
+        assert!(!err.contains("s3cret"));
+    }
+}

@@ -59,7 +59,7 @@ pub fn issuer_path(issuer: &str) -> String {
         .unwrap_or_default()
 }
 
-fn routes(_app: &App) -> Router<App> {
+fn routes(app: &App) -> Router<App> {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -87,6 +87,7 @@ fn routes(_app: &App) -> Router<App> {
             "/oauth/static/warden.css",
             get(oauth::authorize::stylesheet),
         )
+        .merge(crate::admin::routes(app))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(crate::gateway::routes())
 }

@@ -9,4 +9,5 @@ pub mod keys;
 pub mod quickstart;
 pub mod serve;
 pub mod server;
+pub mod status;
 pub mod user;

@@ -140,3 +140,28 @@ fn ranges_and_relations() {
     let e = load(&format!("{MIN}[tokens]\ncode_ttl = \"1 hour\"\n"), &[]).unwrap_err();
     assert_eq!(e.key, "tokens.code_ttl");
 }
+
+#[test]
+fn secret_policy_and_token_lifetime_ceiling() {
+    let c = load(MIN, &[]).unwrap();
+    assert_eq!(c.secrets.max_age, 90 * 86_400);
+    assert_eq!(c.secrets.expiry_warning, 14 * 86_400);
+    assert_eq!(c.tokens.max_access_token_ttl, 3_600);
+    let e = load(&format!("{MIN}[tokens]\naccess_token_ttl = \"2h\"\n"), &[]).unwrap_err();
+    assert_eq!(e.key, "tokens.access_token_ttl");
+    let e = load(
+        &format!("{MIN}[secrets]\nmax_age = \"10d\"\nexpiry_warning = \"10d\"\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "secrets.expiry_warning");
+    // The admin CLI's credentials are not config overrides.
+    assert!(load(
+        MIN,
+        &[
+            ("WARDEN_ADMIN_CLIENT_SECRET", "x"),
+            ("WARDEN_ADMIN_CLIENT_ID", "y")
+        ]
+    )
+    .is_ok());
+}

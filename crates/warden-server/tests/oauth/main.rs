@@ -2,8 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_support;
 mod support;
 
+mod admin_api;
+mod admin_auth;
 mod authorize;
 mod browser;
 mod client_auth;
@@ -11,4 +14,5 @@ mod metadata;
 mod refresh;
 mod revoke_introspect;
 mod rotation;
+mod secret_rotation;
 mod token;

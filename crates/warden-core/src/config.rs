@@ -38,6 +38,8 @@ pub const RESERVED_ENV: &[&str] = &[
     "WARDEN_REQUIRE_POSTGRES",
     "WARDEN_BIN",
     "WARDEN_LOG",
+    "WARDEN_ADMIN_CLIENT_ID",
+    "WARDEN_ADMIN_CLIENT_SECRET",
 ];
 
 /// A configuration error: which key, where it came from, and what is wrong.
@@ -99,6 +101,8 @@ pub struct Config {
     pub registration: RegistrationSettings,
     /// Token exchange.
     pub exchange: ExchangeSettings,
+    /// Client-secret policy.
+    pub secrets: SecretSettings,
 }
 
 /// Database settings.
@@ -128,6 +132,8 @@ pub struct TokenSettings {
     pub signing_alg: SigningAlg,
     /// Default access-token lifetime (servers may override).
     pub access_token_ttl: i64,
+    /// The longest access-token lifetime a server may be registered with (policy).
+    pub max_access_token_ttl: i64,
     /// Lifetime of one refresh token.
     pub refresh_token_ttl: i64,
     /// Absolute lifetime of a refresh family (session), however often refreshed.
@@ -152,6 +158,16 @@ pub struct KeySettings {
 pub struct GatewaySettings {
     /// Default clock-skew leeway for `exp`/`nbf`, seconds (0..=300).
     pub leeway: i64,
+}
+
+/// Client-secret policy; seconds.
+#[derive(Clone, Debug)]
+pub struct SecretSettings {
+    /// A secret older than this is out of policy (`warden status` flags it; it keeps
+    /// authenticating until rotated, so that a missed rotation is not an outage).
+    pub max_age: i64,
+    /// A secret this close to `max_age` is reported as nearing expiry.
+    pub expiry_warning: i64,
 }
 
 /// Browser-login protection.

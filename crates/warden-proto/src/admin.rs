@@ -2,6 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+mod api;
+mod posture;
+
+pub use api::*;
+pub use posture::*;
+
 /// A tool group: the scope that grants the listed tools.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ToolGroupView {

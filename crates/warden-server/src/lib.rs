@@ -13,6 +13,7 @@ use warden_core::secret::SecretHasher;
 use warden_store::Store;
 use warden_telemetry::Metrics;
 
+pub mod admin;
 pub mod audit;
 pub mod gateway;
 pub mod health;
@@ -72,6 +73,11 @@ impl App {
         master: &MasterKey,
         clock: SharedClock,
     ) -> Result<Self, keyring::KeyRingError> {
+        // The admin API's own resource registration; a failure leaves the rest serving and
+        // the admin API answering 503 until it is fixed.
+        if let Err(e) = admin::ensure_resource(&store, &config, clock.now()).await {
+            tracing::error!(error = %e.detail(), "the admin API is unavailable");
+        }
         let sealer = master.sealer();
         let keys = keyring::KeyRing::load(&store, &sealer, clock.now()).await?;
         let metrics = Metrics::new();

@@ -59,7 +59,7 @@ pub fn issuer_path(issuer: &str) -> String {
         .unwrap_or_default()
 }
 
-fn routes(_app: &App) -> Router<App> {
+fn routes(app: &App) -> Router<App> {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -88,6 +88,7 @@ fn routes(_app: &App) -> Router<App> {
             "/oauth/static/warden.css",
             get(oauth::authorize::stylesheet),
         )
+        .merge(crate::admin::routes(app))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // The gateway applies its own, larger limit (tool arguments can be big) and answers
         // an oversized body with a JSON-RPC error, so it sits outside the 1 MiB layer.

@@ -67,6 +67,14 @@ pub trait ClientStore: Send + Sync {
     /// Replaces every field except `created_at`, secrets included, atomically.
     /// `NotFound` if the client does not exist.
     async fn update(&self, client: &ClientRecord) -> Result<(), StoreError>;
+    /// [`ClientStore::update`], but only if the stored `updated_at` still equals
+    /// `expected_updated_at`: optimistic concurrency for read-modify-write changes such
+    /// as secret rotation. `Conflict("client (changed concurrently)")` if it changed.
+    async fn update_if_unchanged(
+        &self,
+        client: &ClientRecord,
+        expected_updated_at: i64,
+    ) -> Result<(), StoreError>;
     /// Deletes the client and its secrets; false if it did not exist.
     async fn delete(&self, client_id: &str) -> Result<bool, StoreError>;
     /// Records a successful authentication. `NotFound` if the client does not exist.
@@ -156,6 +164,63 @@ impl Store {
                 .await
                 .map_err(conflict(&[], "client secret id"))?;
         }
+        Ok(())
+    }
+
+    /// Replaces a client and its secrets in one transaction, if `expected_updated_at` (when
+    /// given) still matches.
+    async fn update_client(
+        &self,
+        client: &ClientRecord,
+        expected_updated_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let guard = if expected_updated_at.is_some() {
+            " AND updated_at = ?"
+        } else {
+            ""
+        };
+        // The UPDATE comes first so SQLite takes the write lock before anything is read.
+        let sql = self
+            .q(&format!(
+            "UPDATE clients SET name = ?, confidential = ?, redirect_uris = ?, grant_types = ?, \
+             scopes = ?, token_endpoint_auth_method = ?, metadata = ?, updated_at = ?, \
+             last_used_at = ? WHERE client_id = ?{guard}"
+        ))
+            .into_owned();
+        let mut query = sqlx::query(&sql)
+            .bind(&client.name)
+            .bind(bool_int(client.confidential))
+            .bind(to_json(&client.redirect_uris, "redirect uris")?)
+            .bind(to_json(&client.grant_types, "grant types")?)
+            .bind(to_json(&client.scopes, "scopes")?)
+            .bind(&client.token_endpoint_auth_method)
+            .bind(to_json(&client.metadata, "client metadata")?)
+            .bind(client.updated_at)
+            .bind(client.last_used_at)
+            .bind(&client.client_id);
+        if let Some(expected) = expected_updated_at {
+            query = query.bind(expected);
+        }
+        let updated = query.execute(&mut *tx).await?;
+        if updated.rows_affected() == 0 {
+            let exists = sqlx::query(&self.q("SELECT 1 FROM clients WHERE client_id = ?"))
+                .bind(&client.client_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            return Err(if exists {
+                StoreError::Conflict("client (changed concurrently)".into())
+            } else {
+                StoreError::NotFound
+            });
+        }
+        sqlx::query(&self.q("DELETE FROM client_secrets WHERE client_id = ?"))
+            .bind(&client.client_id)
+            .execute(&mut *tx)
+            .await?;
+        self.insert_secrets(&mut tx, client).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -249,35 +314,15 @@ impl ClientStore for Store {
     }
 
     async fn update(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        // The UPDATE comes first so SQLite takes the write lock before anything is read.
-        let updated = sqlx::query(&self.q(
-            "UPDATE clients SET name = ?, confidential = ?, redirect_uris = ?, grant_types = ?, \
-             scopes = ?, token_endpoint_auth_method = ?, metadata = ?, updated_at = ?, \
-             last_used_at = ? WHERE client_id = ?",
-        ))
-        .bind(&client.name)
-        .bind(bool_int(client.confidential))
-        .bind(to_json(&client.redirect_uris, "redirect uris")?)
-        .bind(to_json(&client.grant_types, "grant types")?)
-        .bind(to_json(&client.scopes, "scopes")?)
-        .bind(&client.token_endpoint_auth_method)
-        .bind(to_json(&client.metadata, "client metadata")?)
-        .bind(client.updated_at)
-        .bind(client.last_used_at)
-        .bind(&client.client_id)
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        sqlx::query(&self.q("DELETE FROM client_secrets WHERE client_id = ?"))
-            .bind(&client.client_id)
-            .execute(&mut *tx)
-            .await?;
-        self.insert_secrets(&mut tx, client).await?;
-        tx.commit().await?;
-        Ok(())
+        self.update_client(client, None).await
+    }
+
+    async fn update_if_unchanged(
+        &self,
+        client: &ClientRecord,
+        expected_updated_at: i64,
+    ) -> Result<(), StoreError> {
+        self.update_client(client, Some(expected_updated_at)).await
     }
 
     async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {

@@ -10,4 +10,5 @@ pub mod policy;
 pub mod quickstart;
 pub mod serve;
 pub mod server;
+pub mod status;
 pub mod user;

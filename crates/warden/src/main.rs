@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod cmd;
 mod datadir;
 mod output;
+mod remote;
 
 /// Options every admin command takes.
 #[derive(clap::Args, Debug, Clone)]
@@ -23,6 +25,27 @@ pub struct Common {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Run admin commands against this running server's admin API instead of the data
+    /// dir (e.g. http://127.0.0.1:8080), authenticating as an admin client.
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// The admin client's id, for --server.
+    #[arg(long, global = true, env = "WARDEN_ADMIN_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// The admin client's secret, for --server. Prefer the environment variable: other
+    /// local users can see command-line arguments.
+    #[arg(
+        long,
+        global = true,
+        env = "WARDEN_ADMIN_CLIENT_SECRET",
+        hide_env_values = true,
+        value_parser = secret_arg
+    )]
+    pub client_secret: Option<warden_core::secret::SecretString>,
+}
+
+fn secret_arg(text: &str) -> Result<warden_core::secret::SecretString, String> {
+    Ok(warden_core::secret::SecretString::new(text))
 }
 
 #[derive(Parser, Debug)]
@@ -69,8 +92,33 @@ enum Command {
     Keys(cmd::keys::KeysCmd),
     /// The audit log: list, export as JSON lines, verify the hash chain.
     Events(cmd::events::EventsArgs),
+    /// Fleet posture: every server, client secret and the signing key against policy.
+    /// Exits 0 when all is in policy (warnings allowed), 2 when something is out of
+    /// policy, 1 when the check itself failed.
+    Status,
     /// Run the demo MCP server (Streamable HTTP) used by the quickstart, tests and benchmarks.
     DemoUpstream(cmd::demo::DemoArgs),
+}
+
+impl Command {
+    /// Whether the command can run against `--server` (the admin API).
+    fn works_remotely(&self) -> bool {
+        match self {
+            Command::Server(_)
+            | Command::User(_)
+            | Command::Client(_)
+            | Command::Keys(_)
+            | Command::Events(_)
+            | Command::Status => true,
+            Command::Init(_)
+            | Command::Serve(_)
+            | Command::Quickstart(_)
+            | Command::Consent(_)
+            | Command::Apply(_)
+            | Command::Policy(_)
+            | Command::DemoUpstream(_) => false,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -86,6 +134,10 @@ fn main() -> ExitCode {
         }
     };
     let common = cli.common;
+    if common.server.is_some() && !cli.command.works_remotely() {
+        eprintln!("error: this command works on the data dir only; drop --server");
+        return ExitCode::FAILURE;
+    }
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Init(a) => cmd::init::run(&common, a).await,
@@ -99,11 +151,16 @@ fn main() -> ExitCode {
             Command::Apply(a) => cmd::policy::apply(&common, a).await,
             Command::Policy(c) => cmd::policy::run(&common, c).await,
             Command::Events(a) => cmd::events::run(&common, a).await,
+            Command::Status => cmd::status::run(&common).await,
             Command::DemoUpstream(a) => cmd::demo::run(a).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<cmd::status::OutOfPolicy>().is_some() => {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

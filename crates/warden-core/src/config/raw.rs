@@ -10,7 +10,7 @@ use super::registration::{RawExchange, RawRegistration, TEMPLATE as REGISTRATION
 use super::{
     default_listen, invalid, parse_duration, validate_public_url, Config, ConfigError,
     DatabaseSettings, GatewaySettings, KeySettings, LogFormat, LogSettings, LoginSettings,
-    TokenSettings, CONFIG_VERSION, RESERVED_ENV,
+    SecretSettings, TokenSettings, CONFIG_VERSION, RESERVED_ENV,
 };
 use crate::keys::SigningAlg;
 use crate::secret::SecretString;
@@ -37,6 +37,8 @@ pub(super) struct RawConfig {
     registration: RawRegistration,
     #[serde(default)]
     exchange: RawExchange,
+    #[serde(default)]
+    secrets: RawSecrets,
 }
 
 #[derive(Deserialize, Default)]
@@ -59,6 +61,7 @@ struct RawLog {
 struct RawTokens {
     signing_alg: Option<String>,
     access_token_ttl: Option<RawDuration>,
+    max_access_token_ttl: Option<RawDuration>,
     refresh_token_ttl: Option<RawDuration>,
     session_ttl: Option<RawDuration>,
     refresh_grace: Option<RawDuration>,
@@ -83,6 +86,13 @@ struct RawGateway {
 struct RawLogin {
     max_failures: Option<u32>,
     lockout: Option<RawDuration>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSecrets {
+    max_age: Option<RawDuration>,
+    expiry_warning: Option<RawDuration>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -168,6 +178,12 @@ impl RawConfig {
                 900,
                 30..=DAY,
             )?,
+            max_access_token_ttl: duration(
+                "tokens.max_access_token_ttl",
+                t.max_access_token_ttl,
+                3_600,
+                30..=DAY,
+            )?,
             refresh_token_ttl: duration(
                 "tokens.refresh_token_ttl",
                 t.refresh_token_ttl,
@@ -183,6 +199,12 @@ impl RawConfig {
             refresh_grace: duration("tokens.refresh_grace", t.refresh_grace, 0, 0..=120)?,
             code_ttl: duration("tokens.code_ttl", t.code_ttl, 60, 10..=600)?,
         };
+        if tokens.access_token_ttl > tokens.max_access_token_ttl {
+            return Err(invalid(
+                "tokens.access_token_ttl",
+                "must not exceed tokens.max_access_token_ttl",
+            ));
+        }
         if tokens.refresh_token_ttl > tokens.session_ttl {
             return Err(invalid(
                 "tokens.refresh_token_ttl",
@@ -220,6 +242,26 @@ impl RawConfig {
             max_failures,
             lockout: duration("login.lockout", self.login.lockout, 900, 1..=DAY)?,
         };
+        let secrets = SecretSettings {
+            max_age: duration(
+                "secrets.max_age",
+                self.secrets.max_age,
+                90 * DAY,
+                DAY..=5 * 365 * DAY,
+            )?,
+            expiry_warning: duration(
+                "secrets.expiry_warning",
+                self.secrets.expiry_warning,
+                14 * DAY,
+                0..=365 * DAY,
+            )?,
+        };
+        if secrets.expiry_warning >= secrets.max_age {
+            return Err(invalid(
+                "secrets.expiry_warning",
+                "must be shorter than secrets.max_age",
+            ));
+        }
         Ok(Config {
             issuer: public_url.clone(),
             public_url,
@@ -239,6 +281,7 @@ impl RawConfig {
             login,
             registration: self.registration.validate()?,
             exchange: self.exchange.validate()?,
+            secrets,
         })
     }
 }
@@ -354,6 +397,7 @@ level = "info"
 [tokens]
 signing_alg = "ES256"       # or "EdDSA", "RS256"
 access_token_ttl = "15m"    # servers may override
+max_access_token_ttl = "1h" # policy: the longest lifetime a server may be registered with
 refresh_token_ttl = "30d"
 session_ttl = "90d"         # absolute lifetime of a refresh-token family
 refresh_grace = "0s"        # replay window answered with the same successor
@@ -369,6 +413,10 @@ leeway = "30s"              # clock-skew tolerance for exp/nbf (0s..300s)
 [login]
 max_failures = 5
 lockout = "15m"
+
+[secrets]
+max_age = "90d"             # client secrets older than this are flagged by `warden status`
+expiry_warning = "14d"      # ... and reported as nearing expiry this long before
 {REGISTRATION_TEMPLATE}"#
     )
 }

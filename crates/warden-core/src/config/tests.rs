@@ -206,3 +206,28 @@ fn registration_refusals_name_the_key() {
     let e = load(&format!("{MIN}[exchange]\nmax_delegation_depth = 0\n"), &[]).unwrap_err();
     assert_eq!(e.key, "exchange.max_delegation_depth");
 }
+
+#[test]
+fn secret_policy_and_token_lifetime_ceiling() {
+    let c = load(MIN, &[]).unwrap();
+    assert_eq!(c.secrets.max_age, 90 * 86_400);
+    assert_eq!(c.secrets.expiry_warning, 14 * 86_400);
+    assert_eq!(c.tokens.max_access_token_ttl, 3_600);
+    let e = load(&format!("{MIN}[tokens]\naccess_token_ttl = \"2h\"\n"), &[]).unwrap_err();
+    assert_eq!(e.key, "tokens.access_token_ttl");
+    let e = load(
+        &format!("{MIN}[secrets]\nmax_age = \"10d\"\nexpiry_warning = \"10d\"\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.key, "secrets.expiry_warning");
+    // The admin CLI's credentials are not config overrides.
+    assert!(load(
+        MIN,
+        &[
+            ("WARDEN_ADMIN_CLIENT_SECRET", "x"),
+            ("WARDEN_ADMIN_CLIENT_ID", "y")
+        ]
+    )
+    .is_ok());
+}

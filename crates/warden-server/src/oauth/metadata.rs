@@ -16,6 +16,8 @@ pub async fn document(app: &App) -> Result<AuthorizationServerMetadata, OAuthErr
     let mut scopes: Vec<String> = ServerStore::list(&app.store)
         .await?
         .into_iter()
+        // The admin scopes are for admin clients only: not advertised to everyone.
+        .filter(|s| !crate::admin::is_builtin(s))
         .flat_map(|s| s.tool_groups.into_iter().map(|g| g.scope))
         .collect();
     scopes.sort();

@@ -2,9 +2,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_support;
 mod docs;
 mod support;
 
+mod admin_api;
+mod admin_auth;
 mod authorize;
 mod browser;
 mod cimd;
@@ -17,4 +20,5 @@ mod refresh;
 mod register;
 mod revoke_introspect;
 mod rotation;
+mod secret_rotation;
 mod token;

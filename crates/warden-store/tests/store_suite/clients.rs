@@ -4,7 +4,12 @@ use warden_store::{ClientStore, Store, StoreError};
 
 use crate::fixtures::{client, secret, NOW};
 
-backend_tests!(client_crud, client_conflicts, client_update_is_atomic);
+backend_tests!(
+    client_crud,
+    client_conflicts,
+    client_update_is_atomic,
+    client_update_if_unchanged
+);
 
 async fn client_crud(store: Store) {
     let clients: &dyn ClientStore = &store;
@@ -109,6 +114,37 @@ async fn client_update_is_atomic(store: Store) {
         "{err:?}"
     );
     assert_eq!(clients.get("c1").await.unwrap(), Some(c1));
+}
+
+async fn client_update_if_unchanged(store: Store) {
+    let clients: &dyn ClientStore = &store;
+    let c1 = client("c1", "One");
+    clients.create(&c1).await.unwrap();
+
+    // Two read-modify-write changes from the same read: the first wins, the second is
+    // refused and changes nothing.
+    let mut first = c1.clone();
+    first.secrets.push(secret("c1-first", NOW + 5));
+    first.updated_at = c1.updated_at + 1;
+    clients
+        .update_if_unchanged(&first, c1.updated_at)
+        .await
+        .unwrap();
+    let mut second = c1.clone();
+    second.secrets.push(secret("c1-second", NOW + 5));
+    second.updated_at = c1.updated_at + 1;
+    let err = clients
+        .update_if_unchanged(&second, c1.updated_at)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, StoreError::Conflict(_)), "{err:?}");
+    assert_eq!(clients.get("c1").await.unwrap(), Some(first));
+    assert!(matches!(
+        clients
+            .update_if_unchanged(&client("ghost", "Ghost"), NOW)
+            .await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 #[test]

@@ -1,25 +1,11 @@
-//! `warden client …`: OAuth clients.
+//! `warden client …`: OAuth clients and their secrets.
 
-use anyhow::{anyhow, bail};
+use anyhow::anyhow;
 use clap::Subcommand;
-use warden_core::scope::valid_token;
-use warden_core::secret::{generate, random_id, SecretHasher, SecretKind};
-use warden_core::uri::validate_redirect_uri;
-use warden_proto::admin::{ClientView, CreatedClient};
-use warden_store::{ClientRecord, ClientSecret, ClientStore};
+use warden_proto::admin::{ClientView, NewClient, RotateSecret};
 
-use crate::{datadir, output, Common};
-
-/// The token-exchange grant (RFC 8693), which only an administrator assigns.
-pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-
-/// Grants a client may be registered for.
-pub const GRANTS: &[&str] = &[
-    "authorization_code",
-    "refresh_token",
-    "client_credentials",
-    TOKEN_EXCHANGE,
-];
+use crate::admin::with_admin;
+use crate::{output, Common};
 
 /// `warden client` subcommands.
 #[derive(Subcommand, Debug)]
@@ -37,6 +23,16 @@ pub enum ClientCmd {
     Remove {
         /// Client id or name.
         client: String,
+    },
+    /// Issue a new secret (shown once); the current secrets keep working for the overlap
+    /// window, then stop.
+    RotateSecret {
+        /// Client id or name.
+        client: String,
+        /// How long the current secrets keep working, e.g. `24h`; `0s` ends them at
+        /// once (after a leak).
+        #[arg(long, default_value = "24h")]
+        overlap: String,
     },
     /// Mint an initial access token for dynamic registration. Prints the token (give it to
     /// whoever may register) and its SHA-256 digest (put it in
@@ -58,9 +54,8 @@ pub struct AddArgs {
     /// An exact redirect URI. Repeatable.
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
-    /// A grant type: authorization_code, refresh_token, client_credentials, or
-    /// urn:ietf:params:oauth:grant-type:token-exchange (RFC 8693; confidential clients
-    /// only). Repeatable. Default: authorization_code and refresh_token.
+    /// A grant type: authorization_code, refresh_token, client_credentials. Repeatable.
+    /// Default: authorization_code and refresh_token.
     #[arg(long = "grant")]
     pub grants: Vec<String>,
     /// A scope the client may request. Repeatable.
@@ -68,126 +63,29 @@ pub struct AddArgs {
     pub scopes: Vec<String>,
 }
 
-/// Builds and stores a client; returns it with its secret, if confidential.
-pub async fn add(
-    store: &warden_store::Store,
-    hasher: &SecretHasher,
-    args: &AddArgs,
-    now: i64,
-) -> anyhow::Result<CreatedClient> {
-    if args.name.trim().is_empty() || args.name.len() > 200 {
-        bail!("client name must be 1-200 characters");
-    }
-    let grants: Vec<String> = if args.grants.is_empty() {
-        vec!["authorization_code".into(), "refresh_token".into()]
-    } else {
-        args.grants.clone()
-    };
-    for g in &grants {
-        match g.as_str() {
-            "password" | "implicit" => bail!("--grant {g}: OAuth 2.1 removed this grant"),
-            g if !GRANTS.contains(&g) => bail!("--grant {g}: unknown (use {})", GRANTS.join(", ")),
-            _ => {}
-        }
-    }
-    let confidential = args.confidential;
-    for g in ["client_credentials", TOKEN_EXCHANGE] {
-        if grants.iter().any(|x| x == g) && !confidential {
-            bail!("--grant {g} needs --confidential");
-        }
-    }
-    let needs_redirect = grants.iter().any(|g| g == "authorization_code");
-    if needs_redirect && args.redirect_uris.is_empty() {
-        bail!("the authorization_code grant needs at least one --redirect-uri");
-    }
-    for uri in &args.redirect_uris {
-        validate_redirect_uri(uri).map_err(|e| anyhow!("--redirect-uri {uri:?}: {e}"))?;
-    }
-    for s in &args.scopes {
-        if !valid_token(s) {
-            bail!("--scope {s:?} is not a valid OAuth scope");
-        }
-    }
-    let client_id = random_id()?;
-    let (secret, secrets) = if confidential {
-        let s = generate(SecretKind::ClientSecret)?;
-        let rec = ClientSecret {
-            id: random_id()?,
-            hash: hasher.hash(s.expose()),
-            created_at: now,
-            expires_at: None,
-        };
-        (Some(s), vec![rec])
-    } else {
-        (None, vec![])
-    };
-    let rec = ClientRecord {
-        client_id,
-        name: args.name.clone(),
-        confidential,
-        redirect_uris: args.redirect_uris.clone(),
-        grant_types: grants,
-        scopes: args.scopes.clone(),
-        token_endpoint_auth_method: if confidential {
-            "client_secret_basic".into()
-        } else {
-            "none".into()
-        },
-        secrets,
-        metadata: serde_json::json!({}),
-        created_at: now,
-        updated_at: now,
-        last_used_at: None,
-    };
-    ClientStore::create(store, &rec)
-        .await
-        .map_err(|e| anyhow!("cannot create the client: {e}"))?;
-    Ok(CreatedClient {
-        client: view(&rec, now),
-        client_secret: secret.map(|s| s.expose().to_owned()),
-    })
-}
+// === impl AddArgs ===
 
-/// The admin view of a client (never its secrets).
-pub fn view(r: &ClientRecord, now: i64) -> ClientView {
-    ClientView {
-        client_id: r.client_id.clone(),
-        name: r.name.clone(),
-        client_type: if r.confidential {
-            "confidential".into()
-        } else {
-            "public".into()
-        },
-        redirect_uris: r.redirect_uris.clone(),
-        grant_types: r.grant_types.clone(),
-        scopes: r.scopes.clone(),
-        token_endpoint_auth_method: r.token_endpoint_auth_method.clone(),
-        active_secrets: r
-            .secrets
-            .iter()
-            .filter(|s| s.expires_at.is_none_or(|e| e > now))
-            .count(),
-        created_at: r.created_at,
-        last_used_at: r.last_used_at,
+impl AddArgs {
+    /// The registration request these arguments describe.
+    pub fn to_new(&self) -> NewClient {
+        NewClient {
+            name: self.name.clone(),
+            confidential: self.confidential,
+            redirect_uris: self.redirect_uris.clone(),
+            grant_types: self.grants.clone(),
+            scopes: self.scopes.clone(),
+        }
     }
 }
 
-/// Finds a client by id, or by name when the name is unique.
-pub async fn find(store: &warden_store::Store, key: &str) -> anyhow::Result<ClientRecord> {
-    if let Some(c) = ClientStore::get(store, key).await? {
-        return Ok(c);
-    }
-    let mut by_name = ClientStore::find_by_name(store, key).await?;
-    match by_name.len() {
-        0 => bail!("no client with id or name {key:?}"),
-        1 => Ok(by_name.remove(0)),
-        n => bail!("{n} clients are named {key:?}; use the client id"),
-    }
+fn print_one(c: &ClientView) {
+    println!("client_id      {}\nname           {}\ntype           {}\nauth method    {}\ngrants         {}\nscopes         {}\nredirect uris  {}\nsecrets        {} active\ncreated        {}",
+        c.client_id, c.name, c.client_type, c.token_endpoint_auth_method, c.grant_types.join(", "), c.scopes.join(" "), c.redirect_uris.join(" "), c.active_secrets, output::time(c.created_at));
 }
 
 /// A fresh initial access token and the hex SHA-256 digest the config holds.
 pub fn initial_token() -> anyhow::Result<(String, String)> {
-    let token = generate(SecretKind::InitialAccessToken)?;
+    let token = warden_core::secret::generate(warden_core::secret::SecretKind::InitialAccessToken)?;
     let digest: String = warden_core::secret::token_hash(token.expose())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -209,66 +107,83 @@ pub async fn run(common: &Common, cmd: ClientCmd) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let o = datadir::open(&common.data_dir).await?;
-    let store = &o.store;
-    let now = o.clock.now();
-    match cmd {
+    let overlap = match &cmd {
+        ClientCmd::RotateSecret { overlap, .. } => Some(
+            warden_core::config::parse_duration(overlap).map_err(|m| anyhow!("--overlap: {m}"))?,
+        ),
+        _ => None,
+    };
+    with_admin(common, async |admin| match cmd {
         ClientCmd::Add(args) => {
-            let created = add(store, &o.master.secret_hasher(), &args, now).await?;
+            let created = admin.add_client(&args.to_new()).await?;
             if common.json {
-                output::json(&created)?;
-            } else {
-                println!("client_id      {}", created.client.client_id);
-                if let Some(s) = &created.client_secret {
-                    println!("client_secret  {s}");
-                    println!("(the secret is shown only now; store it in a secrets manager)");
-                }
+                return output::json(&created);
             }
+            println!("client_id      {}", created.client.client_id);
+            if let Some(s) = &created.client_secret {
+                println!("client_secret  {s}");
+                println!("(the secret is shown only now; store it in a secrets manager)");
+            }
+            Ok(())
         }
         ClientCmd::List => {
-            let all: Vec<ClientView> = ClientStore::list(store)
-                .await?
-                .iter()
-                .map(|c| view(c, now))
-                .collect();
+            let all = admin.clients().await?;
             if common.json {
-                output::json(&all)?;
-            } else {
-                let rows: Vec<Vec<String>> = all
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.client_id.clone(),
-                            c.name.clone(),
-                            c.client_type.clone(),
-                            c.grant_types.join(","),
-                            c.scopes.join(" "),
-                        ]
-                    })
-                    .collect();
-                output::table(&["CLIENT ID", "NAME", "TYPE", "GRANTS", "SCOPES"], &rows);
+                return output::json(&all);
             }
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.client_id.clone(),
+                        c.name.clone(),
+                        c.client_type.clone(),
+                        c.grant_types.join(","),
+                        c.scopes.join(" "),
+                    ]
+                })
+                .collect();
+            output::table(&["CLIENT ID", "NAME", "TYPE", "GRANTS", "SCOPES"], &rows);
+            Ok(())
         }
         ClientCmd::Show { client } => {
-            let c = view(&find(store, &client).await?, now);
+            let c = admin.client(&client).await?;
             if common.json {
-                output::json(&c)?;
+                output::json(&c)
             } else {
-                println!("client_id      {}\nname           {}\ntype           {}\nauth method    {}\ngrants         {}\nscopes         {}\nredirect uris  {}\nsecrets        {} active\ncreated        {}",
-                    c.client_id, c.name, c.client_type, c.token_endpoint_auth_method, c.grant_types.join(", "), c.scopes.join(" "), c.redirect_uris.join(" "), c.active_secrets, output::time(c.created_at));
+                print_one(&c);
+                Ok(())
             }
         }
-        ClientCmd::InitialToken => {}
         ClientCmd::Remove { client } => {
-            let c = find(store, &client).await?;
-            ClientStore::delete(store, &c.client_id).await?;
+            let removed = admin.remove_client(&client).await?;
             if common.json {
-                output::json(&serde_json::json!({ "removed": c.client_id }))?;
+                output::json(&removed)
             } else {
-                println!("Removed client {} ({})", c.client_id, c.name);
+                println!("Removed client {}", removed.removed);
+                Ok(())
             }
         }
-    }
-    o.store.close().await;
-    Ok(())
+        // Answered above, without a data dir.
+        ClientCmd::InitialToken => Ok(()),
+        ClientCmd::RotateSecret { client, .. } => {
+            let req = RotateSecret {
+                overlap_secs: overlap,
+            };
+            let r = admin.rotate_secret(&client, &req).await?;
+            if common.json {
+                return output::json(&r);
+            }
+            println!("client_id      {}", r.client.client_id);
+            println!("client_secret  {}", r.client_secret);
+            println!("secret id      {}", r.secret_id);
+            match r.previous_secrets_expire_at {
+                Some(t) => println!("The previous secret works until {}.", output::time(t)),
+                None => println!("There was no previous secret."),
+            }
+            println!("(the secret is shown only now; store it in a secrets manager)");
+            Ok(())
+        }
+    })
+    .await
 }

@@ -3,9 +3,10 @@
 use std::io::Write as _;
 
 use clap::{Args, Subcommand};
-use warden_store::{AuditEvent, AuditFilter, AuditStore};
+use warden_proto::admin::EventQuery;
 
-use crate::{datadir, output, Common};
+use crate::admin::with_admin;
+use crate::{output, Common};
 
 /// `warden events` subcommands; without one, lists events.
 #[derive(Args, Debug)]
@@ -36,9 +37,9 @@ struct FilterArgs {
     /// Only events about this subject.
     #[arg(long)]
     subject: Option<String>,
-    /// Only events about this server.
-    #[arg(long)]
-    server: Option<String>,
+    /// Only events about this server (by name).
+    #[arg(long = "server-name", value_name = "NAME")]
+    server_name: Option<String>,
     /// Only events at or after this time (RFC 3339 or UNIX seconds).
     #[arg(long)]
     since: Option<String>,
@@ -60,73 +61,64 @@ fn parse_time(text: &str) -> anyhow::Result<i64> {
 }
 
 impl FilterArgs {
-    fn filter(&self) -> anyhow::Result<AuditFilter> {
-        Ok(AuditFilter {
+    fn query(&self) -> anyhow::Result<EventQuery> {
+        Ok(EventQuery {
             kind: self.kind.clone(),
             client_id: self.client.clone(),
             subject: self.subject.clone(),
-            server: self.server.clone(),
+            server: self.server_name.clone(),
             since_ms: self.since.as_deref().map(parse_time).transpose()?,
             until_ms: self.until.as_deref().map(parse_time).transpose()?,
+            after_seq: None,
             limit: Some(self.limit),
-            ..Default::default()
         })
     }
 }
 
-/// One event as a JSON line (hashes in hex).
-fn to_json(e: &AuditEvent) -> serde_json::Value {
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
-    serde_json::json!({
-        "seq": e.seq, "ts_ms": e.ts, "kind": e.kind, "client_id": e.client_id,
-        "subject": e.subject, "server": e.server, "detail": e.detail,
-        "prev_hash": hex(&e.prev_hash), "hash": hex(&e.hash),
-    })
-}
-
 /// Runs `warden events`.
 pub async fn run(common: &Common, args: EventsArgs) -> anyhow::Result<()> {
-    let o = datadir::open(&common.data_dir).await?;
-    let result = match args.cmd {
-        None => {
-            let events = AuditStore::query(&o.store, &args.filter.filter()?).await?;
+    let query = match &args.cmd {
+        None => Some(args.filter.query()?),
+        Some(EventsCmd::Export(f)) => Some(f.query()?),
+        Some(EventsCmd::Verify) => None,
+    };
+    with_admin(common, async |admin| match (args.cmd, query) {
+        (None, Some(q)) => {
+            let events = admin.events(&q).await?;
             if common.json {
-                output::json(&events.iter().map(to_json).collect::<Vec<_>>())
-            } else {
-                let rows: Vec<Vec<String>> = events
-                    .iter()
-                    .map(|e| {
-                        vec![
-                            e.seq.to_string(),
-                            output::time(e.ts.div_euclid(1000)),
-                            e.kind.clone(),
-                            e.client_id.clone().unwrap_or_default(),
-                            e.subject.clone().unwrap_or_default(),
-                            e.server.clone().unwrap_or_default(),
-                        ]
-                    })
-                    .collect();
-                output::table(
-                    &["SEQ", "TIME", "KIND", "CLIENT", "SUBJECT", "SERVER"],
-                    &rows,
-                );
-                Ok(())
+                return output::json(&events);
             }
+            let rows: Vec<Vec<String>> = events
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.seq.to_string(),
+                        output::time(e.ts_ms.div_euclid(1000)),
+                        e.kind.clone(),
+                        e.client_id.clone().unwrap_or_default(),
+                        e.subject.clone().unwrap_or_default(),
+                        e.server.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &["SEQ", "TIME", "KIND", "CLIENT", "SUBJECT", "SERVER"],
+                &rows,
+            );
+            Ok(())
         }
-        Some(EventsCmd::Export(f)) => {
-            let events = AuditStore::query(&o.store, &f.filter()?).await?;
+        (Some(EventsCmd::Export(_)), Some(q)) => {
+            let events = admin.events(&q).await?;
             let mut out = std::io::stdout().lock();
             for e in &events {
-                writeln!(out, "{}", to_json(e))?;
+                writeln!(out, "{}", serde_json::to_string(e)?)?;
             }
             Ok(())
         }
-        Some(EventsCmd::Verify) => {
-            let report = AuditStore::verify(&o.store).await?;
+        (_, _) => {
+            let report = admin.verify_events().await?;
             if common.json {
-                output::json(
-                    &serde_json::json!({ "checked": report.checked, "first_broken": report.first_broken }),
-                )?;
+                output::json(&report)?;
             } else {
                 match report.first_broken {
                     None => println!("Audit chain intact: {} events verified.", report.checked),
@@ -141,7 +133,6 @@ pub async fn run(common: &Common, args: EventsArgs) -> anyhow::Result<()> {
                 Some(seq) => Err(anyhow::anyhow!("audit chain broken at event {seq}")),
             }
         }
-    };
-    o.store.close().await;
-    result
+    })
+    .await
 }

@@ -1,8 +1,9 @@
 //! `warden init`: create a data dir in one step or not at all.
 //!
 //! The dir is assembled under a temporary sibling name and renamed into place only when
-//! everything (config, master key, database, first signing key) exists, so a failure
-//! never leaves a half-made data dir behind.
+//! everything (config, master key, database, first signing key, the admin resource and
+//! the bootstrap admin client) exists, so a failure never leaves a half-made data dir
+//! behind.
 
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::Path;
@@ -12,7 +13,10 @@ use serde_json::json;
 use warden_core::clock::{Clock as _, SystemClock};
 use warden_core::config::{validate_public_url, Config, CONFIG_FILE};
 use warden_core::keys::MasterKey;
+use warden_proto::admin::CreatedClient;
+use warden_server::admin;
 use warden_server::keyring::create_key;
+use warden_store::{AuditStore, NewAuditEvent};
 
 use crate::datadir::{self, MASTER_KEY_ENV, MASTER_KEY_FILE};
 use crate::{output, Common};
@@ -33,6 +37,8 @@ pub struct Created {
     pub kid: String,
     /// Whether the master key was written to a file (or came from the environment).
     pub master_key_file: bool,
+    /// The bootstrap admin client, with its secret (shown once).
+    pub admin_client: CreatedClient,
 }
 
 /// Runs `warden init`.
@@ -43,6 +49,7 @@ pub async fn run(common: &Common, args: InitArgs) -> anyhow::Result<()> {
         return output::json(&json!({
             "data_dir": dir, "issuer": created.issuer, "signing_key": created.kid,
             "master_key": if created.master_key_file { "file" } else { "environment" },
+            "admin_client": created.admin_client,
         }));
     }
     println!("Created Warden data dir {dir}");
@@ -53,8 +60,21 @@ pub async fn run(common: &Common, args: InitArgs) -> anyhow::Result<()> {
     } else {
         println!("  master key   from {MASTER_KEY_ENV}");
     }
+    print_admin_client(&created.admin_client);
     println!("Next: warden serve --data-dir {dir}");
     Ok(())
+}
+
+/// Prints the bootstrap admin credential (which is never shown again).
+pub fn print_admin_client(c: &CreatedClient) {
+    println!("  admin client {}", c.client.client_id);
+    if let Some(secret) = &c.client_secret {
+        println!("  admin secret {secret}");
+    }
+    println!("  (the admin secret is shown only now: store it in a secrets manager; use it as");
+    println!(
+        "   WARDEN_ADMIN_CLIENT_ID / WARDEN_ADMIN_CLIENT_SECRET with `warden --server URL …`)"
+    );
 }
 
 /// Creates the data dir `dir` for `public_url`.
@@ -125,10 +145,50 @@ async fn build(staging: &Path, final_dir: &Path, public_url: &str) -> anyhow::Re
         now,
     )
     .await?;
+    // The admin API's resource and the one credential that can use it at first.
+    let resource = admin::ensure_resource(&store, &config, now)
+        .await
+        .map_err(|e| anyhow!("cannot register the admin resource: {}", e.detail()))?;
+    let admin_client = admin::clients::insert(
+        &store,
+        &master.secret_hasher(),
+        &admin::clients::bootstrap(),
+        now,
+    )
+    .await
+    .map_err(|e| anyhow!("cannot create the admin client: {}", e.detail()))?;
+    let event =
+        |kind: &str, client_id: Option<String>, server: Option<String>, detail| NewAuditEvent {
+            ts: now * 1000,
+            kind: kind.to_owned(),
+            client_id,
+            subject: None,
+            server,
+            detail,
+        };
+    AuditStore::append(
+        &store,
+        vec![
+            event(
+                "server.registered",
+                None,
+                Some(resource.name.clone()),
+                json!({ "canonical_uri": resource.canonical_uri, "builtin": true, "actor": "init" }),
+            ),
+            event(
+                "client.created",
+                Some(admin_client.client.client_id.clone()),
+                None,
+                json!({ "name": admin_client.client.name, "scopes": admin_client.client.scopes, "actor": "init" }),
+            ),
+        ],
+    )
+    .await?;
     store.close().await;
     Ok(Created {
         issuer: config.issuer,
         kid: key.kid,
         master_key_file,
+        admin_client,
     })
 }

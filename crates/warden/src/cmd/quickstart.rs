@@ -6,9 +6,10 @@ use anyhow::{anyhow, Context as _};
 use tokio::net::TcpListener;
 use warden_core::config::CONFIG_FILE;
 use warden_core::secret::{generate, SecretKind};
+use warden_server::admin;
 use warden_store::{ClientStore, ServerStore, UserStore};
 
-use crate::cmd::{client, serve, server, user};
+use crate::cmd::{client, serve, server};
 use crate::{datadir, Common};
 
 /// Arguments of `warden quickstart`.
@@ -33,8 +34,9 @@ const DEMO_AGENT: &str = "demo-agent";
 pub async fn run(common: &Common, args: QuickstartArgs) -> anyhow::Result<()> {
     let dir = &common.data_dir;
     if !dir.join(CONFIG_FILE).exists() {
-        crate::cmd::init::init(dir, &args.public_url).await?;
+        let created = crate::cmd::init::init(dir, &args.public_url).await?;
         println!("Created data dir {}", dir.display());
+        crate::cmd::init::print_admin_client(&created.admin_client);
     }
     let opened = datadir::open(dir).await?;
     serve::init_logging(&opened.config, None)?;
@@ -69,14 +71,9 @@ pub async fn run(common: &Common, args: QuickstartArgs) -> anyhow::Result<()> {
                 issuer: server::IssuerArgs::default(),
                 connection: server::UpstreamArgs::default(),
             };
-            let rec = server::build_record(
-                &add,
-                &opened.config.public_url,
-                opened.config.tokens.access_token_ttl,
-                opened.config.gateway.leeway,
-                now,
-            )?;
-            server::add(store, &rec).await?;
+            let rec = admin::servers::build(&add.to_new()?, &opened.config, now)
+                .map_err(|e| anyhow!("{e}"))?;
+            ServerStore::create(store, &rec).await?;
         }
     }
     let password = match UserStore::get_by_username(store, DEMO_USER).await? {
@@ -87,7 +84,12 @@ pub async fn run(common: &Common, args: QuickstartArgs) -> anyhow::Result<()> {
             let short = warden_core::secret::SecretString::new(
                 &pw.expose()[SecretKind::Session.prefix().len()..][..16],
             );
-            user::add(store, DEMO_USER, &short, vec!["demo".into()], now).await?;
+            let rec = admin::users::build(DEMO_USER, &short, vec!["demo".into()], now)
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            admin::users::insert(store, &rec)
+                .await
+                .map_err(|e| anyhow!("{}", e.detail()))?;
             Some(short)
         }
     };
@@ -105,7 +107,11 @@ pub async fn run(common: &Common, args: QuickstartArgs) -> anyhow::Result<()> {
                 .collect(),
             ..Default::default()
         };
-        Some(client::add(store, &opened.master.secret_hasher(), &add, now).await?)
+        Some(
+            admin::clients::insert(store, &opened.master.secret_hasher(), &add.to_new(), now)
+                .await
+                .map_err(|e| anyhow!("{}", e.detail()))?,
+        )
     } else {
         None
     };

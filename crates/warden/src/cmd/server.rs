@@ -5,22 +5,18 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
 use serde_json::{Map, Value};
-use warden_core::config::Config;
-use warden_core::keys::Sealer;
-use warden_core::scope::valid_token;
 use warden_core::secret::SecretString;
-use warden_core::uri::CanonicalUri;
-use warden_proto::admin::{ServerView, ToolGroupView};
-use warden_store::{ServerRecord, ServerStore, StoreError, ToolGroup};
+use warden_proto::admin::{NewServer, ServerView, ToolGroupView};
 
-use crate::{datadir, output, Common};
+use crate::admin::with_admin;
+use crate::{output, Common};
 
 /// `warden server` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ServerCmd {
     /// Register an MCP server behind the gateway.
     Add(Box<AddArgs>),
-    /// List registered servers.
+    /// List registered servers (the built-in `admin` resource included).
     List,
     /// Show one server.
     Show {
@@ -48,7 +44,8 @@ pub struct AddArgs {
     /// The canonical URI (default `{public_url}/mcp/{name}`).
     #[arg(long)]
     pub canonical_uri: Option<String>,
-    /// Access-token lifetime for this server, e.g. `15m` (default from config).
+    /// Access-token lifetime for this server, e.g. `15m` (default from config, at most
+    /// `tokens.max_access_token_ttl`).
     #[arg(long)]
     pub token_ttl: Option<String>,
     /// Clock-skew leeway for this server, `0s`..`300s` (default from config).
@@ -109,43 +106,6 @@ pub struct UpstreamArgs {
     /// transport (the default when the upstream's path ends in `/sse`).
     #[arg(long, value_name = "streamable-http|sse", value_parser = ["streamable-http", "sse"])]
     pub transport: Option<String>,
-}
-
-/// Checks a server name.
-pub fn validate_name(name: &str) -> anyhow::Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && name.as_bytes()[0].is_ascii_alphanumeric();
-    if !ok {
-        bail!("server name {name:?} must be 1-63 of a-z 0-9 - _ and start with a letter or digit");
-    }
-    Ok(())
-}
-
-/// Parses `SCOPE=TOOL,TOOL`.
-pub fn parse_group(text: &str) -> anyhow::Result<ToolGroup> {
-    let (scope, tools) = text
-        .split_once('=')
-        .ok_or_else(|| anyhow!("--scope {text:?}: expected SCOPE=TOOL[,TOOL…]"))?;
-    if !valid_token(scope) {
-        bail!("--scope {text:?}: {scope:?} is not a valid OAuth scope");
-    }
-    let tools: Vec<String> = tools
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if tools.is_empty() {
-        bail!("--scope {text:?}: name at least one tool");
-    }
-    Ok(ToolGroup {
-        scope: scope.to_owned(),
-        tools,
-    })
 }
 
 fn read_pem(path: &PathBuf, flag: &str) -> anyhow::Result<String> {
@@ -240,146 +200,73 @@ pub fn read_secret_line(what: &str) -> anyhow::Result<SecretString> {
     Ok(secret)
 }
 
-/// Seals the introspection client secret into `rec`, then checks the whole registration
-/// the way the gateway will compile it, so a bad one is refused now, not at first use.
-pub fn finish_record(
-    rec: &mut ServerRecord,
-    secret: Option<&SecretString>,
-    config: &Config,
-    sealer: &Sealer,
-) -> anyhow::Result<()> {
-    if let Some(secret) = secret {
-        let sealed =
-            warden_server::gateway::external::seal_secret(sealer, &rec.name, secret.expose())
-                .map_err(|e| anyhow!(e))?;
-        if let Some(settings) = rec.settings.as_object_mut() {
-            settings.insert("introspection_client_secret".into(), sealed);
-        }
+/// Parses `SCOPE=TOOL,TOOL` (the server checks the scope and the tools).
+pub fn parse_group(text: &str) -> anyhow::Result<ToolGroupView> {
+    let (scope, tools) = text
+        .split_once('=')
+        .ok_or_else(|| anyhow!("--scope {text:?}: expected SCOPE=TOOL[,TOOL…]"))?;
+    let tools: Vec<String> = tools
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if tools.is_empty() {
+        bail!("--scope {text:?}: name at least one tool");
     }
-    warden_server::gateway::registry::Protected::compile(rec, config, sealer)
-        .map(drop)
-        .map_err(|e| anyhow!("invalid registration: {e}"))
-}
-
-fn validate_upstream(text: &str) -> anyhow::Result<()> {
-    let url =
-        url::Url::parse(text).map_err(|_| anyhow!("--upstream {text:?} is not an absolute URL"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        bail!("--upstream must be an http(s) URL");
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        bail!("--upstream must not embed credentials");
-    }
-    Ok(())
-}
-
-/// Builds a validated registration.
-pub fn build_record(
-    args: &AddArgs,
-    public_url: &str,
-    default_ttl: i64,
-    default_leeway: i64,
-    now: i64,
-) -> anyhow::Result<ServerRecord> {
-    validate_name(&args.name)?;
-    validate_upstream(&args.upstream)?;
-    let uri_text = args
-        .canonical_uri
-        .clone()
-        .unwrap_or_else(|| format!("{public_url}/mcp/{}", args.name));
-    let canonical =
-        CanonicalUri::parse(&uri_text).map_err(|e| anyhow!("canonical URI {uri_text:?}: {e}"))?;
-    let mut groups: Vec<ToolGroup> = Vec::new();
-    for g in &args.scopes {
-        let g = parse_group(g)?;
-        if groups.iter().any(|x| x.scope == g.scope) {
-            bail!("scope {} is given twice", g.scope);
-        }
-        if let Some(t) = g
-            .tools
-            .iter()
-            .find(|t| groups.iter().any(|x| x.tools.contains(t)))
-        {
-            bail!("tool {t} is in two groups; a tool belongs to one scope");
-        }
-        groups.push(g);
-    }
-    let mut settings = Map::new();
-    let (issuer, token_format) = token_source(&args.issuer, &mut settings)?;
-    if let Some(path) = &args.connection.upstream_ca {
-        if !args.upstream.starts_with("https://") {
-            bail!("--upstream-ca applies to an https upstream");
-        }
-        settings.insert(
-            "upstream_ca".into(),
-            Value::String(read_pem(path, "upstream-ca")?),
-        );
-    }
-    if let Some(transport) = &args.connection.transport {
-        settings.insert("transport".into(), Value::String(transport.clone()));
-    }
-    let dur = |v: &Option<String>,
-               d: i64,
-               key: &str,
-               range: std::ops::RangeInclusive<i64>|
-     -> anyhow::Result<i64> {
-        let secs = match v {
-            Some(t) => {
-                warden_core::config::parse_duration(t).map_err(|m| anyhow!("--{key}: {m}"))?
-            }
-            None => d,
-        };
-        if !range.contains(&secs) {
-            bail!(
-                "--{key} must be between {}s and {}s",
-                range.start(),
-                range.end()
-            );
-        }
-        Ok(secs)
-    };
-    Ok(ServerRecord {
-        name: args.name.clone(),
-        canonical_uri: canonical.as_str().to_owned(),
-        upstream: args.upstream.clone(),
-        tool_groups: groups,
-        token_format,
-        access_token_ttl_secs: dur(&args.token_ttl, default_ttl, "token-ttl", 30..=86_400)?,
-        leeway_secs: dur(&args.leeway, default_leeway, "leeway", 0..=300)?,
-        issuer,
-        settings: Value::Object(settings),
-        created_at: now,
-        updated_at: now,
+    Ok(ToolGroupView {
+        scope: scope.to_owned(),
+        tools,
     })
 }
 
-/// The admin view of a record.
-pub fn view(r: &ServerRecord) -> ServerView {
-    ServerView {
-        name: r.name.clone(),
-        canonical_uri: r.canonical_uri.clone(),
-        upstream: r.upstream.clone(),
-        tool_groups: r
-            .tool_groups
-            .iter()
-            .map(|g| ToolGroupView {
-                scope: g.scope.clone(),
-                tools: g.tools.clone(),
-            })
-            .collect(),
-        token_format: r.token_format.clone(),
-        access_token_ttl_secs: r.access_token_ttl_secs,
-        leeway_secs: r.leeway_secs,
-        created_at: r.created_at,
-    }
-}
+// === impl AddArgs ===
 
-/// Registers a server, mapping a duplicate to a clear message.
-pub async fn add(store: &warden_store::Store, rec: &ServerRecord) -> anyhow::Result<()> {
-    match ServerStore::create(store, rec).await {
-        Ok(()) => Ok(()),
-        Err(StoreError::Conflict(what)) => bail!("a server with this {what} is already registered"),
-        Err(e) => Err(anyhow!("cannot register the server: {e}")),
+impl AddArgs {
+    /// The registration request these arguments describe.
+    pub fn to_new(&self) -> anyhow::Result<NewServer> {
+        let secs = |v: &Option<String>, key: &str| -> anyhow::Result<Option<i64>> {
+            v.as_deref()
+                .map(|t| {
+                    warden_core::config::parse_duration(t).map_err(|m| anyhow!("--{key}: {m}"))
+                })
+                .transpose()
+        };
+        let mut settings = Map::new();
+        let (issuer, token_format) = token_source(&self.issuer, &mut settings)?;
+        if let Some(path) = &self.connection.upstream_ca {
+            if !self.upstream.starts_with("https://") {
+                bail!("--upstream-ca applies to an https upstream");
+            }
+            settings.insert(
+                "upstream_ca".into(),
+                Value::String(read_pem(path, "upstream-ca")?),
+            );
+        }
+        if let Some(transport) = &self.connection.transport {
+            settings.insert("transport".into(), Value::String(transport.clone()));
+        }
+        let secret = if self.issuer.introspection_client_secret_stdin {
+            Some(read_secret_line("the introspection client secret")?)
+        } else {
+            None
+        };
+        Ok(NewServer {
+            issuer,
+            token_format: Some(token_format),
+            settings: (!settings.is_empty()).then_some(settings),
+            introspection_client_secret: secret.map(|s: SecretString| s.expose().to_owned()),
+            name: self.name.clone(),
+            upstream: self.upstream.clone(),
+            canonical_uri: self.canonical_uri.clone(),
+            tool_groups: self
+                .scopes
+                .iter()
+                .map(|g| parse_group(g))
+                .collect::<anyhow::Result<_>>()?,
+            access_token_ttl_secs: secs(&self.token_ttl, "token-ttl")?,
+            leeway_secs: secs(&self.leeway, "leeway")?,
+        })
     }
 }
 
@@ -398,205 +285,119 @@ fn print_one(v: &ServerView) {
 
 /// Runs a `warden server` subcommand.
 pub async fn run(common: &Common, cmd: ServerCmd) -> anyhow::Result<()> {
-    let o = datadir::open(&common.data_dir).await?;
-    let store = &o.store;
-    match cmd {
-        ServerCmd::Add(args) => {
-            let mut rec = build_record(
-                &args,
-                &o.config.public_url,
-                o.config.tokens.access_token_ttl,
-                o.config.gateway.leeway,
-                o.clock.now(),
-            )?;
-            let secret = if args.issuer.introspection_client_secret_stdin {
-                Some(read_secret_line("the introspection client secret")?)
-            } else {
-                None
-            };
-            finish_record(&mut rec, secret.as_ref(), &o.config, &o.master.sealer())?;
-            add(store, &rec).await?;
+    // Arguments are checked before anything is opened.
+    let new = match &cmd {
+        ServerCmd::Add(args) => Some(args.to_new()?),
+        _ => None,
+    };
+    with_admin(common, async |admin| match cmd {
+        ServerCmd::Add(_) => {
+            let new = new.ok_or_else(|| anyhow!("no registration"))?;
+            let v = admin.add_server(&new).await?;
             if common.json {
-                output::json(&view(&rec))?;
+                output::json(&v)
             } else {
-                println!("Registered {} at {}", rec.name, rec.canonical_uri);
+                println!("Registered {} at {}", v.name, v.canonical_uri);
+                Ok(())
             }
         }
         ServerCmd::List => {
-            let all: Vec<ServerView> = ServerStore::list(store).await?.iter().map(view).collect();
+            let all = admin.servers().await?;
             if common.json {
-                output::json(&all)?;
-            } else {
-                let rows: Vec<Vec<String>> = all
-                    .iter()
-                    .map(|s| {
-                        let scopes: Vec<&str> =
-                            s.tool_groups.iter().map(|g| g.scope.as_str()).collect();
-                        vec![
-                            s.name.clone(),
-                            s.canonical_uri.clone(),
-                            s.upstream.clone(),
-                            scopes.join(" "),
-                        ]
-                    })
-                    .collect();
-                output::table(&["NAME", "CANONICAL URI", "UPSTREAM", "SCOPES"], &rows);
+                return output::json(&all);
             }
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|s| {
+                    let scopes: Vec<&str> =
+                        s.tool_groups.iter().map(|g| g.scope.as_str()).collect();
+                    vec![
+                        s.name.clone(),
+                        s.canonical_uri.clone(),
+                        s.upstream.clone(),
+                        scopes.join(" "),
+                    ]
+                })
+                .collect();
+            output::table(&["NAME", "CANONICAL URI", "UPSTREAM", "SCOPES"], &rows);
+            Ok(())
         }
         ServerCmd::Show { name } => {
-            let rec = ServerStore::get(store, &name)
-                .await?
-                .ok_or_else(|| anyhow!("no server named {name:?}"))?;
+            let v = admin.server(&name).await?;
             if common.json {
-                output::json(&view(&rec))?;
+                output::json(&v)
             } else {
-                print_one(&view(&rec));
+                print_one(&v);
+                Ok(())
             }
         }
         ServerCmd::Remove { name } => {
-            if !ServerStore::delete(store, &name).await? {
-                bail!("no server named {name:?}");
-            }
+            let removed = admin.remove_server(&name).await?;
             if common.json {
-                output::json(&serde_json::json!({ "removed": name }))?;
+                output::json(&removed)
             } else {
-                println!("Removed {name}");
+                println!("Removed {}", removed.removed);
+                Ok(())
             }
         }
-    }
-    o.store.close().await;
-    Ok(())
+    })
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn args(name: &str, scopes: &[&str]) -> AddArgs {
-        AddArgs {
-            name: name.into(),
+    #[test]
+    fn parses_tool_groups_and_durations() {
+        let args = AddArgs {
+            name: "notes".into(),
             upstream: "http://127.0.0.1:9000/mcp".into(),
-            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            scopes: vec!["notes:read=a, b".into(), "notes:write=c".into()],
+            canonical_uri: None,
+            token_ttl: Some("10m".into()),
+            leeway: None,
+            issuer: IssuerArgs::default(),
+            connection: UpstreamArgs::default(),
+        };
+        let new = args.to_new().unwrap();
+        assert_eq!(new.tool_groups[0].tools, ["a", "b"]);
+        assert_eq!(new.access_token_ttl_secs, Some(600));
+        assert_eq!(new.leeway_secs, None);
+        assert!(parse_group("noequals").is_err());
+        assert!(parse_group("s=").is_err());
+    }
+
+    #[test]
+    fn external_issuer_flags_become_settings_and_are_checked() {
+        let base = || AddArgs {
+            name: "kc".into(),
+            upstream: "http://127.0.0.1:9000/mcp".into(),
+            scopes: vec![],
             canonical_uri: None,
             token_ttl: None,
             leeway: None,
             issuer: IssuerArgs::default(),
             connection: UpstreamArgs::default(),
-        }
-    }
-
-    #[test]
-    fn builds_the_default_canonical_uri_and_groups() {
-        let r = build_record(
-            &args("notes", &["notes:read=a,b", "notes:write=c"]),
-            "http://127.0.0.1:8080",
-            900,
-            30,
-            1,
-        )
-        .unwrap();
-        assert_eq!(r.canonical_uri, "http://127.0.0.1:8080/mcp/notes");
-        assert_eq!(r.tool_groups.len(), 2);
-        assert_eq!(r.tool_groups[0].tools, ["a", "b"]);
-    }
-
-    #[test]
-    fn refuses_bad_input() {
-        let base = "http://127.0.0.1:8080";
-        assert!(build_record(&args("Bad Name", &[]), base, 900, 30, 1).is_err());
-        assert!(build_record(&args("n", &["noequals"]), base, 900, 30, 1).is_err());
-        assert!(build_record(&args("n", &["a=x", "a=y"]), base, 900, 30, 1).is_err());
-        assert!(build_record(&args("n", &["a=x", "b=x"]), base, 900, 30, 1).is_err());
-        assert!(build_record(&args("n", &["bad\"scope=x"]), base, 900, 30, 1).is_err());
-        let mut a = args("n", &[]);
-        a.canonical_uri = Some("https://x.example/mcp#frag".into());
-        assert!(build_record(&a, base, 900, 30, 1).is_err());
-        let mut a = args("n", &[]);
-        a.leeway = Some("301s".into());
-        assert!(build_record(&a, base, 900, 30, 1).is_err());
-        let mut a = args("n", &[]);
-        a.upstream = "ftp://x".into();
-        assert!(build_record(&a, base, 900, 30, 1).is_err());
-    }
-
-    fn external(f: impl FnOnce(&mut IssuerArgs)) -> anyhow::Result<ServerRecord> {
-        let mut a = args("n", &[]);
-        a.issuer.issuer = Some("https://idp.example/realms/acme".into());
-        f(&mut a.issuer);
-        build_record(&a, "http://127.0.0.1:8080", 900, 30, 1)
-    }
-
-    fn opaque(i: &mut IssuerArgs) {
-        i.token_format = Some("opaque".into());
-        i.introspection_endpoint = Some("https://idp.example/introspect".into());
-        i.introspection_client_id = Some("warden".into());
-        i.introspection_client_secret_stdin = true;
-    }
-
-    #[test]
-    fn external_issuers_are_validated() {
-        let r = external(|i| i.accept_jwt_typ = true).unwrap();
-        assert_eq!(r.issuer.as_deref(), Some("https://idp.example/realms/acme"));
-        assert_eq!(r.token_format, "jwt");
-        assert_eq!(r.settings["accept_jwt_typ"], true);
-
-        let r = external(opaque).unwrap();
-        assert_eq!(r.token_format, "opaque");
-        assert_eq!(
-            r.settings["introspection_endpoint"],
-            "https://idp.example/introspect"
-        );
-        assert!(r.settings.get("introspection_client_secret").is_none());
-
-        // Opaque without the introspection settings, or with the secret not from stdin.
-        assert!(external(|i| i.token_format = Some("opaque".into())).is_err());
-        assert!(external(|i| {
-            opaque(i);
-            i.introspection_client_secret_stdin = false;
-        })
-        .is_err());
-        // Introspection settings with JWTs; a plain-http issuer; flags without an issuer.
-        assert!(external(|i| i.introspection_client_id = Some("w".into())).is_err());
-        assert!(external(|i| i.issuer = Some("http://idp.example".into())).is_err());
-        let mut a = args("n", &[]);
+        };
+        let mut a = base();
+        a.issuer.issuer = Some("https://idp.example/realms/x".into());
         a.issuer.accept_jwt_typ = true;
-        assert!(build_record(&a, "http://127.0.0.1:8080", 900, 30, 1).is_err());
-    }
-
-    #[test]
-    fn the_introspection_secret_is_sealed_and_the_record_compiled() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = Config::load(
-            &Config::template("http://127.0.0.1:8080"),
-            std::iter::empty(),
-            dir.path(),
-        )
-        .unwrap();
-        let master = warden_core::keys::MasterKey::generate().unwrap();
-        let mut r = external(opaque).unwrap();
-        let secret = SecretString::new("idp-s3cret");
-        finish_record(&mut r, Some(&secret), &config, &master.sealer()).unwrap();
-        let stored = r.settings.to_string();
-        assert!(
-            stored.contains("sealed") && !stored.contains("idp-s3cret"),
-            "{stored}"
-        );
-        // Without the secret the registration does not compile.
-        let mut bare = external(opaque).unwrap();
-        assert!(finish_record(&mut bare, None, &config, &master.sealer()).is_err());
-    }
-
-    #[test]
-    fn upstream_options() {
-        let mut a = args("n", &[]);
+        let new = a.to_new().unwrap();
+        assert_eq!(new.issuer.as_deref(), Some("https://idp.example/realms/x"));
+        assert_eq!(new.settings.unwrap()["accept_jwt_typ"], true);
+        // Introspection settings without an external issuer, or without the secret.
+        let mut a = base();
+        a.issuer.introspection_endpoint = Some("https://idp.example/introspect".into());
+        assert!(a.to_new().is_err());
+        let mut a = base();
+        a.issuer.issuer = Some("https://idp.example".into());
+        a.issuer.token_format = Some("opaque".into());
+        a.issuer.introspection_endpoint = Some("https://idp.example/introspect".into());
+        a.issuer.introspection_client_id = Some("warden".into());
+        assert!(a.to_new().is_err(), "the secret must come from stdin");
+        let mut a = base();
         a.connection.transport = Some("sse".into());
-        let r = build_record(&a, "http://127.0.0.1:8080", 900, 30, 1).unwrap();
-        assert_eq!(r.settings["transport"], "sse");
-        let mut a = args("n", &[]);
-        a.connection.upstream_ca = Some("/nonexistent.pem".into());
-        assert!(
-            build_record(&a, "http://127.0.0.1:8080", 900, 30, 1).is_err(),
-            "http upstream"
-        );
+        assert_eq!(a.to_new().unwrap().settings.unwrap()["transport"], "sse");
     }
 }

@@ -204,11 +204,13 @@ fn admin_commands_refuse_bad_input_without_writing() {
     let mut c = warden(&f.dir);
     c.args(["--json", "server", "list"]);
     let servers: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
-    assert_eq!(servers.as_array().unwrap().len(), 1);
+    // notes, and the built-in admin resource.
+    assert_eq!(servers.as_array().unwrap().len(), 2);
     let mut c = warden(&f.dir);
     c.args(["--json", "client", "list"]);
     let clients: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
-    assert_eq!(clients.as_array().unwrap().len(), 1);
+    // agent, and the bootstrap warden-admin.
+    assert_eq!(clients.as_array().unwrap().len(), 2);
 }
 
 #[test]

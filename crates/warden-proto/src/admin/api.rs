@@ -1,0 +1,247 @@
+//! Admin API request bodies and the responses that are not plain views.
+//!
+//! Request bodies refuse unknown fields, so a misspelt field is an error rather than a
+//! silently ignored setting.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{ClientView, ToolGroupView};
+
+/// `POST /admin/v1/servers`: register an MCP server.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NewServer {
+    /// Name: lowercase letters, digits, `-` and `_`; the path segment under `/mcp/`.
+    pub name: String,
+    /// The upstream MCP endpoint (http or https URL).
+    pub upstream: String,
+    /// The canonical URI; default `{public_url}/mcp/{name}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical_uri: Option<String>,
+    /// Tool groups: which scope grants which tools.
+    #[serde(default)]
+    pub tool_groups: Vec<ToolGroupView>,
+    /// Access-token lifetime, seconds; default from config, at most the policy maximum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_ttl_secs: Option<i64>,
+    /// Clock-skew leeway, seconds (0..=300); default from config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leeway_secs: Option<i64>,
+    /// The issuer of this server's tokens when it is not this Warden (an external
+    /// authorization server: JWTs checked by its JWKS, opaque tokens by introspection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// `jwt` (default) or `opaque`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_format: Option<String>,
+    /// Per-server gateway settings (see the gateway documentation): `accept_jwt_typ`,
+    /// `introspection_endpoint`, `introspection_client_id`, `introspection_requires_aud`,
+    /// `issuer_ca`, `upstream_ca`, `transport`, `unmapped_tools`, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The introspection client secret, in clear on the way in only: the server seals it
+    /// with the master key before it is stored and never returns it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_client_secret: Option<String>,
+}
+
+/// `POST /admin/v1/clients`: register an OAuth client.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    /// Display name.
+    pub name: String,
+    /// A confidential client gets a secret; a public one authenticates with PKCE only.
+    #[serde(default)]
+    pub confidential: bool,
+    /// Exact redirect URIs.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Grant types; default `authorization_code` and `refresh_token`.
+    #[serde(default)]
+    pub grant_types: Vec<String>,
+    /// Scopes the client may request.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+/// `POST /admin/v1/users`: create a built-in user.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Sign-in name.
+    pub username: String,
+    /// The password; hashed with argon2id on arrival, never stored or logged in clear.
+    pub password: String,
+    /// Groups, for policy.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+/// `POST /admin/v1/clients/{client}/secrets`: rotate a client's secret.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    /// How long the current secrets keep working, seconds (default 24 h; 0 ends them
+    /// at once, for a leaked secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_secs: Option<i64>,
+}
+
+/// A rotated client secret, shown once.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct RotatedSecret {
+    /// The client, after the rotation.
+    pub client: ClientView,
+    /// The new secret's id (for audit and status).
+    pub secret_id: String,
+    /// The new secret; never shown again.
+    pub client_secret: String,
+    /// When the previous secrets stop working, UNIX seconds (none if there were none).
+    pub previous_secrets_expire_at: Option<i64>,
+}
+
+/// `POST /admin/v1/keys/rotate`: rotate the signing key now.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    /// Sign with the new key at once instead of after the publish-ahead period.
+    #[serde(default)]
+    pub immediate: bool,
+}
+
+/// The answer to a removal.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Removed {
+    /// What was removed (server name, client id or username).
+    pub removed: String,
+}
+
+/// `GET /admin/v1/events` query parameters. Unset fields do not filter.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// Only events of this kind, e.g. `token.issued`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Only events about this client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Only events about this subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Only events about this server (by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// Only events at or after this time, UNIX milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<i64>,
+    /// Only events before this time, UNIX milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<i64>,
+    /// Only events after this sequence number (paging).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seq: Option<i64>,
+    /// At most this many events (default 1000, at most 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+}
+
+/// One audit event, with its place in the hash chain (hashes in hex).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EventView {
+    /// Position in the log.
+    pub seq: i64,
+    /// UNIX milliseconds.
+    pub ts_ms: i64,
+    /// Event kind.
+    pub kind: String,
+    /// Client involved.
+    pub client_id: Option<String>,
+    /// Subject involved.
+    pub subject: Option<String>,
+    /// Server involved.
+    pub server: Option<String>,
+    /// Structured detail.
+    pub detail: serde_json::Value,
+    /// The previous event's hash.
+    pub prev_hash: String,
+    /// This event's hash.
+    pub hash: String,
+}
+
+/// The result of verifying the audit log's hash chain.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Events whose hash was recomputed and matched.
+    pub checked: u64,
+    /// The first event that is missing, edited or out of place.
+    pub first_broken: Option<i64>,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("password", &"[REDACTED]")
+            .field("groups", &self.groups)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RotatedSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RotatedSecret")
+            .field("client", &self.client)
+            .field("secret_id", &self.secret_id)
+            .field("client_secret", &"[REDACTED]")
+            .field(
+                "previous_secrets_expire_at",
+                &self.previous_secrets_expire_at,
+            )
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for NewServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewServer")
+            .field("name", &self.name)
+            .field("upstream", &self.upstream)
+            .field("canonical_uri", &self.canonical_uri)
+            .field("tool_groups", &self.tool_groups)
+            .field("issuer", &self.issuer)
+            .field("token_format", &self.token_format)
+            .field(
+                "introspection_client_secret",
+                &self
+                    .introspection_client_secret
+                    .as_ref()
+                    .map(|_| "[REDACTED]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let u = NewUser {
+            username: "alice".into(),
+            password: "hunter2".into(),
+            groups: vec![],
+        };
+        assert!(!format!("{u:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn request_bodies_refuse_unknown_fields() {
+        let e = serde_json::from_str::<NewServer>(r#"{"name":"a","upstream":"u","scopes":[]}"#);
+        assert!(e.is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! `GET /admin/v1/openapi.json`: the admin API's OpenAPI 3.1 document.
+//!
+//! The document is written by hand in `openapi.json` beside this file. Tests hold it to
+//! the code: every path it lists answers (the router test walks them), and every schema
+//! has exactly the fields the wire types serialize.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+
+use super::AdminError;
+use crate::App;
+
+/// The document as written, before the public URL is filled in.
+pub const DOCUMENT: &str = include_str!("openapi.json");
+
+/// The document for this deployment: its server URL and token endpoint filled in.
+pub fn document_for(public_url: &str, issuer: &str) -> Result<Value, AdminError> {
+    let mut doc: Value = serde_json::from_str(DOCUMENT).map_err(|e| {
+        AdminError::Internal(format!("the OpenAPI document does not parse: {e}").into())
+    })?;
+    doc["servers"] = serde_json::json!([{ "url": public_url }]);
+    doc["components"]["securitySchemes"]["warden"]["flows"]["clientCredentials"]["tokenUrl"] =
+        Value::String(format!("{issuer}/oauth/token"));
+    Ok(doc)
+}
+
+/// `GET /admin/v1/openapi.json` (public: it holds no secret).
+pub async fn document(State(app): State<App>) -> Response {
+    match document_for(&app.config.public_url, &app.config.issuer) {
+        Ok(doc) => Json(doc).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde::Serialize;
+    use serde_json::json;
+    use warden_proto::admin::*;
+
+    use super::*;
+
+    fn properties(doc: &Value, schema: &str) -> BTreeSet<String> {
+        doc["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("schema {schema} has no properties"))
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn fields<T: Serialize>(v: &T) -> BTreeSet<String> {
+        serde_json::to_value(v)
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    fn check<T: Serialize>(doc: &Value, schema: &str, sample: &T) {
+        assert_eq!(properties(doc, schema), fields(sample), "schema {schema}");
+    }
+
+    #[test]
+    fn the_document_parses_and_its_schemas_match_the_wire_types() {
+        let doc = document_for("https://w.example", "https://w.example").unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert_eq!(doc["servers"][0]["url"], "https://w.example");
+        let tool = ToolGroupView {
+            scope: "s".into(),
+            tools: vec![],
+        };
+        check(&doc, "ToolGroup", &tool);
+        let server = ServerView {
+            name: "n".into(),
+            canonical_uri: "u".into(),
+            upstream: "u".into(),
+            tool_groups: vec![tool.clone()],
+            token_format: "jwt".into(),
+            access_token_ttl_secs: 1,
+            leeway_secs: 1,
+            created_at: 1,
+        };
+        check(&doc, "ServerView", &server);
+        check(
+            &doc,
+            "NewServer",
+            &NewServer {
+                name: "n".into(),
+                upstream: "u".into(),
+                canonical_uri: Some("u".into()),
+                tool_groups: vec![tool],
+                access_token_ttl_secs: Some(1),
+                leeway_secs: Some(1),
+                issuer: Some("i".into()),
+                token_format: Some("jwt".into()),
+                settings: Some(serde_json::Map::new()),
+                introspection_client_secret: Some("s".into()),
+            },
+        );
+        let client = ClientView {
+            client_id: "c".into(),
+            name: "n".into(),
+            client_type: "public".into(),
+            redirect_uris: vec![],
+            grant_types: vec![],
+            scopes: vec![],
+            token_endpoint_auth_method: "none".into(),
+            active_secrets: 0,
+            created_at: 1,
+            last_used_at: None,
+        };
+        check(&doc, "ClientView", &client);
+        check(&doc, "NewClient", &NewClient::default());
+        check(
+            &doc,
+            "RotateSecret",
+            &RotateSecret {
+                overlap_secs: Some(1),
+            },
+        );
+        check(
+            &doc,
+            "RotatedSecret",
+            &RotatedSecret {
+                client,
+                secret_id: "s".into(),
+                client_secret: "x".into(),
+                previous_secrets_expire_at: None,
+            },
+        );
+        check(
+            &doc,
+            "UserView",
+            &UserView {
+                id: "u".into(),
+                username: "n".into(),
+                groups: vec![],
+                disabled: false,
+                created_at: 1,
+            },
+        );
+        check(
+            &doc,
+            "NewUser",
+            &NewUser {
+                username: "n".into(),
+                password: "p".into(),
+                groups: vec![],
+            },
+        );
+        check(
+            &doc,
+            "KeyView",
+            &KeyView {
+                kid: "k".into(),
+                alg: "ES256".into(),
+                state: "active".into(),
+                publish_at: 1,
+                activate_at: 1,
+                retire_at: None,
+                remove_at: None,
+            },
+        );
+        check(&doc, "RotateKey", &RotateKey::default());
+        check(
+            &doc,
+            "Removed",
+            &Removed {
+                removed: "x".into(),
+            },
+        );
+        check(
+            &doc,
+            "EventView",
+            &EventView {
+                seq: 1,
+                ts_ms: 1,
+                kind: "k".into(),
+                client_id: None,
+                subject: None,
+                server: None,
+                detail: json!({}),
+                prev_hash: String::new(),
+                hash: String::new(),
+            },
+        );
+        check(
+            &doc,
+            "ChainReport",
+            &ChainReport {
+                checked: 1,
+                first_broken: None,
+            },
+        );
+        let finding = Finding {
+            severity: Severity::Warning,
+            reason: "r".into(),
+        };
+        check(&doc, "Finding", &finding);
+        let key = KeyPosture {
+            kid: None,
+            alg: None,
+            active_since: None,
+            age_secs: None,
+            rotation_interval_secs: 1,
+            next_kid: None,
+            findings: vec![],
+        };
+        check(&doc, "KeyPosture", &key);
+        let server = ServerPosture {
+            name: "n".into(),
+            canonical_uri: "u".into(),
+            audience_binding: true,
+            pkce_enforced: true,
+            token_format: "jwt".into(),
+            token_lifetime_secs: 1,
+            max_token_lifetime_secs: 1,
+            leeway_secs: 1,
+            issuer: "warden".into(),
+            findings: vec![finding],
+        };
+        check(&doc, "ServerPosture", &server);
+        let secret = SecretPosture {
+            id: "s".into(),
+            created_at: 1,
+            age_secs: 1,
+            max_age_at: 1,
+            expires_at: None,
+            state: "active".into(),
+        };
+        check(&doc, "SecretPosture", &secret);
+        let client = ClientPosture {
+            client_id: "c".into(),
+            name: "n".into(),
+            secrets: vec![secret],
+            findings: vec![],
+        };
+        check(&doc, "ClientPosture", &client);
+        check(
+            &doc,
+            "FleetStatus",
+            &FleetStatus {
+                issuer: "i".into(),
+                checked_at: 1,
+                ok: true,
+                violations: 0,
+                warnings: 0,
+                pkce: "p".into(),
+                signing_key: key,
+                servers: vec![server],
+                clients: vec![client],
+            },
+        );
+    }
+}

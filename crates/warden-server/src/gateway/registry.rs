@@ -250,6 +250,8 @@ impl From<Entry> for Lookup {
 /// Reads and compiles `name`; `None` if the store failed.
 async fn load(app: &App, name: &str) -> Option<Entry> {
     match ServerStore::get(&app.store, name).await {
+        // The admin API is served by Warden itself, not proxied: not a gateway server.
+        Ok(Some(record)) if crate::admin::is_builtin(&record) => Some(Entry::Missing),
         Ok(Some(record)) => match Protected::compile(&record, &app.config, &app.sealer) {
             Ok(p) => Some(Entry::Found(Arc::new(p))),
             Err(reason) => {

@@ -211,3 +211,21 @@ async fn consent_is_remembered_and_prompt_consent_asks_again() {
     assert!(r.body.contains("name=\"decision\""));
     assert!(h.audit_kinds().await.contains(&"consent.given".to_owned()));
 }
+
+#[tokio::test]
+async fn users_cannot_authorize_the_admin_api() {
+    let h = H::new().await;
+    let c = pkce::s256(VERIFIER);
+    let admin = format!("{BASE}/admin");
+    let r = h
+        .get(
+            &with(base(&c), "resource", Some(admin.as_str())),
+            &Jar::default(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    assert_eq!(r.location_query()["error"], "invalid_target");
+    // And the gateway does not proxy it.
+    let r = h.get("/mcp/admin", &Jar::default()).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

@@ -8,9 +8,9 @@ use serde::Deserialize;
 
 use super::registration::{RawExchange, RawRegistration, TEMPLATE as REGISTRATION_TEMPLATE};
 use super::{
-    default_listen, invalid, parse_duration, validate_public_url, Config, ConfigError,
-    DatabaseSettings, GatewaySettings, KeySettings, LogFormat, LogSettings, LoginSettings,
-    TokenSettings, CONFIG_VERSION, RESERVED_ENV,
+    default_listen, invalid, parse_duration, validate_public_url, AuditSettings, AuditSink, Config,
+    ConfigError, DatabaseSettings, GatewaySettings, KeySettings, LogFormat, LogSettings,
+    LoginSettings, TokenSettings, CONFIG_VERSION, RESERVED_ENV,
 };
 use crate::keys::SigningAlg;
 use crate::secret::SecretString;
@@ -37,6 +37,15 @@ pub(super) struct RawConfig {
     registration: RawRegistration,
     #[serde(default)]
     exchange: RawExchange,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    sink: Option<String>,
+    retention: Option<RawDuration>,
 }
 
 #[derive(Deserialize, Default)]
@@ -239,6 +248,29 @@ impl RawConfig {
             login,
             registration: self.registration.validate()?,
             exchange: self.exchange.validate()?,
+            audit: AuditSettings {
+                sink: match self.audit.sink.as_deref().unwrap_or("none") {
+                    "none" => AuditSink::None,
+                    "stdout" => AuditSink::Stdout,
+                    other => match other.strip_prefix("file:") {
+                        Some(path) if !path.is_empty() => {
+                            AuditSink::File(std::path::PathBuf::from(path))
+                        }
+                        _ => {
+                            return Err(invalid(
+                                "audit.sink",
+                                "must be \"none\", \"stdout\" or \"file:PATH\"",
+                            ))
+                        }
+                    },
+                },
+                retention: duration(
+                    "audit.retention",
+                    self.audit.retention.clone(),
+                    365 * DAY,
+                    DAY..=3650 * DAY,
+                )?,
+            },
         })
     }
 }
@@ -369,6 +401,11 @@ leeway = "30s"              # clock-skew tolerance for exp/nbf (0s..300s)
 [login]
 max_failures = 5
 lockout = "15m"
+
+[audit]
+# Every event is stored (hash-chained) in the database; also stream it as JSON lines to:
+sink = "none"               # or "stdout", or "file:/var/log/warden/audit.jsonl"
+retention = "365d"          # events older than this are pruned (the chain stays verifiable)
 {REGISTRATION_TEMPLATE}"#
     )
 }

@@ -16,6 +16,7 @@ mod events;
 mod policy;
 mod quickstart;
 mod redaction;
+mod replicas;
 mod sdk_clients;
 mod serve;
 mod subagent;

@@ -140,14 +140,19 @@ impl Fixture {
 
     /// Starts `warden serve` with extra environment; waits until ready.
     pub fn serve(&self, env: &[(&str, &str)]) -> Server {
+        self.serve_on(self.port, env)
+    }
+
+    /// Starts another replica of this data dir's Warden on `port`.
+    pub fn serve_on(&self, port: u16, env: &[(&str, &str)]) -> Server {
         let mut c = warden(&self.dir);
         c.envs(env.iter().copied());
-        c.args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)]);
+        c.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
         let child = c.spawn().unwrap();
         let server = Server {
             child: Some(child),
-            base: self.base.clone(),
+            base: format!("http://127.0.0.1:{port}"),
         };
         server.wait_ready();
         server
@@ -291,6 +296,11 @@ pub fn node(interop: &Path) -> Command {
 /// Starts `warden demo-upstream` on a free port and registers it in `f`'s data dir as
 /// server `name` with the demo's tool groups (notes:read, notes:write, notes:admin).
 pub fn start_demo_upstream(f: &Fixture, name: &str) -> Server {
+    start_demo_upstream_with_env(f, name, &[])
+}
+
+/// [`start_demo_upstream`], registering with extra environment (e.g. the database URL).
+pub fn start_demo_upstream_with_env(f: &Fixture, name: &str, env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let mut c = warden(&f.dir);
     c.args(["demo-upstream", "--listen", &format!("127.0.0.1:{port}")]);
@@ -301,6 +311,7 @@ pub fn start_demo_upstream(f: &Fixture, name: &str) -> Server {
     };
     wait_for_port(port);
     let mut c = warden(&f.dir);
+    c.envs(env.iter().copied());
     c.args([
         "server",
         "add",

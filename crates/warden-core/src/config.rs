@@ -103,6 +103,28 @@ pub struct Config {
     pub exchange: ExchangeSettings,
     /// Client-secret policy.
     pub secrets: SecretSettings,
+    /// The audit log's sink and retention.
+    pub audit: AuditSettings,
+}
+
+/// Where audit events are streamed besides the database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuditSink {
+    /// Only the database.
+    None,
+    /// JSON lines on standard output.
+    Stdout,
+    /// JSON lines appended to this file.
+    File(std::path::PathBuf),
+}
+
+/// Audit settings.
+#[derive(Clone, Debug)]
+pub struct AuditSettings {
+    /// The extra sink.
+    pub sink: AuditSink,
+    /// How long events are kept, seconds.
+    pub retention: i64,
 }
 
 /// Database settings.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, Mutex, Notify};
 use tokio::task::JoinHandle;
+use warden_core::config::AuditSink as SinkConfig;
 use warden_store::{AuditStore, NewAuditEvent, StoreError};
 use warden_telemetry::Metrics;
 
@@ -46,11 +47,13 @@ pub struct Event {
 }
 
 impl AuditSink {
-    /// Starts the writer on the current runtime.
-    pub fn spawn(store: Arc<dyn AuditStore>, metrics: Metrics) -> Self {
+    /// Starts the writer on the current runtime; committed events are also written as
+    /// JSON lines to `sink`.
+    pub fn spawn(store: Arc<dyn AuditStore>, metrics: Metrics, sink: SinkConfig) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
         let stop = Arc::new(Notify::new());
-        let task = tokio::spawn(write_loop(store, rx, Arc::clone(&stop), metrics));
+        let sink = LineSink::open(&sink);
+        let task = tokio::spawn(write_loop(store, rx, Arc::clone(&stop), metrics, sink));
         Self {
             tx,
             stop,
@@ -110,6 +113,7 @@ async fn write_loop(
     mut rx: mpsc::Receiver<Job>,
     stop: Arc<Notify>,
     metrics: Metrics,
+    mut sink: LineSink,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     loop {
@@ -127,6 +131,7 @@ async fn write_loop(
         let events: Vec<NewAuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
         match store.append(events).await {
             Ok(seqs) => {
+                sink.write(&batch, &seqs);
                 for ((_, done), seq) in batch.drain(..).zip(seqs) {
                     let _ = done.send(Ok(seq));
                 }
@@ -138,6 +143,57 @@ async fn write_loop(
                     let _ = done.send(Err(StoreError::Unavailable("audit append failed".into())));
                 }
             }
+        }
+    }
+}
+
+/// The stream that committed events are copied to, as JSON lines.
+enum LineSink {
+    None,
+    Stdout,
+    File(std::fs::File),
+}
+
+impl LineSink {
+    fn open(config: &SinkConfig) -> Self {
+        match config {
+            SinkConfig::None => LineSink::None,
+            SinkConfig::Stdout => LineSink::Stdout,
+            SinkConfig::File(path) => match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                Ok(f) => LineSink::File(f),
+                Err(e) => {
+                    tracing::error!(error = %e, path = %path.display(), "cannot open the audit sink file; events stay in the database only");
+                    LineSink::None
+                }
+            },
+        }
+    }
+
+    fn write(&mut self, batch: &[Job], seqs: &[i64]) {
+        use std::io::Write as _;
+        if matches!(self, LineSink::None) {
+            return;
+        }
+        let mut buf = Vec::new();
+        for ((e, _), seq) in batch.iter().zip(seqs) {
+            let line = serde_json::json!({
+                "seq": seq, "ts_ms": e.ts, "kind": e.kind, "client_id": e.client_id,
+                "subject": e.subject, "server": e.server, "detail": e.detail,
+            });
+            let _ = serde_json::to_writer(&mut buf, &line);
+            buf.push(b'\n');
+        }
+        let result = match self {
+            LineSink::None => Ok(()),
+            LineSink::Stdout => std::io::stdout().lock().write_all(&buf),
+            LineSink::File(f) => f.write_all(&buf),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "audit sink write failed");
         }
     }
 }

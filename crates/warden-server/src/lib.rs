@@ -81,7 +81,11 @@ impl App {
         let sealer = master.sealer();
         let keys = keyring::KeyRing::load(&store, &sealer, clock.now()).await?;
         let metrics = Metrics::new();
-        let audit = audit::AuditSink::spawn(Arc::new(store.clone()), metrics.clone());
+        let audit = audit::AuditSink::spawn(
+            Arc::new(store.clone()),
+            metrics.clone(),
+            config.audit.sink.clone(),
+        );
         let revoked = revocation::RevocationList::load(&store, clock.now()).await?;
         let gateway = gateway::Gateway::new(master.session_binder());
         let policy = policy::PolicyCell::load(&store).await?;
@@ -144,6 +148,12 @@ impl App {
             tracing::warn!(error = %e, "reaping unused registrations failed");
         }
         self.directory.purge(now);
+        let horizon = self.clock.now_ms() - self.config.audit.retention * 1000;
+        match warden_store::AuditStore::prune_before(&self.store, horizon).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "audit events past retention pruned"),
+            Err(e) => tracing::warn!(error = %e, "pruning the audit log failed"),
+        }
     }
 
     /// One maintenance pass (see [`App::spawn_maintenance`]).

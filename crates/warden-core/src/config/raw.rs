@@ -8,9 +8,9 @@ use serde::Deserialize;
 
 use super::registration::{RawExchange, RawRegistration, TEMPLATE as REGISTRATION_TEMPLATE};
 use super::{
-    default_listen, invalid, parse_duration, validate_public_url, Config, ConfigError,
-    DatabaseSettings, GatewaySettings, KeySettings, LogFormat, LogSettings, LoginSettings,
-    SecretSettings, TokenSettings, CONFIG_VERSION, RESERVED_ENV,
+    default_listen, invalid, parse_duration, validate_public_url, AuditSettings, AuditSink, Config,
+    ConfigError, DatabaseSettings, GatewaySettings, KeySettings, LogFormat, LogSettings,
+    LoginSettings, SecretSettings, TokenSettings, CONFIG_VERSION, RESERVED_ENV,
 };
 use crate::keys::SigningAlg;
 use crate::secret::SecretString;
@@ -39,6 +39,15 @@ pub(super) struct RawConfig {
     exchange: RawExchange,
     #[serde(default)]
     secrets: RawSecrets,
+    #[serde(default)]
+    audit: RawAudit,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAudit {
+    sink: Option<String>,
+    retention: Option<RawDuration>,
 }
 
 #[derive(Deserialize, Default)]
@@ -282,6 +291,29 @@ impl RawConfig {
             registration: self.registration.validate()?,
             exchange: self.exchange.validate()?,
             secrets,
+            audit: AuditSettings {
+                sink: match self.audit.sink.as_deref().unwrap_or("none") {
+                    "none" => AuditSink::None,
+                    "stdout" => AuditSink::Stdout,
+                    other => match other.strip_prefix("file:") {
+                        Some(path) if !path.is_empty() => {
+                            AuditSink::File(std::path::PathBuf::from(path))
+                        }
+                        _ => {
+                            return Err(invalid(
+                                "audit.sink",
+                                "must be \"none\", \"stdout\" or \"file:PATH\"",
+                            ))
+                        }
+                    },
+                },
+                retention: duration(
+                    "audit.retention",
+                    self.audit.retention.clone(),
+                    365 * DAY,
+                    DAY..=3650 * DAY,
+                )?,
+            },
         })
     }
 }
@@ -417,6 +449,11 @@ lockout = "15m"
 [secrets]
 max_age = "90d"             # client secrets older than this are flagged by `warden status`
 expiry_warning = "14d"      # ... and reported as nearing expiry this long before
+
+[audit]
+# Every event is stored (hash-chained) in the database; also stream it as JSON lines to:
+sink = "none"               # or "stdout", or "file:/var/log/warden/audit.jsonl"
+retention = "365d"          # events older than this are pruned (the chain stays verifiable)
 {REGISTRATION_TEMPLATE}"#
     )
 }

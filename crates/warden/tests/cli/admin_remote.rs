@@ -89,6 +89,7 @@ async fn serve_logging_to(f: &Fixture, log: &Path) -> Server {
     let server = Server {
         child: Some(c.spawn().unwrap()),
         base: f.base.clone(),
+        drain: None,
     };
     let http = reqwest::Client::new();
     for _ in 0..600 {

@@ -49,6 +49,7 @@ async fn every_scenario_passing_directly_passes_through_the_gateway() {
     let _everything = Server {
         child: Some(c.spawn().unwrap()),
         base: format!("http://127.0.0.1:{port}"),
+        drain: None,
     };
     wait_for_port(port, &logs.join("everything.err"));
 

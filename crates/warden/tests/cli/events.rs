@@ -78,3 +78,45 @@ async fn keys_rotate_and_events_verify_detects_an_edited_event() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["first_broken"], victim);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_stream_to_a_file_sink_without_token_material() {
+    let f = Fixture::new();
+    let sink = f.dir.parent().unwrap().join("audit.jsonl");
+    let sink_setting = format!("file:{}", sink.display());
+    let server = f.serve(&[("WARDEN_AUDIT__SINK", sink_setting.as_str())]);
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/oauth/token", f.base))
+        .basic_auth(&f.client_id, Some(&f.client_secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", f.resource.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = r["access_token"].as_str().unwrap().to_owned();
+    let (status, _, _) = tokio::task::spawn_blocking(move || server.stop(15))
+        .await
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&sink).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let issued = lines
+        .iter()
+        .find(|l| l["kind"] == "token.issued")
+        .expect("token.issued in the sink");
+    assert_eq!(issued["detail"]["jti"], claims(&token)["jti"]);
+    assert!(!text.contains(&token) && !text.contains(&f.client_secret));
+    // A bad sink setting is refused at start, naming the key.
+    let mut c = warden(&f.dir);
+    c.env("WARDEN_AUDIT__SINK", "syslog");
+    c.args(["serve", "--listen", "127.0.0.1:0"]);
+    assert!(fails(c).contains("audit.sink"));
+}

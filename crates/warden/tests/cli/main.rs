@@ -18,6 +18,8 @@ mod events;
 mod policy;
 mod quickstart;
 mod redaction;
+mod replicas;
+mod scrubbing;
 mod sdk_clients;
 mod serve;
 mod subagent;

@@ -39,6 +39,7 @@ async fn quickstart_from_nothing_gives_a_working_demo() {
     let server = Server {
         child: Some(child),
         base: base.clone(),
+        drain: None,
     };
     let text = lines.join("\n");
     let field = |name: &str| -> String {

@@ -140,14 +140,24 @@ impl Fixture {
 
     /// Starts `warden serve` with extra environment; waits until ready.
     pub fn serve(&self, env: &[(&str, &str)]) -> Server {
+        self.serve_on(self.port, env)
+    }
+
+    /// Starts another replica of this data dir's Warden on `port`.
+    pub fn serve_on(&self, port: u16, env: &[(&str, &str)]) -> Server {
         let mut c = warden(&self.dir);
         c.envs(env.iter().copied());
-        c.args(["serve", "--listen", &format!("127.0.0.1:{}", self.port)]);
+        c.args(["serve", "--listen", &format!("127.0.0.1:{port}")]);
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let child = c.spawn().unwrap();
+        let mut child = c.spawn().unwrap();
+        let drain = Some((
+            drain_pipe(child.stdout.take().unwrap()),
+            drain_pipe(child.stderr.take().unwrap()),
+        ));
         let server = Server {
             child: Some(child),
-            base: self.base.clone(),
+            base: format!("http://127.0.0.1:{port}"),
+            drain,
         };
         server.wait_ready();
         server
@@ -157,6 +167,21 @@ impl Fixture {
 pub struct Server {
     pub child: Option<Child>,
     pub base: String,
+    /// Threads draining the child's stdout and stderr as it runs, so a chatty process
+    /// (trace-level logs) never blocks on a full pipe.
+    pub drain: Option<(
+        std::thread::JoinHandle<Vec<u8>>,
+        std::thread::JoinHandle<Vec<u8>>,
+    )>,
+}
+
+/// Reads a pipe to its end on a thread.
+fn drain_pipe(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        buf
+    })
 }
 
 impl Server {
@@ -180,12 +205,18 @@ impl Server {
         let pid = i32::try_from(child.id()).unwrap();
         // SAFETY-free: libc::kill is a plain syscall wrapper on a pid we own.
         unsafe_kill(pid, sig);
-        let out = child.wait_with_output().unwrap();
-        (
-            out.status,
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        match self.drain.take() {
+            Some((out, err)) => {
+                let mut child = child;
+                let status = child.wait().unwrap();
+                (status, text(out.join().unwrap()), text(err.join().unwrap()))
+            }
+            None => {
+                let out = child.wait_with_output().unwrap();
+                (out.status, text(out.stdout), text(out.stderr))
+            }
+        }
     }
 }
 
@@ -291,6 +322,11 @@ pub fn node(interop: &Path) -> Command {
 /// Starts `warden demo-upstream` on a free port and registers it in `f`'s data dir as
 /// server `name` with the demo's tool groups (notes:read, notes:write, notes:admin).
 pub fn start_demo_upstream(f: &Fixture, name: &str) -> Server {
+    start_demo_upstream_with_env(f, name, &[])
+}
+
+/// [`start_demo_upstream`], registering with extra environment (e.g. the database URL).
+pub fn start_demo_upstream_with_env(f: &Fixture, name: &str, env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let mut c = warden(&f.dir);
     c.args(["demo-upstream", "--listen", &format!("127.0.0.1:{port}")]);
@@ -298,9 +334,11 @@ pub fn start_demo_upstream(f: &Fixture, name: &str) -> Server {
     let upstream = Server {
         child: Some(c.spawn().unwrap()),
         base: format!("http://127.0.0.1:{port}"),
+        drain: None,
     };
     wait_for_port(port);
     let mut c = warden(&f.dir);
+    c.envs(env.iter().copied());
     c.args([
         "server",
         "add",

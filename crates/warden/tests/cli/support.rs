@@ -169,11 +169,11 @@ pub struct Server {
     pub base: String,
     /// Threads draining the child's stdout and stderr as it runs, so a chatty process
     /// (trace-level logs) never blocks on a full pipe.
-    pub drain: Option<(
-        std::thread::JoinHandle<Vec<u8>>,
-        std::thread::JoinHandle<Vec<u8>>,
-    )>,
+    pub drain: Option<(Drained, Drained)>,
 }
+
+/// A pipe being read to its end on a thread.
+pub type Drained = std::thread::JoinHandle<Vec<u8>>;
 
 /// Reads a pipe to its end on a thread.
 fn drain_pipe(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod gateway;
 pub mod health;
 pub mod keyring;
+pub mod lookup;
 pub mod oauth;
 pub mod policy;
 pub mod revocation;
@@ -59,6 +60,10 @@ pub struct AppInner {
     pub login_throttle: oauth::lockout::LoginThrottle,
     /// The fleet policy.
     pub policy: policy::PolicyCell,
+    /// Client registrations by id, for the token endpoint.
+    pub clients: lookup::TtlCache<warden_store::ClientRecord>,
+    /// Servers by canonical URI, for the token endpoint.
+    pub servers_by_uri: lookup::TtlCache<warden_store::ServerRecord>,
     /// Client lookup state: metadata-document and JWKS caches, the guarded fetcher,
     /// used client-assertion ids, registration rate limits.
     pub directory: oauth::directory::Directory,
@@ -107,6 +112,8 @@ impl App {
                 revoked,
                 gateway,
                 policy,
+                clients: lookup::TtlCache::default(),
+                servers_by_uri: lookup::TtlCache::default(),
             }),
         })
     }

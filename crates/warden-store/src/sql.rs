@@ -167,8 +167,11 @@ impl Target {
                 .max_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None),
+            // A file on local disk does not drop connections: skip the ping sqlx sends
+            // before lending each one, which cost ~8% of the token endpoint's CPU.
             Dialect::Sqlite => base
                 .after_connect(|conn, _meta| Box::pin(apply_sqlite_pragmas(conn)))
+                .test_before_acquire(false)
                 .max_connections(opts.max_connections.unwrap_or(SQLITE_MAX_CONNECTIONS)),
             Dialect::Postgres => {
                 base.max_connections(opts.max_connections.unwrap_or(POSTGRES_MAX_CONNECTIONS))

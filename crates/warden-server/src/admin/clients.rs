@@ -256,7 +256,9 @@ pub async fn get(app: &App, key: &str) -> Result<ClientView, AdminError> {
 /// Removes a client (by id or unique name) and its secrets.
 pub async fn remove(app: &App, actor: &Actor, key: &str) -> Result<Removed, AdminError> {
     let c = find(app, key).await?;
-    if !ClientStore::delete(&app.store, &c.client_id).await? {
+    let deleted = ClientStore::delete(&app.store, &c.client_id).await?;
+    app.clients.invalidate(&c.client_id);
+    if !deleted {
         return Err(AdminError::NotFound(
             format!("no client with id or name {key:?}").into(),
         ));
@@ -329,7 +331,8 @@ pub async fn rotate_secret(
         let expected = rec.updated_at;
         rec.updated_at = now.max(expected + 1);
         match ClientStore::update_if_unchanged(&app.store, &rec, expected).await {
-            Ok(()) => {}
+            // After the write, so a read racing it cannot re-cache the old secrets.
+            Ok(()) => app.clients.invalidate(&rec.client_id),
             Err(StoreError::Conflict(_)) => continue,
             Err(StoreError::NotFound) => {
                 return Err(AdminError::NotFound(

@@ -300,7 +300,9 @@ pub async fn remove(app: &App, actor: &Actor, name: &str) -> Result<Removed, Adm
             "the admin resource is built in and cannot be removed".into(),
         ));
     }
-    if !ServerStore::delete(&app.store, name).await? {
+    let deleted = ServerStore::delete(&app.store, name).await?;
+    app.servers_by_uri.clear();
+    if !deleted {
         return Err(AdminError::NotFound(
             format!("no server named {name:?}").into(),
         ));

@@ -75,7 +75,33 @@ pub async fn find_client(app: &App, client_id: &str) -> Result<Option<ClientReco
     if cimd::is_document_url(client_id) {
         return Ok(Some(cimd::resolve(app, client_id).await?));
     }
-    Ok(ClientStore::get(&app.store, client_id).await?)
+    let now_ms = app.clock.now_ms();
+    if let Some(hit) = app.clients.get(client_id, now_ms) {
+        return Ok(Some(hit.as_ref().clone()));
+    }
+    let found = ClientStore::get(&app.store, client_id).await?;
+    if let Some(rec) = &found {
+        app.clients
+            .put(client_id, std::sync::Arc::new(rec.clone()), now_ms);
+    }
+    Ok(found)
+}
+
+/// A registered server by canonical URI, through the short-lived cache.
+pub async fn server_by_uri(
+    app: &App,
+    uri: &str,
+) -> Result<Option<warden_store::ServerRecord>, warden_store::StoreError> {
+    let now_ms = app.clock.now_ms();
+    if let Some(hit) = app.servers_by_uri.get(uri, now_ms) {
+        return Ok(Some(hit.as_ref().clone()));
+    }
+    let found = warden_store::ServerStore::get_by_uri(&app.store, uri).await?;
+    if let Some(rec) = &found {
+        app.servers_by_uri
+            .put(uri, std::sync::Arc::new(rec.clone()), now_ms);
+    }
+    Ok(found)
 }
 
 /// Whether `client` came from dynamic registration (and so may be reaped).

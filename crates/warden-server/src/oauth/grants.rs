@@ -13,8 +13,8 @@ use warden_core::secret::{generate, token_hash, SecretKind};
 use warden_core::uri::CanonicalUri;
 use warden_proto::oauth::TokenResponse;
 use warden_store::{
-    CodeStore, RefreshFamily, RefreshStore, RotateOutcome, ServerRecord, ServerStore, TakeOutcome,
-    TokenState, UserStore,
+    CodeStore, RefreshFamily, RefreshStore, RotateOutcome, ServerRecord, TakeOutcome, TokenState,
+    UserStore,
 };
 
 use super::client_auth::AuthenticatedClient;
@@ -63,7 +63,7 @@ async fn pick_resource(
             "resource was not part of the authorization",
         ));
     }
-    ServerStore::get_by_uri(&app.store, &target)
+    super::directory::server_by_uri(app, &target)
         .await?
         .ok_or_else(|| {
             OAuthError::new(ErrorCode::InvalidTarget, "resource is no longer registered")

@@ -541,7 +541,9 @@ pub async fn reap_unused(app: &App, now: i64) -> Result<usize, StoreError> {
         .iter()
         .filter(|c| is_dynamic(c) && c.last_used_at.is_none() && c.created_at + after <= now)
     {
-        if ClientStore::delete(&app.store, &c.client_id).await? {
+        let deleted = ClientStore::delete(&app.store, &c.client_id).await?;
+        app.clients.invalidate(&c.client_id);
+        if deleted {
             reaped.push(c.client_id.clone());
         }
     }

@@ -15,7 +15,7 @@ use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, random_id, token_hash, SecretKind};
 use warden_core::uri::CanonicalUri;
 use warden_proto::oauth::TokenResponse;
-use warden_store::{AccessTokenRecord, AccessTokenStore, ServerRecord, ServerStore};
+use warden_store::{AccessTokenRecord, AccessTokenStore, ServerRecord};
 
 use super::client_auth::{authenticate, AuthenticatedClient};
 use super::grants;
@@ -138,7 +138,7 @@ async fn resolve_resource(app: &App, params: &Params) -> Result<ServerRecord, OA
     };
     let canonical = CanonicalUri::parse(resource)
         .map_err(|e| OAuthError::new(ErrorCode::InvalidTarget, format!("resource {e}")))?;
-    ServerStore::get_by_uri(&app.store, canonical.as_str())
+    super::directory::server_by_uri(app, canonical.as_str())
         .await?
         .ok_or_else(|| {
             OAuthError::new(

@@ -274,41 +274,56 @@ impl AuditStore for Store {
         }
         let mut tx = self.pool.begin().await?;
         let head = self.lock_audit_head(&mut tx).await?;
-        let insert = self
-            .q(&format!(
-                "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .into_owned();
+        // One multi-row INSERT per chunk: a statement per event would cost a round trip
+        // each to the database (a thread hop for SQLite), which dominated the token path.
+        const CHUNK: usize = 256;
         let mut seq = head.seq;
         let mut prev_hash = head.hash;
         let mut seqs = Vec::with_capacity(events.len());
-        for event in &events {
-            seq += 1;
-            let detail = to_json(&event.detail, "audit detail")?;
-            let hash = audit_hash(
-                &prev_hash,
-                seq,
-                event.ts,
-                &event.kind,
-                event.client_id.as_deref(),
-                event.subject.as_deref(),
-                event.server.as_deref(),
-                &detail,
-            );
-            sqlx::query(&insert)
-                .bind(seq)
-                .bind(event.ts)
-                .bind(&event.kind)
-                .bind(event.client_id.as_deref())
-                .bind(event.subject.as_deref())
-                .bind(event.server.as_deref())
-                .bind(detail)
-                .bind(prev_hash)
-                .bind(hash.to_vec())
-                .execute(&mut *tx)
-                .await?;
-            prev_hash = hash.to_vec();
-            seqs.push(seq);
+        for chunk in events.chunks(CHUNK) {
+            let mut rows = Vec::with_capacity(chunk.len());
+            for event in chunk {
+                seq += 1;
+                let detail = to_json(&event.detail, "audit detail")?;
+                let hash = audit_hash(
+                    &prev_hash,
+                    seq,
+                    event.ts,
+                    &event.kind,
+                    event.client_id.as_deref(),
+                    event.subject.as_deref(),
+                    event.server.as_deref(),
+                    &detail,
+                );
+                rows.push((
+                    seq,
+                    event,
+                    detail,
+                    std::mem::replace(&mut prev_hash, hash.to_vec()),
+                    hash,
+                ));
+                seqs.push(seq);
+            }
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
+            let sql = self
+                .q(&format!(
+                    "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES {values}"
+                ))
+                .into_owned();
+            let mut query = sqlx::query(&sql);
+            for (seq, event, detail, prev, hash) in rows {
+                query = query
+                    .bind(seq)
+                    .bind(event.ts)
+                    .bind(event.kind.as_str())
+                    .bind(event.client_id.as_deref())
+                    .bind(event.subject.as_deref())
+                    .bind(event.server.as_deref())
+                    .bind(detail)
+                    .bind(prev)
+                    .bind(hash.to_vec());
+            }
+            query.execute(&mut *tx).await?;
         }
         sqlx::query(&self.q("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"))
             .bind(seq)

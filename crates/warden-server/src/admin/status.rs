@@ -182,11 +182,7 @@ fn server_posture(
             others.join(", ")
         )));
     }
-    let ttl = if s.access_token_ttl_secs > 0 {
-        s.access_token_ttl_secs
-    } else {
-        config.tokens.access_token_ttl
-    };
+    let ttl = crate::oauth::token::ttl_of(s, config);
     let max = config.tokens.max_access_token_ttl;
     if ttl > max {
         findings.push(violation(format!(

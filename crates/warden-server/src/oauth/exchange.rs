@@ -212,12 +212,7 @@ pub async fn token_exchange(
     let act = Value::Object(act);
 
     let subject_exp = subject.0.get("exp").and_then(Value::as_i64).unwrap_or(now);
-    let server_ttl = if server.access_token_ttl_secs > 0 {
-        server.access_token_ttl_secs
-    } else {
-        app.config.tokens.access_token_ttl
-    };
-    let ttl = server_ttl.min(subject_exp - now);
+    let ttl = super::token::server_ttl(app, &server).min(subject_exp - now);
     let sid = subject
         .str("sid")
         .or_else(|| subject.str("jti"))

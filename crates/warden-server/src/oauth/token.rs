@@ -237,10 +237,15 @@ async fn client_credentials(
 
 /// The access-token lifetime of `server`: its own setting, else the configured default.
 pub fn server_ttl(app: &App, server: &ServerRecord) -> i64 {
+    ttl_of(server, &app.config)
+}
+
+/// The access-token lifetime `server` gets under `config`: its own, else the default.
+pub fn ttl_of(server: &ServerRecord, config: &warden_core::config::Config) -> i64 {
     if server.access_token_ttl_secs > 0 {
         server.access_token_ttl_secs
     } else {
-        app.config.tokens.access_token_ttl
+        config.tokens.access_token_ttl
     }
 }
 

@@ -6,10 +6,6 @@ use warden_store::{ConsentStore, RefreshStore, RevocationStore, UserStore};
 
 use crate::{datadir, output, Common};
 
-/// How long a withdrawn grant's session id stays denylisted (the longest access-token
-/// lifetime), so its access tokens stop too.
-const SID_DENY_SECS: i64 = 86_400;
-
 /// `warden consent` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ConsentCmd {
@@ -98,7 +94,13 @@ pub async fn run(common: &Common, cmd: ConsentCmd) -> anyhow::Result<()> {
                         resource.as_ref().is_none_or(|r| f.resources.contains(r));
                     if &f.client_id == client_id && f.revoked_at.is_none() && matches_resource {
                         RefreshStore::revoke_family(store, &f.id, now, "consent withdrawn").await?;
-                        RevocationStore::revoke(store, &f.id, now + SID_DENY_SECS, now).await?;
+                        RevocationStore::revoke(
+                            store,
+                            &f.id,
+                            now + warden_server::oauth::revoke::SID_DENY_SECS,
+                            now,
+                        )
+                        .await?;
                         families += 1;
                     }
                 }

@@ -12,21 +12,6 @@ const VERIFIER: &str = "scrubVerifier-0123456789abcdefghijklmnopqrstuvwxyzABCD";
 const TE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-fn s256(v: &str) -> String {
-    use base64::Engine as _;
-    let d = ring_digest(v.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(d)
-}
-
-fn ring_digest(data: &[u8]) -> Vec<u8> {
-    // SHA-256 via the warden-core helper the server itself uses for PKCE.
-    let challenge = warden_core::pkce::s256(std::str::from_utf8(data).unwrap());
-    use base64::Engine as _;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(challenge)
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_survives_anywhere_after_every_flow() {
     let f = Fixture::new();
@@ -92,7 +77,7 @@ async fn no_secret_survives_anywhere_after_every_flow() {
             ("client_id", ide_id.as_str()),
             ("redirect_uri", redirect),
             ("state", "st"),
-            ("code_challenge", s256(VERIFIER).as_str()),
+            ("code_challenge", warden_core::pkce::s256(VERIFIER).as_str()),
             ("code_challenge_method", "S256"),
             ("resource", resource.as_str()),
         ])

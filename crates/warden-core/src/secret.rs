@@ -97,9 +97,19 @@ pub fn generate(kind: SecretKind) -> Result<SecretString, RandomError> {
     Ok(SecretString(token))
 }
 
-/// A random identifier that is not secret (client ids, `jti`, key ids): 128 bits, base64url.
+/// A random identifier that is not secret (client ids, `jti`, key ids): 128 bits as 32
+/// lowercase hex digits.
+///
+/// Hex rather than base64url: an id is typed on command lines, and a base64url id starts
+/// with `-` one time in 64, which every argument parser takes for an option.
 pub fn random_id() -> Result<String, RandomError> {
-    Ok(URL_SAFE_NO_PAD.encode(random_bytes::<16>()?))
+    use std::fmt::Write as _;
+    let bytes = random_bytes::<16>()?;
+    let mut id = String::with_capacity(32);
+    for b in bytes {
+        let _ = write!(id, "{b:02x}");
+    }
+    Ok(id)
 }
 
 /// The SHA-256 of a high-entropy token, which is what the store keeps.
@@ -154,6 +164,16 @@ impl fmt::Debug for SecretHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_ids_are_hex_and_never_look_like_an_option() {
+        for _ in 0..256 {
+            let id = random_id().unwrap();
+            assert_eq!(id.len(), 32);
+            assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        }
+        assert_ne!(random_id().unwrap(), random_id().unwrap());
+    }
 
     #[test]
     fn generated_secrets_are_prefixed_unique_and_long() {

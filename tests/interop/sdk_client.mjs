@@ -2,7 +2,8 @@
 // discovery (401 → protected-resource metadata → authorization-server metadata),
 // registration (pre-registered client id, or dynamic registration when given "-"),
 // authorization code + PKCE (the test harness plays the user: we print the URL and
-// read back the redirect), a session with an SSE-streamed tool call, and a refresh.
+// read back the redirect), a session with an SSE-streamed tool call, and a refresh once
+// the access token expired.
 //
 //   node sdk_client.mjs SERVER_URL CLIENT_ID|- REDIRECT_URI
 //
@@ -90,15 +91,25 @@ const whoText = JSON.stringify(who);
 if (whoText.includes(first.access_token)) fail("the upstream saw the client's token");
 await session.client.close();
 
-// Refresh: the SDK rotates the refresh token and gets a new access token.
-const outcome = await auth(provider, { serverUrl });
-const second = provider.tokens();
-if (outcome !== "AUTHORIZED") fail("refresh did not authorize: " + outcome);
-if (second.refresh_token === first.refresh_token) fail("the refresh token was not rotated");
-if (second.access_token === first.access_token) fail("no new access token");
+// Refresh after expiry: outwait the access token (the server gives 30 s tokens and no
+// leeway), check that the gateway now refuses it, then let the SDK meet that 401 and
+// refresh on its own (rotating the refresh token) before it retries.
+await new Promise((r) => setTimeout(r, (first.expires_in + 1) * 1000));
+const expired = await fetch(serverUrl, {
+  method: "POST",
+  headers: {
+    authorization: "Bearer " + first.access_token,
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+  },
+  body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" }),
+});
 session = await connect();
 const again = await session.client.callTool({ name: "notes_list", arguments: {} });
 await session.client.close();
+const second = provider.tokens();
+if (second.refresh_token === first.refresh_token) fail("the refresh token was not rotated");
+if (second.access_token === first.access_token) fail("no new access token");
 
 console.log("RESULT " + JSON.stringify({
   ok: true,
@@ -108,6 +119,7 @@ console.log("RESULT " + JSON.stringify({
   tools,
   progress,
   listed_is_error: listed.isError === true,
+  expired_status: expired.status,
   after_refresh_is_error: again.isError === true,
   who: who.structuredContent ?? null,
 }));

@@ -4,7 +4,7 @@ Discovery (401 -> protected-resource metadata -> authorization-server metadata),
 registration (a pre-registered client id, or dynamic registration when given "-"),
 authorization code + PKCE (the harness plays the user: we print "AUTHORIZE <url>" and
 read "CALLBACK <url>" back), a session with an SSE-streamed tool call, then a refresh
-after the access token is treated as expired.
+after the access token expired.
 
     python sdk_client.py SERVER_URL CLIENT_ID|- REDIRECT_URI
 
@@ -110,8 +110,18 @@ async def main() -> None:
     if first.access_token in json.dumps(who.structured_content or {}):
         fail("the upstream saw the client's token")
 
-    # Treat the access token as expired: the SDK must refresh before the next request.
-    provider.context.token_expiry_time = 1
+    # Outwait the access token (30 s tokens, no leeway on this server), check that the
+    # gateway now refuses it, then the SDK must refresh before its next request.
+    await asyncio.sleep((first.expires_in or 30) + 1)
+    async with create_mcp_http_client() as raw:
+        expired = await raw.post(
+            SERVER_URL,
+            headers={
+                "authorization": "Bearer " + first.access_token,
+                "accept": "application/json, text/event-stream",
+            },
+            json={"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        )
     async with create_mcp_http_client(auth=provider) as http:
         async with Client(streamable_http_client(SERVER_URL, http_client=http), mode="legacy", raise_exceptions=True) as client:
             again = await client.call_tool("notes_list", {})
@@ -129,6 +139,7 @@ async def main() -> None:
         "tools": tools,
         "progress": steps,
         "listed_is_error": bool(listed.is_error),
+        "expired_status": expired.status_code,
         "after_refresh_is_error": bool(again.is_error),
         "who": who.structured_content,
     }), flush=True)

@@ -1,4 +1,5 @@
-//! `warden-demo`: a small but real MCP server speaking the Streamable HTTP transport.
+//! `warden-demo`: a small but real MCP server speaking the Streamable HTTP transport, or
+//! stdio ([`serve_stdio`]).
 //!
 //! Warden's quickstart, tests and benchmarks put it behind Warden's gateway. It keeps a
 //! shared in-memory notebook and offers:
@@ -40,10 +41,12 @@ mod methods;
 mod notes;
 mod session;
 mod sse;
+mod stdio;
 mod tools;
 mod transport;
 
 pub use methods::PROTOCOL_VERSIONS;
+pub use stdio::serve_stdio;
 
 /// The demo's tools grouped by the OAuth scope that should guard them, for registering
 /// the demo with Warden: `(scope, tools)`.

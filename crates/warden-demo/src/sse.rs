@@ -38,26 +38,36 @@ pub(crate) fn progress_response(
     token: Value,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Value>(PROGRESS_STEPS as usize + 1);
-    let delay = state.progress_delay;
-    tokio::spawn(async move {
-        for step in 1..=PROGRESS_STEPS {
-            let progress = jsonrpc::notification(
-                "notifications/progress",
-                json!({
-                    "progressToken": token,
-                    "progress": step,
-                    "total": PROGRESS_STEPS,
-                    "message": format!("step {step} of {PROGRESS_STEPS}"),
-                }),
-            );
-            // A send fails only when the client went away; the call still completes.
-            let _ = tx.send(progress).await;
-            tokio::time::sleep(delay).await;
-        }
-        let response = methods::answer(&state, &identity, &request);
-        let _ = tx.send(response).await;
-    });
+    tokio::spawn(call_with_progress(state, identity, request, token, tx));
     Sse::new(numbered(rx)).into_response()
+}
+
+/// Runs a progress-reporting call: sends [`PROGRESS_STEPS`] `notifications/progress`
+/// (paced by the state's progress delay), then the response, to `tx`. Shared by the HTTP
+/// and stdio transports.
+pub(crate) async fn call_with_progress(
+    state: DemoState,
+    identity: Identity,
+    request: Request,
+    token: Value,
+    tx: mpsc::Sender<Value>,
+) {
+    for step in 1..=PROGRESS_STEPS {
+        let progress = jsonrpc::notification(
+            "notifications/progress",
+            json!({
+                "progressToken": token,
+                "progress": step,
+                "total": PROGRESS_STEPS,
+                "message": format!("step {step} of {PROGRESS_STEPS}"),
+            }),
+        );
+        // A send fails only when the client went away; the call still completes.
+        let _ = tx.send(progress).await;
+        tokio::time::sleep(state.progress_delay).await;
+    }
+    let response = methods::answer(&state, &identity, &request);
+    let _ = tx.send(response).await;
 }
 
 /// Sends one JSON-RPC message as a one-event SSE stream, for clients whose `Accept`

@@ -109,6 +109,21 @@ impl Identity {
         Self { headers: collected }
     }
 
+    /// The identity a stdio process is started with: the gateway passes the caller as
+    /// `WARDEN_SUBJECT`, `WARDEN_CLIENT_ID` and `WARDEN_SCOPE` (never a token), reported
+    /// under the header names an HTTP upstream would have seen.
+    pub(crate) fn from_env(get: impl Fn(&str) -> Option<String>) -> Self {
+        let headers = [
+            ("WARDEN_SUBJECT", "x-warden-subject"),
+            ("WARDEN_CLIENT_ID", "x-warden-client-id"),
+            ("WARDEN_SCOPE", "x-warden-scope"),
+        ]
+        .into_iter()
+        .filter_map(|(var, header)| get(var).map(|value| (header.to_owned(), value)))
+        .collect();
+        Self { headers }
+    }
+
     fn to_json(&self) -> Value {
         Value::Object(
             self.headers

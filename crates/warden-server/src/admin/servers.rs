@@ -52,10 +52,19 @@ pub fn validate_name(name: &str) -> Result<(), AdminError> {
 }
 
 fn validate_upstream(text: &str) -> Result<(), AdminError> {
+    if let Some(command) = text.strip_prefix(STDIO_PREFIX) {
+        // The command line itself is checked when the registration is compiled.
+        if command.trim().is_empty() {
+            return Err(invalid(
+                "a stdio upstream needs a command: stdio:PROGRAM [ARG]…",
+            ));
+        }
+        return Ok(());
+    }
     let url = url::Url::parse(text)
         .map_err(|_| invalid(format!("upstream {text:?} is not an absolute URL")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(invalid("upstream must be an http(s) URL"));
+        return Err(invalid("upstream must be an http(s) URL or stdio:COMMAND"));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid("upstream must not embed credentials"));
@@ -122,6 +131,22 @@ const SETTINGS: &[&str] = &[
     "env",
     "max_processes",
 ];
+
+/// How a stdio upstream's upstream field starts.
+const STDIO_PREFIX: &str = "stdio:";
+
+/// A stdio upstream is a command Warden runs on its own host, so only someone holding
+/// the data dir and master key may register one: through the admin API, `admin:write`
+/// would otherwise amount to running any program on the gateway's machine.
+pub fn check_stdio_actor(actor: &Actor, upstream: &str) -> Result<(), AdminError> {
+    if upstream.starts_with(STDIO_PREFIX) && !matches!(actor, Actor::Local) {
+        return Err(invalid(
+            "stdio upstreams run a command on the Warden host and can only be registered \
+             locally (warden server add on the data dir, without --server)",
+        ));
+    }
+    Ok(())
+}
 
 /// Validates a registration against the config's policy and builds its record, with
 /// the introspection secret sealed and the whole registration compiled the way the
@@ -234,6 +259,7 @@ pub fn view(r: &ServerRecord) -> ServerView {
 
 /// Registers a server.
 pub async fn create(app: &App, actor: &Actor, new: &NewServer) -> Result<ServerView, AdminError> {
+    check_stdio_actor(actor, &new.upstream)?;
     let rec = build_sealed(new, &app.config, &app.sealer, app.clock.now())?;
     // The name is checked first for the clearer message; the store's unique keys still
     // decide a race.
@@ -414,6 +440,27 @@ mod tests {
         assert_eq!(r.canonical_uri, "http://127.0.0.1:8080/mcp/notes");
         assert_eq!(r.tool_groups[0].tools, ["a", "b"]);
         assert_eq!((r.access_token_ttl_secs, r.leeway_secs), (900, 30));
+    }
+
+    #[test]
+    fn stdio_upstreams_are_accepted_only_from_the_local_cli() {
+        let c = config();
+        let sealer = warden_core::keys::MasterKey::generate().unwrap().sealer();
+        let mut n = new("local", &[("notes:read", &["notes_list"])]);
+        n.upstream = "stdio:/usr/bin/env python3 server.py".into();
+        let rec = build_sealed(&n, &c, &sealer, 1).unwrap();
+        assert_eq!(rec.upstream, "stdio:/usr/bin/env python3 server.py");
+        assert!(check_stdio_actor(&Actor::Local, &n.upstream).is_ok());
+        let remote = check_stdio_actor(&Actor::Client("ops".into()), &n.upstream)
+            .unwrap_err()
+            .to_string();
+        assert!(remote.contains("only be registered locally"), "{remote}");
+        assert!(check_stdio_actor(&Actor::Client("ops".into()), "http://127.0.0.1:1/mcp").is_ok());
+        n.upstream = "stdio:   ".into();
+        let empty = build(&n, &c, 1).unwrap_err().to_string();
+        assert!(empty.contains("needs a command"), "{empty}");
+        n.upstream = "stdio:prog 'unterminated".into();
+        assert!(build_sealed(&n, &c, &sealer, 1).is_err());
     }
 
     #[test]

@@ -9,13 +9,27 @@ use tokio::net::TcpListener;
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
     /// Where to listen.
-    #[arg(long, default_value = "127.0.0.1:8090")]
+    #[arg(long, default_value = "127.0.0.1:8090", conflicts_with = "stdio")]
     pub listen: SocketAddr,
+    /// Speak MCP's stdio transport on stdin/stdout instead of listening (for registering
+    /// the demo as a `stdio:` upstream; logs go to stderr).
+    #[arg(long)]
+    pub stdio: bool,
 }
 
-/// Runs the demo MCP server until SIGTERM or SIGINT.
+/// Runs the demo MCP server until SIGTERM or SIGINT (or, with `--stdio`, until stdin ends).
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let _ = warden_telemetry::init(warden_telemetry::LogFormat::Pretty, "info");
+    if args.stdio {
+        warden_demo::serve_stdio(
+            warden_demo::DemoState::new(),
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+        )
+        .await
+        .context("stdio transport failed")?;
+        return Ok(());
+    }
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -1,7 +1,9 @@
 //! The official MCP SDK clients (TypeScript and Python) against Warden: discovery through
 //! the gateway's 401, pre-registered or dynamic registration, authorization code + PKCE
 //! with this test playing the user, a session through the gateway to the demo upstream
-//! with an SSE-streamed tool call, and a refresh.
+//! with an SSE-streamed tool call, then a refresh after the access token really expired
+//! (30 s tokens, no leeway: the gateway refuses the old token, the SDK refreshes). The
+//! demo runs either as an HTTP upstream or as a `stdio:` upstream the gateway spawns.
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
@@ -11,17 +13,49 @@ use crate::user_agent::{self, Decision};
 
 const REDIRECT: &str = "http://127.0.0.1:1/callback";
 
+/// Shortest lifetime Warden allows, and no leeway, so the test can outwait a token.
+const SHORT_TOKENS: &[&str] = &["--token-ttl", "30s", "--leeway", "0s"];
+
+/// How the demo upstream is reached.
+#[derive(Clone, Copy, PartialEq)]
+enum Upstream {
+    Http,
+    Stdio,
+}
+
 /// A Warden with the demo upstream registered as `demo`, a public client and a user.
 struct Demo {
     f: Fixture,
-    _upstream: Server,
+    upstream: Upstream,
+    _upstream: Option<Server>,
     _warden: Server,
     client_id: String,
+    user_id: String,
 }
 
-fn demo() -> Demo {
+fn demo(upstream: Upstream) -> Demo {
     let f = Fixture::new();
-    let upstream = start_demo_upstream(&f, "demo");
+    let running = match upstream {
+        Upstream::Http => {
+            let server = spawn_demo_upstream(&f);
+            register_demo(
+                warden(&f.dir),
+                "demo",
+                &format!("{}/mcp", server.base),
+                SHORT_TOKENS,
+            );
+            Some(server)
+        }
+        Upstream::Stdio => {
+            register_demo(
+                warden(&f.dir),
+                "demo",
+                &format!("stdio:{BIN} demo-upstream --stdio"),
+                SHORT_TOKENS,
+            );
+            None
+        }
+    };
     let mut c = warden(&f.dir);
     c.args([
         "--json",
@@ -34,13 +68,15 @@ fn demo() -> Demo {
     ]);
     let client: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
     let mut c = warden(&f.dir);
-    c.args(["user", "add", "alice", "--password-stdin"]);
-    ok(c, Some("alice-sdk-pw\n"));
+    c.args(["--json", "user", "add", "alice", "--password-stdin"]);
+    let user: serde_json::Value = serde_json::from_str(&ok(c, Some("alice-sdk-pw\n"))).unwrap();
     let warden_server = f.serve(&[]);
     Demo {
         client_id: client["client_id"].as_str().unwrap().to_owned(),
+        user_id: user["id"].as_str().unwrap().to_owned(),
         f,
-        _upstream: upstream,
+        upstream,
+        _upstream: running,
         _warden: warden_server,
     }
 }
@@ -63,7 +99,7 @@ async fn run_client(mut cmd: Command) -> serde_json::Value {
     let mut result = None;
     let mut transcript = Vec::new();
     while let Ok(Some(line)) =
-        tokio::time::timeout(std::time::Duration::from_secs(90), rx.recv()).await
+        tokio::time::timeout(std::time::Duration::from_secs(150), rx.recv()).await
     {
         transcript.push(line.clone());
         if let Some(url) = line.strip_prefix("AUTHORIZE ") {
@@ -113,19 +149,38 @@ fn check(result: &serde_json::Value, d: &Demo) {
         "the SSE-streamed progress reached the client"
     );
     assert_eq!(result["listed_is_error"], false);
-    assert_eq!(result["after_refresh_is_error"], false);
-    let auth = result["who"]["authorization"].as_str().unwrap_or_default();
-    assert!(
-        auth.starts_with("Bearer "),
-        "the upstream gets the gateway's assertion: {result}"
+    assert_eq!(
+        result["expired_status"], 401,
+        "the gateway refused the expired token: {result}"
     );
+    assert_eq!(result["after_refresh_is_error"], false);
+    let who = &result["who"];
+    match d.upstream {
+        Upstream::Http => {
+            let auth = who["authorization"].as_str().unwrap_or_default();
+            assert!(
+                auth.starts_with("Bearer "),
+                "the upstream gets the gateway's assertion: {result}"
+            );
+        }
+        Upstream::Stdio => {
+            assert_eq!(who["x-warden-subject"], d.user_id.as_str(), "{result}");
+            if result["registered_dynamically"] == false {
+                assert_eq!(who["x-warden-client-id"], d.client_id.as_str());
+            }
+            assert!(
+                who.get("authorization").is_none(),
+                "a stdio process gets no credential: {result}"
+            );
+        }
+    }
 }
 
-async fn typescript(dynamic: bool) {
+async fn typescript(upstream: Upstream, dynamic: bool) {
     let Some(interop) = interop_dir("TypeScript SDK client") else {
         return;
     };
-    let d = demo();
+    let d = demo(upstream);
     let client_id = if dynamic {
         "-".to_owned()
     } else {
@@ -142,7 +197,7 @@ async fn typescript(dynamic: bool) {
     assert_eq!(r["registered_dynamically"], dynamic);
 }
 
-async fn python(dynamic: bool) {
+async fn python(upstream: Upstream, dynamic: bool) {
     let Some(interop) = interop_dir("Python SDK client") else {
         return;
     };
@@ -151,7 +206,7 @@ async fn python(dynamic: bool) {
         python.exists(),
         "the interop virtualenv is missing (scripts/test creates it)"
     );
-    let d = demo();
+    let d = demo(upstream);
     let client_id = if dynamic {
         "-".to_owned()
     } else {
@@ -172,20 +227,30 @@ async fn python(dynamic: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typescript_sdk_client_with_a_preregistered_client() {
-    typescript(false).await;
+    typescript(Upstream::Http, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn typescript_sdk_client_registering_dynamically() {
-    typescript(true).await;
+    typescript(Upstream::Http, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_client_through_a_stdio_upstream() {
+    typescript(Upstream::Stdio, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_client_with_a_preregistered_client() {
-    python(false).await;
+    python(Upstream::Http, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sdk_client_registering_dynamically() {
-    python(true).await;
+    python(Upstream::Http, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_client_through_a_stdio_upstream() {
+    python(Upstream::Stdio, false).await;
 }

@@ -327,6 +327,15 @@ pub fn start_demo_upstream(f: &Fixture, name: &str) -> Server {
 
 /// [`start_demo_upstream`], registering with extra environment (e.g. the database URL).
 pub fn start_demo_upstream_with_env(f: &Fixture, name: &str, env: &[(&str, &str)]) -> Server {
+    let upstream = spawn_demo_upstream(f);
+    let mut c = warden(&f.dir);
+    c.envs(env.iter().copied());
+    register_demo(c, name, &format!("{}/mcp", upstream.base), &[]);
+    upstream
+}
+
+/// Starts `warden demo-upstream` on a free port, without registering it.
+pub fn spawn_demo_upstream(f: &Fixture) -> Server {
     let port = free_port();
     let mut c = warden(&f.dir);
     c.args(["demo-upstream", "--listen", &format!("127.0.0.1:{port}")]);
@@ -337,14 +346,18 @@ pub fn start_demo_upstream_with_env(f: &Fixture, name: &str, env: &[(&str, &str)
         drain: None,
     };
     wait_for_port(port);
-    let mut c = warden(&f.dir);
-    c.envs(env.iter().copied());
+    upstream
+}
+
+/// Registers the demo's tool groups as server `name` at `upstream` with `c` (a `warden`
+/// command), adding `extra` arguments to `server add`.
+pub fn register_demo(mut c: Command, name: &str, upstream: &str, extra: &[&str]) {
     c.args([
         "server",
         "add",
         name,
         "--upstream",
-        &format!("http://127.0.0.1:{port}/mcp"),
+        upstream,
         "--scope",
         "notes:read=notes_list,notes_read,whoami",
         "--scope",
@@ -352,8 +365,8 @@ pub fn start_demo_upstream_with_env(f: &Fixture, name: &str, env: &[(&str, &str)
         "--scope",
         "notes:admin=admin_reset",
     ]);
+    c.args(extra);
     ok(c, None);
-    upstream
 }
 
 /// Waits until something listens on `port`.

@@ -8,11 +8,12 @@ use axum::http::StatusCode;
 use axum::routing;
 use axum::{Extension, Json, Router};
 use serde_json::json;
+use serde_json::{Map, Value};
 use warden_core::config::Config;
 use warden_core::keys::Sealer;
 use warden_core::scope::valid_token;
 use warden_core::uri::CanonicalUri;
-use warden_proto::admin::{NewServer, Removed, ServerView, ToolGroupView};
+use warden_proto::admin::{NewServer, Removed, ServerUpdate, ServerView, ToolGroupView};
 use warden_store::{ServerRecord, ServerStore, StoreError, ToolGroup};
 
 use super::auth::Caller;
@@ -123,11 +124,39 @@ const SETTINGS: &[&str] = &[
     "max_processes",
 ];
 
+/// Settings only an external issuer uses: a server returned to Warden's own tokens
+/// drops them.
+const EXTERNAL_SETTINGS: &[&str] = &[
+    "accept_jwt_typ",
+    "introspection_endpoint",
+    "introspection_client_id",
+    "introspection_requires_aud",
+    "introspection_cache_secs",
+    "issuer_ca",
+    "jwks_uri",
+    SEALED_SECRET,
+];
+
+/// Where the sealed introspection client secret is kept in a record's settings.
+const SEALED_SECRET: &str = "introspection_client_secret";
+
 /// Validates a registration against the config's policy and builds its record, with
 /// the introspection secret sealed and the whole registration compiled the way the
 /// gateway will compile it, so a bad one is refused now rather than at first use.
 pub fn build_sealed(
     new: &NewServer,
+    config: &Config,
+    sealer: &Sealer,
+    now: i64,
+) -> Result<ServerRecord, AdminError> {
+    build_keeping(new, None, config, sealer, now)
+}
+
+/// [`build_sealed`], keeping an already sealed introspection secret when `new` brings
+/// none (an update that does not change it).
+fn build_keeping(
+    new: &NewServer,
+    sealed: Option<Value>,
     config: &Config,
     sealer: &Sealer,
     now: i64,
@@ -151,12 +180,14 @@ pub fn build_sealed(
         }
         rec.settings = serde_json::Value::Object(settings.clone());
     }
-    if let Some(secret) = &new.introspection_client_secret {
-        let sealed =
-            crate::gateway::external::seal_secret(sealer, &rec.name, secret).map_err(invalid)?;
-        if let Some(map) = rec.settings.as_object_mut() {
-            map.insert("introspection_client_secret".into(), sealed);
-        }
+    let sealed = match &new.introspection_client_secret {
+        Some(secret) => Some(
+            crate::gateway::external::seal_secret(sealer, &rec.name, secret).map_err(invalid)?,
+        ),
+        None => sealed,
+    };
+    if let (Some(sealed), Some(map)) = (sealed, rec.settings.as_object_mut()) {
+        map.insert(SEALED_SECRET.into(), sealed);
     }
     crate::gateway::registry::Protected::compile(&rec, config, sealer)
         .map(drop)
@@ -228,8 +259,200 @@ pub fn view(r: &ServerRecord) -> ServerView {
         token_format: r.token_format.clone(),
         access_token_ttl_secs: r.access_token_ttl_secs,
         leeway_secs: r.leeway_secs,
+        issuer: r.issuer.clone(),
         created_at: r.created_at,
     }
+}
+
+/// The registration request that `rec` stands for with `patch` applied, and the sealed
+/// introspection secret to keep if the patch brings no new one.
+fn patched(rec: &ServerRecord, patch: &ServerUpdate) -> (NewServer, Option<Value>) {
+    let mut settings: Map<String, Value> = rec.settings.as_object().cloned().unwrap_or_default();
+    let mut sealed = settings.remove(SEALED_SECRET);
+    let issuer = match &patch.issuer {
+        None => rec.issuer.clone(),
+        Some(None) => {
+            for k in EXTERNAL_SETTINGS {
+                settings.remove(*k);
+            }
+            sealed = None;
+            None
+        }
+        Some(Some(issuer)) => Some(issuer.clone()),
+    };
+    for (k, v) in patch.settings.iter().flatten() {
+        if v.is_null() {
+            settings.remove(k);
+        } else {
+            settings.insert(k.clone(), v.clone());
+        }
+    }
+    let groups = || {
+        rec.tool_groups
+            .iter()
+            .map(|g| ToolGroupView {
+                scope: g.scope.clone(),
+                tools: g.tools.clone(),
+            })
+            .collect()
+    };
+    let new = NewServer {
+        name: rec.name.clone(),
+        upstream: patch
+            .upstream
+            .clone()
+            .unwrap_or_else(|| rec.upstream.clone()),
+        canonical_uri: Some(
+            patch
+                .canonical_uri
+                .clone()
+                .unwrap_or_else(|| rec.canonical_uri.clone()),
+        ),
+        tool_groups: patch.tool_groups.clone().unwrap_or_else(groups),
+        access_token_ttl_secs: Some(
+            patch
+                .access_token_ttl_secs
+                .unwrap_or(rec.access_token_ttl_secs),
+        ),
+        leeway_secs: Some(patch.leeway_secs.unwrap_or(rec.leeway_secs)),
+        issuer,
+        token_format: Some(
+            patch
+                .token_format
+                .clone()
+                .unwrap_or_else(|| rec.token_format.clone()),
+        ),
+        settings: Some(settings),
+        introspection_client_secret: patch.introspection_client_secret.clone(),
+    };
+    (new, sealed)
+}
+
+/// Changes some fields of a registered server. The result is validated exactly like a
+/// registration (canonical URI, uniqueness, scopes, lifetime, leeway, issuer, settings),
+/// and refused if the policy grants a scope it would no longer define; on any refusal
+/// nothing changes. Safe against concurrent updates: one that lost a race is re-applied
+/// to the fresh record.
+pub async fn update(
+    app: &App,
+    actor: &Actor,
+    name: &str,
+    patch: &ServerUpdate,
+) -> Result<ServerView, AdminError> {
+    for _attempt in 0..3 {
+        let old = find(app, name).await?;
+        if is_builtin(&old) {
+            return Err(invalid(
+                "the admin resource is built in: its settings follow the config",
+            ));
+        }
+        let (new, sealed) = patched(&old, patch);
+        let now = app.clock.now();
+        let mut rec = build_keeping(&new, sealed, &app.config, &app.sealer, now)?;
+        rec.created_at = old.created_at;
+        rec.updated_at = now.max(old.updated_at + 1);
+        super::policy::check_server_scopes(app, &rec).await?;
+        match ServerStore::update_if_unchanged(&app.store, &rec, old.updated_at).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(what)) if what.contains("changed concurrently") => continue,
+            Err(StoreError::Conflict(what)) => {
+                return Err(AdminError::Conflict(
+                    format!("a server with this {what} is already registered").into(),
+                ))
+            }
+            Err(StoreError::NotFound) => {
+                return Err(AdminError::NotFound(
+                    format!("no server named {name:?}").into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // After the write, so a read racing it cannot re-cache the old registration.
+        app.servers_by_uri.clear();
+        app.gateway.registry.invalidate(&rec.name);
+        audit(
+            app,
+            actor,
+            "server.updated",
+            Subjects {
+                server: Some(rec.name.clone()),
+                ..Default::default()
+            },
+            json!({ "changes": changes(&old, &rec) }),
+        )
+        .await?;
+        return Ok(view(&rec));
+    }
+    Err(AdminError::Conflict(
+        "the server kept changing while this update was applied; try again".into(),
+    ))
+}
+
+/// What an update changed, for the audit log: field names with old and new values,
+/// never a setting's value (a setting may carry a credential).
+fn changes(old: &ServerRecord, new: &ServerRecord) -> Value {
+    let scopes = |r: &ServerRecord| -> Vec<String> {
+        r.tool_groups.iter().map(|g| g.scope.clone()).collect()
+    };
+    let fields = [
+        (
+            "canonical_uri",
+            json!(old.canonical_uri),
+            json!(new.canonical_uri),
+        ),
+        ("upstream", json!(old.upstream), json!(new.upstream)),
+        (
+            "tool_groups",
+            json!(old.tool_groups),
+            json!(new.tool_groups),
+        ),
+        (
+            "token_format",
+            json!(old.token_format),
+            json!(new.token_format),
+        ),
+        (
+            "access_token_ttl_secs",
+            json!(old.access_token_ttl_secs),
+            json!(new.access_token_ttl_secs),
+        ),
+        (
+            "leeway_secs",
+            json!(old.leeway_secs),
+            json!(new.leeway_secs),
+        ),
+        ("issuer", json!(old.issuer), json!(new.issuer)),
+    ];
+    let mut out = Map::new();
+    for (k, a, b) in fields {
+        if a == b {
+            continue;
+        }
+        // Tool groups are summarised by their scopes.
+        let (a, b) = if k == "tool_groups" {
+            (json!(scopes(old)), json!(scopes(new)))
+        } else {
+            (a, b)
+        };
+        out.insert(k.to_owned(), json!({ "from": a, "to": b }));
+    }
+    let empty = Map::new();
+    let (a, b) = (
+        old.settings.as_object().unwrap_or(&empty),
+        new.settings.as_object().unwrap_or(&empty),
+    );
+    let mut changed: Vec<&str> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(String::as_str)
+        .collect();
+    changed.sort_unstable();
+    changed.dedup();
+    if !changed.is_empty() {
+        out.insert("settings".into(), json!(changed));
+    }
+    Value::Object(out)
 }
 
 /// Registers a server.
@@ -302,6 +525,7 @@ pub async fn remove(app: &App, actor: &Actor, name: &str) -> Result<Removed, Adm
     }
     let deleted = ServerStore::delete(&app.store, name).await?;
     app.servers_by_uri.clear();
+    app.gateway.registry.invalidate(name);
     if !deleted {
         return Err(AdminError::NotFound(
             format!("no server named {name:?}").into(),
@@ -346,6 +570,19 @@ async fn get_h(
 }
 
 #[tracing::instrument(skip_all)]
+async fn update_h(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<ServerView>, AdminError> {
+    let patch: ServerUpdate = parse_body(&body)?;
+    update(&app, &Actor::Client(caller.client_id), &name, &patch)
+        .await
+        .map(Json)
+}
+
+#[tracing::instrument(skip_all)]
 async fn remove_h(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
@@ -365,7 +602,7 @@ pub fn routes() -> Router<App> {
         )
         .route(
             &format!("{PREFIX}/servers/{{name}}"),
-            routing::get(get_h).delete(remove_h),
+            routing::get(get_h).patch(update_h).delete(remove_h),
         )
 }
 

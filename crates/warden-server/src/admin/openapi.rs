@@ -285,6 +285,7 @@ mod tests {
             max_token_lifetime_secs: 1,
             leeway_secs: 1,
             issuer: "warden".into(),
+            issuer_reachable: Some(true),
             findings: vec![finding],
         };
         check(&doc, "ServerPosture", &server);

@@ -404,3 +404,81 @@ async fn consents_are_listed_and_withdrawn_through_the_api() {
         .await
         .contains(&"consent.revoked".to_owned()));
 }
+
+#[tokio::test]
+async fn status_probes_each_external_issuer_and_flags_an_unreachable_one() {
+    let h = H::new().await;
+    let t = admin_token(&h, &["admin:read", "admin:write"]).await;
+    let idp = crate::docs::DocServer::start().await;
+    idp.serve(
+        "/.well-known/openid-configuration",
+        crate::docs::Served::json(
+            json!({ "issuer": idp.base, "jwks_uri": idp.url("/jwks") }).to_string(),
+        ),
+    );
+    idp.serve(
+        "/jwks",
+        crate::docs::Served::json(json!({ "keys": [{ "kty": "EC", "kid": "k1" }] }).to_string()),
+    );
+    // A loopback port nothing listens on.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for (name, issuer) in [
+        ("sso", idp.base.clone()),
+        ("down", format!("http://127.0.0.1:{closed}")),
+    ] {
+        let r = post(
+            &h,
+            "/admin/v1/servers",
+            &t,
+            json!({ "name": name, "upstream": "http://127.0.0.1:9/mcp", "issuer": issuer }),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+
+    let s = get(&h, "/admin/v1/status", &t).await.json();
+    let server = |name: &str| {
+        s["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let sso = server("sso");
+    assert_eq!(sso["issuer_reachable"], true, "{sso:#}");
+    assert_eq!(sso["findings"], json!([]));
+    assert_eq!(idp.hits("/jwks"), 1, "the JWKS itself was fetched");
+    let down = server("down");
+    assert_eq!(down["issuer_reachable"], false, "{down:#}");
+    assert_eq!(down["findings"][0]["severity"], "warning");
+    let reason = down["findings"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("unreachable") && reason.contains(&closed.to_string()),
+        "{reason}"
+    );
+    assert!(server("notes").get("issuer_reachable").is_none());
+    // A warning: the fleet is still in policy.
+    assert_eq!(s["ok"], true);
+    assert!(s["warnings"].as_u64().unwrap() >= 1);
+
+    // An issuer whose JWKS is gone is flagged too.
+    idp.serve("/jwks", crate::docs::Served::json("{}").status(404));
+    let s = get(&h, "/admin/v1/status", &t).await.json();
+    let sso = s["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "sso")
+        .unwrap()
+        .clone();
+    assert_eq!(sso["issuer_reachable"], false);
+    assert!(sso["findings"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("HTTP 404"));
+}

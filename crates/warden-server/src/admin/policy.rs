@@ -237,6 +237,35 @@ pub async fn check_server_scopes(app: &App, rec: &ServerRecord) -> Result<(), Ad
     ))
 }
 
+/// Refuses removing server `name` while the policy in force has a rule for it: the
+/// policy would then name a server that does not exist.
+pub async fn check_server_removal(app: &App, name: &str) -> Result<(), AdminError> {
+    let (current, policy) = stored(app).await?;
+    let Some(current) = current else {
+        return Ok(());
+    };
+    let rules: Vec<String> = [("client", &policy.clients), ("group", &policy.groups)]
+        .into_iter()
+        .flat_map(|(kind, rules)| {
+            rules
+                .iter()
+                .filter(|(_, rule)| rule.servers.contains_key(name))
+                .map(move |(who, _)| format!("{kind} {who}"))
+        })
+        .collect();
+    if rules.is_empty() {
+        return Ok(());
+    }
+    Err(AdminError::Conflict(
+        format!(
+            "the policy (version {}) has rules for server {name:?} ({}): apply a policy without them first",
+            current.version,
+            rules.join(", ")
+        )
+        .into(),
+    ))
+}
+
 /// The version named by `If-Match: "N"`, if the header is there (`*` names none).
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, AdminError> {
     let Some(value) = headers.get(header::IF_MATCH) else {

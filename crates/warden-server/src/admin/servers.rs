@@ -523,6 +523,7 @@ pub async fn remove(app: &App, actor: &Actor, name: &str) -> Result<Removed, Adm
             "the admin resource is built in and cannot be removed".into(),
         ));
     }
+    super::policy::check_server_removal(app, name).await?;
     let deleted = ServerStore::delete(&app.store, name).await?;
     app.servers_by_uri.clear();
     app.gateway.registry.invalidate(name);

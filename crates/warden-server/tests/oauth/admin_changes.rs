@@ -199,6 +199,11 @@ async fn patch_refusals_are_clear_and_change_nothing() {
         assert!(d.contains(needle), "{body}: {d}");
     }
     assert_eq!(ServerStore::list(&h.store).await.unwrap(), before);
+    // Nor can the server go while the policy has a rule for it.
+    let r = delete(&h, "/admin/v1/servers/notes", &t).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("client machine"), "{}", r.body);
+    assert_eq!(ServerStore::list(&h.store).await.unwrap(), before);
 
     // Without admin:write: 403, nothing changed, and the refusal is audited.
     let ro = admin_token(&h, &["admin:read"]).await;

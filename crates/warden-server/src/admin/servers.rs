@@ -350,6 +350,12 @@ pub async fn update(
         let now = app.clock.now();
         let mut rec = build_keeping(&new, sealed, &app.config, &app.sealer, now)?;
         rec.created_at = old.created_at;
+        rec.updated_at = old.updated_at;
+        if rec == old {
+            // Nothing to write, and nothing to audit.
+            return Ok(view(&old));
+        }
+        let changed = changes(&old, &rec);
         rec.updated_at = now.max(old.updated_at + 1);
         super::policy::check_server_scopes(app, &rec).await?;
         match ServerStore::update_if_unchanged(&app.store, &rec, old.updated_at).await {
@@ -378,7 +384,7 @@ pub async fn update(
                 server: Some(rec.name.clone()),
                 ..Default::default()
             },
-            json!({ "changes": changes(&old, &rec) }),
+            json!({ "changes": changed }),
         )
         .await?;
         return Ok(view(&rec));

@@ -96,6 +96,16 @@ async fn patch_changes_only_the_fields_given_and_takes_effect_at_once() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["tool_groups"][2]["scope"], "notes:admin");
 
+    // A patch that changes nothing writes nothing.
+    let same = patch(
+        &h,
+        "/admin/v1/servers/notes",
+        &t,
+        json!({ "leeway_secs": 10 }),
+    )
+    .await;
+    assert_eq!(same.status, 200, "{}", same.body);
+
     // Audited as a registry change, with what changed (and who changed it).
     let events = get(&h, "/admin/v1/events?kind=server.updated", &t)
         .await

@@ -52,11 +52,23 @@ pub fn validate_name(name: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// The prefix of a stdio upstream: `stdio:<command line>`, a process the gateway runs.
+pub const STDIO_PREFIX: &str = "stdio:";
+
 fn validate_upstream(text: &str) -> Result<(), AdminError> {
+    if let Some(command) = text.strip_prefix(STDIO_PREFIX) {
+        // The command line itself is checked when the registration is compiled.
+        if command.trim().is_empty() {
+            return Err(invalid(
+                "a stdio upstream needs a command: stdio:COMMAND [ARGS]",
+            ));
+        }
+        return Ok(());
+    }
     let url = url::Url::parse(text)
         .map_err(|_| invalid(format!("upstream {text:?} is not an absolute URL")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(invalid("upstream must be an http(s) URL"));
+        return Err(invalid("upstream must be an http(s) URL or stdio:COMMAND"));
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(invalid("upstream must not embed credentials"));
@@ -346,9 +358,11 @@ pub async fn update(
                 "the admin resource is built in: its settings follow the config",
             ));
         }
+        local_only_stdio(actor, &old)?;
         let (new, sealed) = patched(&old, patch);
         let now = app.clock.now();
         let mut rec = build_keeping(&new, sealed, &app.config, &app.sealer, now)?;
+        local_only_stdio(actor, &rec)?;
         rec.created_at = old.created_at;
         rec.updated_at = old.updated_at;
         if rec == old {
@@ -461,9 +475,24 @@ fn changes(old: &ServerRecord, new: &ServerRecord) -> Value {
     Value::Object(out)
 }
 
+/// Refuses a stdio server to anyone but the local CLI: its upstream and `env` are a
+/// command line and environment Warden runs on its own host, so only someone who holds
+/// the data dir (and could run anything there anyway) may set them. An admin client may
+/// still read and remove one.
+fn local_only_stdio(actor: &Actor, rec: &ServerRecord) -> Result<(), AdminError> {
+    if matches!(actor, Actor::Local) || !rec.upstream.starts_with(STDIO_PREFIX) {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "server {:?} has a stdio upstream, a command Warden runs on its own host: register or change it with the CLI on the data dir, not through the admin API",
+        rec.name
+    )))
+}
+
 /// Registers a server.
 pub async fn create(app: &App, actor: &Actor, new: &NewServer) -> Result<ServerView, AdminError> {
     let rec = build_sealed(new, &app.config, &app.sealer, app.clock.now())?;
+    local_only_stdio(actor, &rec)?;
     // The name is checked first for the clearer message; the store's unique keys still
     // decide a race.
     if ServerStore::get(&app.store, &rec.name).await?.is_some() {
@@ -686,5 +715,32 @@ mod tests {
         let mut n = new("n", &[]);
         n.upstream = "ftp://x".into();
         assert!(bad(n).contains("http(s)"));
+        let mut n = new("n", &[]);
+        n.upstream = "stdio:  ".into();
+        assert!(bad(n).contains("needs a command"));
+    }
+
+    #[test]
+    fn a_stdio_upstream_is_registered_by_the_local_cli_only() {
+        let c = config();
+        let sealer = warden_core::keys::MasterKey::generate().unwrap().sealer();
+        let mut n = new("tool", &[("tool:use", &["echo"])]);
+        n.upstream = "stdio:python3 -u server.py --flag 'a b'".into();
+        let mut settings = Map::new();
+        settings.insert("env".into(), json!({ "MODE": "demo" }));
+        n.settings = Some(settings);
+        let rec = build_sealed(&n, &c, &sealer, 1).unwrap();
+        assert!(local_only_stdio(&Actor::Local, &rec).is_ok());
+        let e = local_only_stdio(&Actor::Client("c".into()), &rec).unwrap_err();
+        assert!(e.to_string().contains("CLI on the data dir"), "{e}");
+        let mut http = new("web", &[]);
+        http.upstream = "http://127.0.0.1:9000/mcp".into();
+        let rec = build_sealed(&http, &c, &sealer, 1).unwrap();
+        assert!(local_only_stdio(&Actor::Client("c".into()), &rec).is_ok());
+        n.settings = Some(Map::from_iter([("env".to_owned(), json!("x"))]));
+        assert!(build_sealed(&n, &c, &sealer, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("settings.env"));
     }
 }

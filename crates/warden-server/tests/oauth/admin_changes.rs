@@ -201,6 +201,13 @@ async fn patch_refusals_are_clear_and_change_nothing() {
         ),
         ("nope", json!({ "leeway_secs": 5 }), 404, "no server"),
         ("admin", json!({ "leeway_secs": 5 }), 400, "built in"),
+        // A stdio upstream is a command run on Warden's host: the local CLI only.
+        (
+            "notes",
+            json!({ "upstream": "stdio:sh -c id" }),
+            400,
+            "CLI on the data dir",
+        ),
     ];
     for (name, body, status, needle) in cases {
         let r = patch(&h, &format!("/admin/v1/servers/{name}"), &t, body.clone()).await;
@@ -208,6 +215,15 @@ async fn patch_refusals_are_clear_and_change_nothing() {
         let d = r.json()["error_description"].as_str().unwrap().to_owned();
         assert!(d.contains(needle), "{body}: {d}");
     }
+    let r = post(
+        &h,
+        "/admin/v1/servers",
+        &t,
+        json!({ "name": "tool", "upstream": "stdio:sh -c id" }),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("CLI on the data dir"), "{}", r.body);
     assert_eq!(ServerStore::list(&h.store).await.unwrap(), before);
     // Nor can the server go while the policy has a rule for it.
     let r = delete(&h, "/admin/v1/servers/notes", &t).await;

@@ -38,7 +38,9 @@ pub enum ServerCmd {
 pub struct AddArgs {
     /// Name: lowercase letters, digits, `-` and `_`; it becomes the path `/mcp/NAME`.
     pub name: String,
-    /// The upstream MCP endpoint (Streamable HTTP URL).
+    /// The upstream MCP endpoint: a Streamable HTTP (or legacy SSE) URL, or
+    /// `stdio:COMMAND [ARGS]` for a stdio server the gateway runs per session (on the data
+    /// dir only: the admin API refuses to register a command).
     #[arg(long)]
     pub upstream: String,
     /// A tool group: `SCOPE=TOOL[,TOOL…]`. Repeatable.
@@ -112,6 +114,9 @@ pub struct UpdateArgs {
     /// The upstream's transport: `streamable-http` or `sse`.
     #[arg(long, value_name = "streamable-http|sse", value_parser = ["streamable-http", "sse"])]
     pub transport: Option<String>,
+    /// For a stdio upstream: replace its processes' environment, `KEY=VALUE`. Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
 }
 
 /// Where a server's tokens come from: this Warden (the default) or the organisation's own
@@ -161,6 +166,26 @@ pub struct UpstreamArgs {
     /// transport (the default when the upstream's path ends in `/sse`).
     #[arg(long, value_name = "streamable-http|sse", value_parser = ["streamable-http", "sse"])]
     pub transport: Option<String>,
+    /// For a stdio upstream: an environment variable of its processes, `KEY=VALUE`.
+    /// Repeatable. The processes get nothing else of Warden's environment.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+}
+
+/// `--env KEY=VALUE` flags as the `env` setting.
+fn env_setting(pairs: &[String]) -> anyhow::Result<Option<Value>> {
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let mut env = Map::new();
+    for pair in pairs {
+        let (k, v) = pair
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| anyhow!("--env {pair:?}: expected KEY=VALUE"))?;
+        env.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
+    Ok(Some(Value::Object(env)))
 }
 
 fn read_pem(path: &PathBuf, flag: &str) -> anyhow::Result<String> {
@@ -301,6 +326,12 @@ impl AddArgs {
         if let Some(transport) = &self.connection.transport {
             settings.insert("transport".into(), Value::String(transport.clone()));
         }
+        if let Some(env) = env_setting(&self.connection.env)? {
+            if !self.upstream.starts_with("stdio:") {
+                bail!("--env applies to a stdio upstream");
+            }
+            settings.insert("env".into(), env);
+        }
         let secret = if self.issuer.introspection_client_secret_stdin {
             Some(read_secret_line("the introspection client secret")?)
         } else {
@@ -361,6 +392,9 @@ impl UpdateArgs {
         }
         if let Some(t) = &self.transport {
             settings.insert("transport".into(), Value::String(t.clone()));
+        }
+        if let Some(env) = env_setting(&self.env)? {
+            settings.insert("env".into(), env);
         }
         let issuer = match (&self.issuer, self.warden_issuer) {
             (Some(i), _) => Some(Some(i.clone())),

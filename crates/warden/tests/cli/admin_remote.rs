@@ -539,6 +539,37 @@ fn server_updates_policy_and_consents_work_remotely() {
         2
     );
 
+    // A stdio upstream is a command run on Warden's host: the data dir registers and
+    // changes it; an admin client reads it but may not change it.
+    ok(
+        r.local(&[
+            "server",
+            "add",
+            "tool",
+            "--upstream",
+            "stdio:python3 -u tool.py",
+            "--env",
+            "MODE=demo",
+            "--scope",
+            "tool:use=echo",
+        ]),
+        None,
+    );
+    let shown = json(r.remote(&["--json", "server", "show", "tool"]), None);
+    assert_eq!(shown["upstream"], "stdio:python3 -u tool.py");
+    let err = fails(r.remote(&["server", "update", "tool", "--env", "LD_PRELOAD=/x.so"]));
+    assert!(
+        err.contains("CLI on the data dir") && err.contains("400"),
+        "{err}"
+    );
+    let err = fails(r.remote(&["server", "add", "tool2", "--upstream", "stdio:sh -c id"]));
+    assert!(err.contains("CLI on the data dir"), "{err}");
+    let local = json(
+        r.local(&["--json", "server", "update", "tool", "--leeway", "5s"]),
+        None,
+    );
+    assert_eq!(local["leeway_secs"], 5);
+
     // Consents.
     ok(
         r.remote(&["user", "add", "bob", "--password-stdin"]),

@@ -513,3 +513,33 @@ async fn status_probes_each_external_issuer_and_flags_an_unreachable_one() {
         .unwrap()
         .contains("HTTP 404"));
 }
+
+#[tokio::test]
+async fn concurrent_patches_of_different_fields_both_land() {
+    let h = H::new().await;
+    let t = admin_token(&h, &["admin:write"]).await;
+    for round in 0..4 {
+        let (a, b) = tokio::join!(
+            patch(
+                &h,
+                "/admin/v1/servers/notes",
+                &t,
+                json!({ "leeway_secs": 10 + round }),
+            ),
+            patch(
+                &h,
+                "/admin/v1/servers/notes",
+                &t,
+                json!({ "access_token_ttl_secs": 300 + round }),
+            ),
+        );
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert_eq!(b.status, 200, "{}", b.body);
+        let rec = ServerStore::get(&h.store, "notes").await.unwrap().unwrap();
+        assert_eq!(
+            (rec.leeway_secs, rec.access_token_ttl_secs),
+            (10 + round, 300 + round),
+            "neither update was lost"
+        );
+    }
+}

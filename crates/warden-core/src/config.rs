@@ -40,6 +40,7 @@ pub const RESERVED_ENV: &[&str] = &[
     "WARDEN_LOG",
     "WARDEN_ADMIN_CLIENT_ID",
     "WARDEN_ADMIN_CLIENT_SECRET",
+    "WARDEN_ADMIN_CA_FILE",
 ];
 
 /// A configuration error: which key, where it came from, and what is wrong.

@@ -34,6 +34,9 @@ pub struct ServerView {
     pub access_token_ttl_secs: i64,
     /// Clock-skew leeway, seconds.
     pub leeway_secs: i64,
+    /// The external issuer this server trusts; absent for this Warden's own tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     /// Created, UNIX seconds.
     pub created_at: i64,
 }

@@ -28,10 +28,12 @@ use crate::App;
 
 pub mod auth;
 pub mod clients;
+pub mod consents;
 pub mod error;
 pub mod events;
 pub mod keys;
 pub mod openapi;
+pub mod policy;
 pub mod servers;
 pub mod status;
 pub mod users;
@@ -170,6 +172,8 @@ pub fn routes(app: &App) -> Router<App> {
         .merge(servers::routes())
         .merge(clients::routes())
         .merge(users::routes())
+        .merge(consents::routes())
+        .merge(policy::routes())
         .merge(keys::routes())
         .merge(events::routes())
         .merge(status::routes())

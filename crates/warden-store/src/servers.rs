@@ -58,6 +58,15 @@ pub trait ServerStore: Send + Sync {
     /// Replaces every field except `name` and `created_at`; `NotFound` if absent,
     /// `Conflict("canonical uri")` if the new URI is taken.
     async fn update(&self, server: &ServerRecord) -> Result<(), StoreError>;
+    /// [`ServerStore::update`], but only if the stored `updated_at` still equals
+    /// `expected_updated_at`: optimistic concurrency for read-modify-write changes (a
+    /// partial update through the admin API). `Conflict("server (changed concurrently)")`
+    /// if it changed, `Conflict("canonical uri")` if the new URI is taken.
+    async fn update_if_unchanged(
+        &self,
+        server: &ServerRecord,
+        expected_updated_at: i64,
+    ) -> Result<(), StoreError>;
     /// Deletes the server; false if it did not exist.
     async fn delete(&self, name: &str) -> Result<bool, StoreError>;
 }
@@ -104,6 +113,61 @@ impl Store {
         let rows = query.fetch_all(&self.pool).await?;
         rows.iter().map(ServerRecord::from_row).collect()
     }
+
+    /// The one UPDATE behind [`ServerStore::update`] and
+    /// [`ServerStore::update_if_unchanged`] (guarded by `updated_at` when `expected` is
+    /// set), on both backends.
+    async fn update_server(
+        &self,
+        server: &ServerRecord,
+        expected: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let guard = if expected.is_some() {
+            " AND updated_at = ?"
+        } else {
+            ""
+        };
+        let sql = self
+            .q(&format!(
+                "UPDATE servers SET canonical_uri = ?, upstream = ?, tool_groups = ?, \
+                 token_format = ?, access_token_ttl_secs = ?, leeway_secs = ?, issuer = ?, \
+                 settings = ?, updated_at = ? WHERE name = ?{guard}"
+            ))
+            .into_owned();
+        let mut query = sqlx::query(&sql)
+            .bind(&server.canonical_uri)
+            .bind(&server.upstream)
+            .bind(to_json(&server.tool_groups, "tool groups")?)
+            .bind(&server.token_format)
+            .bind(server.access_token_ttl_secs)
+            .bind(server.leeway_secs)
+            .bind(server.issuer.as_deref())
+            .bind(to_json(&server.settings, "server settings")?)
+            .bind(server.updated_at)
+            .bind(&server.name);
+        if let Some(expected) = expected {
+            query = query.bind(expected);
+        }
+        let done = query
+            .execute(&self.pool)
+            .await
+            .map_err(conflict(SERVER_CONFLICTS, "server name"))?;
+        if done.rows_affected() > 0 {
+            return Ok(());
+        }
+        // Nothing matched: either there is no such server, or (guarded) it changed.
+        let exists = expected.is_some()
+            && sqlx::query(&self.q("SELECT 1 FROM servers WHERE name = ?"))
+                .bind(&server.name)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some();
+        Err(if exists {
+            StoreError::Conflict("server (changed concurrently)".into())
+        } else {
+            StoreError::NotFound
+        })
+    }
 }
 
 #[async_trait]
@@ -149,28 +213,15 @@ impl ServerStore for Store {
     }
 
     async fn update(&self, server: &ServerRecord) -> Result<(), StoreError> {
-        let done = sqlx::query(&self.q(
-            "UPDATE servers SET canonical_uri = ?, upstream = ?, tool_groups = ?, token_format = ?, \
-             access_token_ttl_secs = ?, leeway_secs = ?, issuer = ?, settings = ?, updated_at = ? \
-             WHERE name = ?",
-        ))
-        .bind(&server.canonical_uri)
-        .bind(&server.upstream)
-        .bind(to_json(&server.tool_groups, "tool groups")?)
-        .bind(&server.token_format)
-        .bind(server.access_token_ttl_secs)
-        .bind(server.leeway_secs)
-        .bind(server.issuer.as_deref())
-        .bind(to_json(&server.settings, "server settings")?)
-        .bind(server.updated_at)
-        .bind(&server.name)
-        .execute(&self.pool)
-        .await
-        .map_err(conflict(SERVER_CONFLICTS, "server name"))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        self.update_server(server, None).await
+    }
+
+    async fn update_if_unchanged(
+        &self,
+        server: &ServerRecord,
+        expected_updated_at: i64,
+    ) -> Result<(), StoreError> {
+        self.update_server(server, Some(expected_updated_at)).await
     }
 
     async fn delete(&self, name: &str) -> Result<bool, StoreError> {

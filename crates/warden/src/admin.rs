@@ -6,8 +6,10 @@
 use anyhow::anyhow;
 use warden_core::secret::SecretString;
 use warden_proto::admin::{
-    ChainReport, ClientView, CreatedClient, EventQuery, EventView, FleetStatus, KeyView, NewClient,
-    NewServer, NewUser, Removed, RotateKey, RotateSecret, RotatedSecret, ServerView, UserView,
+    ChainReport, ClientView, ConsentFilter, ConsentView, ConsentsRevoked, CreatedClient,
+    EventQuery, EventView, FleetStatus, KeyView, NewClient, NewServer, NewUser, PolicyApplied,
+    PolicyProblem, PolicyView, Removed, RotateKey, RotateSecret, RotatedSecret, ServerUpdate,
+    ServerView, UserView,
 };
 use warden_server::admin::{self as ops, Actor, AdminError};
 use warden_server::App;
@@ -51,7 +53,8 @@ impl Admin {
     pub async fn open(common: &Common) -> anyhow::Result<Admin> {
         if let Some(url) = &common.server {
             let (id, secret) = credentials(common)?;
-            return Ok(Admin::Remote(Remote::connect(url, &id, &secret).await?));
+            let remote = Remote::connect(url, common.ca_file.as_deref(), &id, &secret).await?;
+            return Ok(Admin::Remote(remote));
         }
         let o = datadir::open(&common.data_dir).await?;
         let app = App::new(o.config, o.store.clone(), &o.master, o.clock)
@@ -97,6 +100,20 @@ impl Admin {
         match self {
             Admin::Local { app, .. } => local(ops::servers::create(app, &Actor::Local, new).await),
             Admin::Remote(r) => r.post(&["servers"], new).await,
+        }
+    }
+
+    /// Changes some fields of a server.
+    pub async fn update_server(
+        &self,
+        name: &str,
+        patch: &ServerUpdate,
+    ) -> anyhow::Result<ServerView> {
+        match self {
+            Admin::Local { app, .. } => {
+                local(ops::servers::update(app, &Actor::Local, name, patch).await)
+            }
+            Admin::Remote(r) => r.patch(&["servers", name], patch).await,
         }
     }
 
@@ -217,6 +234,63 @@ impl Admin {
         match self {
             Admin::Local { app, .. } => local(ops::events::verify(app).await),
             Admin::Remote(r) => r.get(&["events", "verify"]).await,
+        }
+    }
+
+    /// The policy in force.
+    pub async fn policy(&self) -> anyhow::Result<PolicyView> {
+        match self {
+            Admin::Local { app, .. } => local(ops::policy::get(app).await),
+            Admin::Remote(r) => r.get(&["policy"]).await,
+        }
+    }
+
+    /// Applies a policy document (or checks it, on a dry run). A refused document gives
+    /// its problems, each with its line.
+    pub async fn apply_policy(
+        &self,
+        source: &str,
+        dry_run: bool,
+    ) -> anyhow::Result<Result<PolicyApplied, Vec<PolicyProblem>>> {
+        match self {
+            Admin::Local { app, .. } => {
+                let req = ops::policy::ApplyRequest {
+                    source,
+                    dry_run,
+                    expected_version: None,
+                };
+                match ops::policy::apply(app, &Actor::Local, req).await {
+                    Ok(applied) => Ok(Ok(applied)),
+                    Err(AdminError::InvalidPolicy(problems)) => Ok(Err(problems)),
+                    Err(e) => Err(anyhow!(e.detail())),
+                }
+            }
+            Admin::Remote(r) => r.apply_policy(source, dry_run).await,
+        }
+    }
+
+    /// A user's consents.
+    pub async fn consents(&self, username: &str) -> anyhow::Result<Vec<ConsentView>> {
+        match self {
+            Admin::Local { app, .. } => local(ops::consents::list(app, username).await),
+            Admin::Remote(r) => r.get(&["users", username, "consents"]).await,
+        }
+    }
+
+    /// Withdraws a user's consents and revokes their sessions.
+    pub async fn revoke_consents(
+        &self,
+        username: &str,
+        filter: &ConsentFilter,
+    ) -> anyhow::Result<ConsentsRevoked> {
+        match self {
+            Admin::Local { app, .. } => {
+                local(ops::consents::revoke(app, &Actor::Local, username, filter).await)
+            }
+            Admin::Remote(r) => {
+                r.delete_query(&["users", username, "consents"], filter)
+                    .await
+            }
         }
     }
 

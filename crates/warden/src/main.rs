@@ -32,9 +32,13 @@ pub struct Common {
     #[arg(long, global = true)]
     pub json: bool,
     /// Run admin commands against this running server's admin API instead of the data
-    /// dir (e.g. http://127.0.0.1:8080), authenticating as an admin client.
+    /// dir (https://…, or http on loopback), authenticating as an admin client.
     #[arg(long, global = true, value_name = "URL")]
     pub server: Option<String>,
+    /// PEM file of the CA(s) to trust for an https --server (a private CA); it replaces
+    /// the public web roots for that connection.
+    #[arg(long, global = true, env = "WARDEN_ADMIN_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
     /// The admin client's id, for --server.
     #[arg(long, global = true, env = "WARDEN_ADMIN_CLIENT_ID")]
     pub client_id: Option<String>,
@@ -115,13 +119,13 @@ impl Command {
             | Command::Client(_)
             | Command::Keys(_)
             | Command::Events(_)
+            | Command::Consent(_)
+            | Command::Apply(_)
+            | Command::Policy(_)
             | Command::Status => true,
             Command::Init(_)
             | Command::Serve(_)
             | Command::Quickstart(_)
-            | Command::Consent(_)
-            | Command::Apply(_)
-            | Command::Policy(_)
             | Command::DemoUpstream(_) => false,
         }
     }

@@ -1,12 +1,18 @@
 //! The admin API client behind `--server URL`: one client-credentials token per run,
 //! then JSON calls that decode into the same wire types the local mode prints.
+//!
+//! It speaks https (rustls with ring; the public web roots, or only the CAs of
+//! `--ca-file`), and plain http to loopback only: the admin secret and token cross this
+//! connection.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context as _};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use warden_core::secret::SecretString;
+use warden_proto::admin::{PolicyApplied, PolicyProblem};
 use warden_proto::oauth::{ErrorBody, TokenResponse};
 
 /// How long one admin call may take.
@@ -29,15 +35,24 @@ impl Remote {
     /// `resource`), falling back to `{server}/admin`.
     pub async fn connect(
         server: &str,
+        ca_file: Option<&Path>,
         client_id: &str,
         client_secret: &SecretString,
     ) -> anyhow::Result<Remote> {
         let base = check_server_url(server)?;
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .user_agent(concat!("warden-cli/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot build the HTTP client")?;
+            // The admin API never redirects; following one could carry the token away.
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(base.starts_with("https://"));
+        if let Some(path) = ca_file {
+            builder = builder.tls_built_in_root_certs(false);
+            for cert in read_ca_file(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().context("cannot build the HTTP client")?;
         let resource = discover_resource(&http, &base)
             .await
             .unwrap_or_else(|| format!("{base}/admin"));
@@ -104,17 +119,72 @@ impl Remote {
             .await
     }
 
+    /// `PATCH` a JSON body to the path.
+    pub async fn patch<T: DeserializeOwned, B: Serialize>(
+        &self,
+        segments: &[&str],
+        body: &B,
+    ) -> anyhow::Result<T> {
+        self.send(self.http.patch(self.url(segments)?).json(body))
+            .await
+    }
+
     /// `DELETE` the path.
     pub async fn delete<T: DeserializeOwned>(&self, segments: &[&str]) -> anyhow::Result<T> {
         self.send(self.http.delete(self.url(segments)?)).await
     }
 
-    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<T> {
-        let resp = req
-            .bearer_auth(self.token.expose())
+    /// `DELETE` the path with query parameters.
+    pub async fn delete_query<T: DeserializeOwned, Q: Serialize>(
+        &self,
+        segments: &[&str],
+        query: &Q,
+    ) -> anyhow::Result<T> {
+        self.send(self.http.delete(self.url(segments)?).query(query))
+            .await
+    }
+
+    /// `PUT /policy`: applies (or, on a dry run, checks) a policy document. A refused
+    /// document gives its problems, each with its line.
+    pub async fn apply_policy(
+        &self,
+        source: &str,
+        dry_run: bool,
+    ) -> anyhow::Result<Result<PolicyApplied, Vec<PolicyProblem>>> {
+        let req = self
+            .http
+            .put(self.url(&["policy"])?)
+            .query(&[("dry_run", dry_run)])
+            .header(reqwest::header::CONTENT_TYPE, "application/toml")
+            .body(source.to_owned());
+        let resp = self.call(req).await?;
+        if resp.status() == reqwest::StatusCode::BAD_REQUEST {
+            let body: serde_json::Value = resp
+                .json()
+                .await
+                .context("the admin API's refusal is not JSON")?;
+            if let Some(errors) = body.get("errors") {
+                let problems: Vec<PolicyProblem> = serde_json::from_value(errors.clone())
+                    .context("the admin API's policy errors do not have the expected shape")?;
+                return Ok(Err(problems));
+            }
+            let text = body
+                .get("error_description")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("invalid request");
+            bail!("{text} (invalid_request, HTTP 400)");
+        }
+        Self::decode(resp).await.map(Ok)
+    }
+
+    async fn call(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        req.bearer_auth(self.token.expose())
             .send()
             .await
-            .map_err(|e| unreachable(self.api.as_str(), &e))?;
+            .map_err(|e| unreachable(self.api.as_str(), &e))
+    }
+
+    async fn decode<T: DeserializeOwned>(resp: reqwest::Response) -> anyhow::Result<T> {
         if !resp.status().is_success() {
             bail!("{}", error_text(resp).await);
         }
@@ -122,10 +192,29 @@ impl Remote {
             .await
             .context("the admin API's answer does not have the expected shape (is the server the same Warden version?)")
     }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<T> {
+        Self::decode(self.call(req).await?).await
+    }
 }
 
-/// Checks `--server`: the secret goes over this connection, so plain HTTP is allowed on
-/// loopback only (a tunnel, a port-forward, a sidecar). This build has no TLS client.
+/// The certificates of a `--ca-file` PEM bundle.
+fn read_ca_file(path: &Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("--ca-file {}: cannot read", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|_| anyhow!("--ca-file {}: not a PEM certificate bundle", path.display()))?;
+    if certs.is_empty() {
+        bail!(
+            "--ca-file {}: no PEM certificate in the file",
+            path.display()
+        );
+    }
+    Ok(certs)
+}
+
+/// Checks `--server`: the secret goes over this connection, so it must be https, or
+/// plain http on loopback only (a tunnel, a port-forward, a sidecar).
 pub fn check_server_url(text: &str) -> anyhow::Result<String> {
     let url =
         url::Url::parse(text).map_err(|_| anyhow!("--server {text:?} is not an absolute URL"))?;
@@ -136,14 +225,12 @@ pub fn check_server_url(text: &str) -> anyhow::Result<String> {
         .host()
         .is_some_and(|h| warden_core::uri::is_loopback_host(&h));
     match url.scheme() {
+        "https" if url.host().is_some() => {}
         "http" if loopback => {}
         "http" => bail!(
-            "--server {text}: refusing to send admin credentials over plain HTTP to a host that is not loopback; reach it through an SSH tunnel or port-forward on 127.0.0.1"
+            "--server {text}: refusing to send admin credentials over plain HTTP to a host that is not loopback; use https, or an SSH tunnel or port-forward on 127.0.0.1"
         ),
-        "https" => bail!(
-            "--server {text}: this build's admin client speaks plain HTTP on loopback only; reach the server through an SSH tunnel or port-forward on 127.0.0.1"
-        ),
-        _ => bail!("--server must be an http URL"),
+        _ => bail!("--server must be an https URL (or http on loopback)"),
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -164,13 +251,36 @@ async fn discover_resource(http: &reqwest::Client, base: &str) -> Option<String>
 
 fn unreachable(base: &str, e: &reqwest::Error) -> anyhow::Error {
     let why = if e.is_timeout() {
-        "timed out"
+        "timed out".to_owned()
     } else if e.is_connect() {
-        "cannot connect"
+        // A TLS failure (an unknown CA, a name mismatch) shows up as a connect error:
+        // say which, without the library's whole chain.
+        match tls_reason(e) {
+            Some(r) => format!("cannot connect: TLS: {r}"),
+            None => "cannot connect".to_owned(),
+        }
     } else {
-        "request failed"
+        "request failed".to_owned()
     };
     anyhow!("{base}: {why}")
+}
+
+/// The TLS reason behind a connect error, if rustls gave one (`invalid peer certificate:
+/// UnknownIssuer`, …). Certificate errors carry no secret.
+fn tls_reason(e: &reqwest::Error) -> Option<String> {
+    std::error::Error::source(e).and_then(find_tls)
+}
+
+fn find_tls(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+        return Some(tls.to_string());
+    }
+    // An io::Error's source() skips the error it wraps: look inside it first.
+    let wrapped = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+        .and_then(|inner| find_tls(inner));
+    wrapped.or_else(|| e.source().and_then(find_tls))
 }
 
 /// A refusal as text: the error description, then the code and status.
@@ -190,7 +300,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn server_urls_are_loopback_http_only() {
+    fn server_urls_are_https_or_loopback_http() {
         assert_eq!(
             check_server_url("http://127.0.0.1:8080/").unwrap(),
             "http://127.0.0.1:8080"
@@ -203,7 +313,12 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("plain HTTP"));
-        assert!(check_server_url("https://auth.example.com").is_err());
+        assert_eq!(
+            check_server_url("https://auth.example.com/").unwrap(),
+            "https://auth.example.com"
+        );
+        assert!(check_server_url("ftp://auth.example.com").is_err());
+        assert!(check_server_url("https://u:p@auth.example.com").is_err());
         assert!(check_server_url("http://u:p@127.0.0.1").is_err());
         assert!(check_server_url("not a url").is_err());
     }

@@ -226,7 +226,8 @@ fn secret_policy_and_token_lifetime_ceiling() {
         MIN,
         &[
             ("WARDEN_ADMIN_CLIENT_SECRET", "x"),
-            ("WARDEN_ADMIN_CLIENT_ID", "y")
+            ("WARDEN_ADMIN_CLIENT_ID", "y"),
+            ("WARDEN_ADMIN_CA_FILE", "ca.pem")
         ]
     )
     .is_ok());

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{ClientView, ToolGroupView};
 
@@ -45,6 +45,56 @@ pub struct NewServer {
     /// with the master key before it is stored and never returns it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introspection_client_secret: Option<String>,
+}
+
+/// `PATCH /admin/v1/servers/{name}`: change some of a registered server's fields. An
+/// absent field keeps its value; the result is validated exactly like a registration.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerUpdate {
+    /// The upstream MCP endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// The canonical URI (still unique across the fleet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canonical_uri: Option<String>,
+    /// Replaces every tool group. A scope the policy grants cannot be dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_groups: Option<Vec<ToolGroupView>>,
+    /// Access-token lifetime, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_ttl_secs: Option<i64>,
+    /// Clock-skew leeway, seconds (0..=300).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leeway_secs: Option<i64>,
+    /// An external issuer; `null` returns the server to this Warden's tokens (and drops
+    /// the settings that only an external issuer uses).
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub issuer: Option<Option<String>>,
+    /// `jwt` or `opaque`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_format: Option<String>,
+    /// Settings to merge: each key given replaces that setting, a `null` removes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A new introspection client secret, in clear on the way in only (sealed before it
+    /// is stored, never returned).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_client_secret: Option<String>,
+}
+
+/// A field that is present, even as `null`, is `Some(value)`: tells "set to null" from
+/// "absent" in a partial update.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// `POST /admin/v1/clients`: register an OAuth client.
@@ -110,6 +160,75 @@ pub struct RotateKey {
     /// Sign with the new key at once instead of after the publish-ahead period.
     #[serde(default)]
     pub immediate: bool,
+}
+
+/// `GET /admin/v1/policy`: the fleet policy as last applied.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PolicyView {
+    /// Increases by one on every apply; 0 when none was ever applied. Also the `ETag`.
+    pub version: i64,
+    /// When it was applied, UNIX seconds (absent before the first apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+    /// The document as applied (TOML), or empty before the first apply.
+    pub source: String,
+    /// The policy as Warden evaluates it (client ids resolved).
+    pub policy: serde_json::Value,
+}
+
+/// The answer to `PUT /admin/v1/policy` (and `warden apply`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PolicyApplied {
+    /// True when nothing was changed (`?dry_run=true`).
+    pub dry_run: bool,
+    /// The version now in force: the new one, or the current one on a dry run or when
+    /// the document changes nothing.
+    pub version: i64,
+    /// What changed (or would change), one `+`/`-`/`~` line each.
+    pub changes: Vec<String>,
+}
+
+/// One problem in a refused policy document.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PolicyProblem {
+    /// The 1-based line of the document, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// A user's consent to one client at one resource.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConsentView {
+    /// The client.
+    pub client_id: String,
+    /// The resource (canonical URI).
+    pub resource: String,
+    /// The approved scopes.
+    pub scopes: Vec<String>,
+    /// When approved, UNIX seconds.
+    pub granted_at: i64,
+}
+
+/// `DELETE /admin/v1/users/{username}/consents` query: what to withdraw.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentFilter {
+    /// Only this client's consents (default: every client's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
+    /// Only this resource (canonical URI); needs `client`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+}
+
+/// The answer to a consent withdrawal.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConsentsRevoked {
+    /// Consents removed.
+    pub consents_removed: u64,
+    /// Refresh-token families (sessions) revoked with them.
+    pub sessions_revoked: u64,
 }
 
 /// The answer to a removal.
@@ -225,6 +344,25 @@ impl std::fmt::Debug for NewServer {
     }
 }
 
+impl std::fmt::Debug for ServerUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerUpdate")
+            .field("upstream", &self.upstream)
+            .field("canonical_uri", &self.canonical_uri)
+            .field("tool_groups", &self.tool_groups)
+            .field("issuer", &self.issuer)
+            .field("token_format", &self.token_format)
+            .field(
+                "introspection_client_secret",
+                &self
+                    .introspection_client_secret
+                    .as_ref()
+                    .map(|_| "[REDACTED]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +381,23 @@ mod tests {
     fn request_bodies_refuse_unknown_fields() {
         let e = serde_json::from_str::<NewServer>(r#"{"name":"a","upstream":"u","scopes":[]}"#);
         assert!(e.is_err());
+        let e = serde_json::from_str::<ServerUpdate>(r#"{"name":"a"}"#);
+        assert!(e.is_err(), "a server's name is not changed by an update");
+    }
+
+    #[test]
+    fn an_update_tells_null_from_absent() {
+        let u: ServerUpdate = serde_json::from_str(r#"{"issuer":null}"#).unwrap();
+        assert_eq!(u.issuer, Some(None));
+        let u: ServerUpdate = serde_json::from_str(r#"{"issuer":"https://idp.example"}"#).unwrap();
+        assert_eq!(u.issuer, Some(Some("https://idp.example".into())));
+        let u: ServerUpdate = serde_json::from_str("{}").unwrap();
+        assert_eq!(u, ServerUpdate::default());
+        assert_eq!(serde_json::to_string(&u).unwrap(), "{}");
+        let secret = ServerUpdate {
+            introspection_client_secret: Some("hunter2".into()),
+            ..Default::default()
+        };
+        assert!(!format!("{secret:?}").contains("hunter2"));
     }
 }

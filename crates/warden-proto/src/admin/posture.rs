@@ -85,6 +85,10 @@ pub struct ServerPosture {
     pub leeway_secs: i64,
     /// `warden`, or the external issuer this server trusts.
     pub issuer: String,
+    /// For an external issuer: whether its metadata and JWKS (or its introspection
+    /// endpoint) answered when the posture was computed. Absent for Warden's own tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer_reachable: Option<bool>,
     /// What is flagged; empty when the server is in policy.
     pub findings: Vec<Finding>,
 }

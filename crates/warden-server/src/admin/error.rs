@@ -8,6 +8,8 @@ use std::fmt;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde_json::json;
+use warden_proto::admin::PolicyProblem;
 use warden_proto::oauth::ErrorBody;
 use warden_store::StoreError;
 
@@ -33,10 +35,15 @@ pub enum AdminError {
     },
     /// The request is malformed or asks for something invalid. 400.
     InvalidRequest(Cow<'static, str>),
+    /// A policy document was refused: every problem, each with its line. 400, with the
+    /// problems in the body's `errors`.
+    InvalidPolicy(Vec<PolicyProblem>),
     /// The named object does not exist. 404.
     NotFound(Cow<'static, str>),
     /// The change collides with existing state (duplicate, rotation in progress). 409.
     Conflict(Cow<'static, str>),
+    /// The object changed since the version the caller named (`If-Match`). 412.
+    PreconditionFailed(Cow<'static, str>),
     /// The admin API cannot serve now. 503; the detail is in the log.
     Unavailable(Cow<'static, str>),
     /// The store failed. 503 if retrying may help, else 500; the detail is in the log.
@@ -53,9 +60,10 @@ impl AdminError {
         match self {
             AdminError::Unauthenticated { .. } => "invalid_token",
             AdminError::InsufficientScope { .. } => "insufficient_scope",
-            AdminError::InvalidRequest(_) => "invalid_request",
+            AdminError::InvalidRequest(_) | AdminError::InvalidPolicy(_) => "invalid_request",
             AdminError::NotFound(_) => "not_found",
             AdminError::Conflict(_) => "conflict",
+            AdminError::PreconditionFailed(_) => "precondition_failed",
             AdminError::Unavailable(_) => "temporarily_unavailable",
             AdminError::Store(e) if e.is_transient() => "temporarily_unavailable",
             AdminError::Store(_) | AdminError::Internal(_) => "server_error",
@@ -67,9 +75,10 @@ impl AdminError {
         match self {
             AdminError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             AdminError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            AdminError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            AdminError::InvalidRequest(_) | AdminError::InvalidPolicy(_) => StatusCode::BAD_REQUEST,
             AdminError::NotFound(_) => StatusCode::NOT_FOUND,
             AdminError::Conflict(_) => StatusCode::CONFLICT,
+            AdminError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             AdminError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Store(e) if e.is_transient() => StatusCode::SERVICE_UNAVAILABLE,
             AdminError::Store(_) | AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -99,9 +108,24 @@ impl fmt::Display for AdminError {
                 "the access token is invalid, expired, revoked or not issued for the admin API",
             ),
             AdminError::InsufficientScope { description, .. } => f.write_str(description),
+            AdminError::InvalidPolicy(problems) => {
+                write!(
+                    f,
+                    "{} error(s) in the policy; nothing was changed",
+                    problems.len()
+                )?;
+                for p in problems {
+                    match p.line {
+                        Some(l) => write!(f, "\nline {l}: {}", p.message)?,
+                        None => write!(f, "\n{}", p.message)?,
+                    }
+                }
+                Ok(())
+            }
             AdminError::InvalidRequest(d)
             | AdminError::NotFound(d)
             | AdminError::Conflict(d)
+            | AdminError::PreconditionFailed(d)
             | AdminError::Unavailable(d)
             | AdminError::Internal(d) => f.write_str(d),
             AdminError::Store(e) if e.is_transient() => f.write_str("try again shortly"),
@@ -147,15 +171,27 @@ impl IntoResponse for AdminError {
                 tracing::error!(error = %d, "admin endpoint failed");
                 None
             }
-            AdminError::InvalidRequest(_) | AdminError::NotFound(_) | AdminError::Conflict(_) => {
-                None
-            }
+            AdminError::InvalidRequest(_)
+            | AdminError::InvalidPolicy(_)
+            | AdminError::NotFound(_)
+            | AdminError::Conflict(_)
+            | AdminError::PreconditionFailed(_) => None,
         };
-        let body = ErrorBody {
-            error: self.code().to_owned(),
-            error_description: Some(self.to_string()),
+        let mut resp = if let AdminError::InvalidPolicy(problems) = &self {
+            // The OAuth-style body, with each problem and its line besides.
+            let body = json!({
+                "error": self.code(),
+                "error_description": self.to_string(),
+                "errors": problems,
+            });
+            (status, Json(body)).into_response()
+        } else {
+            let body = ErrorBody {
+                error: self.code().to_owned(),
+                error_description: Some(self.to_string()),
+            };
+            (status, Json(body)).into_response()
         };
-        let mut resp = (status, Json(body)).into_response();
         if let Some(c) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, c);
         }

@@ -85,9 +85,70 @@ mod tests {
             token_format: "jwt".into(),
             access_token_ttl_secs: 1,
             leeway_secs: 1,
+            issuer: Some("i".into()),
             created_at: 1,
         };
         check(&doc, "ServerView", &server);
+        check(
+            &doc,
+            "ServerUpdate",
+            &ServerUpdate {
+                upstream: Some("u".into()),
+                canonical_uri: Some("u".into()),
+                tool_groups: Some(vec![tool.clone()]),
+                access_token_ttl_secs: Some(1),
+                leeway_secs: Some(1),
+                issuer: Some(None),
+                token_format: Some("jwt".into()),
+                settings: Some(serde_json::Map::new()),
+                introspection_client_secret: Some("s".into()),
+            },
+        );
+        check(
+            &doc,
+            "PolicyView",
+            &PolicyView {
+                version: 1,
+                updated_at: Some(1),
+                source: String::new(),
+                policy: json!({}),
+            },
+        );
+        check(
+            &doc,
+            "PolicyApplied",
+            &PolicyApplied {
+                dry_run: true,
+                version: 1,
+                changes: vec![],
+            },
+        );
+        let problem = PolicyProblem {
+            line: Some(1),
+            message: "m".into(),
+        };
+        check(&doc, "PolicyProblem", &problem);
+        let refused = crate::admin::AdminError::InvalidPolicy(vec![problem]);
+        let body = json!({ "error": refused.code(), "error_description": refused.to_string(), "errors": [] });
+        check(&doc, "PolicyError", &body);
+        check(
+            &doc,
+            "ConsentView",
+            &ConsentView {
+                client_id: "c".into(),
+                resource: "r".into(),
+                scopes: vec![],
+                granted_at: 1,
+            },
+        );
+        check(
+            &doc,
+            "ConsentsRevoked",
+            &ConsentsRevoked {
+                consents_removed: 1,
+                sessions_revoked: 1,
+            },
+        );
         check(
             &doc,
             "NewServer",
@@ -224,6 +285,7 @@ mod tests {
             max_token_lifetime_secs: 1,
             leeway_secs: 1,
             issuer: "warden".into(),
+            issuer_reachable: Some(true),
             findings: vec![finding],
         };
         check(&doc, "ServerPosture", &server);

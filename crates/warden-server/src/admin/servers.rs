@@ -8,11 +8,12 @@ use axum::http::StatusCode;
 use axum::routing;
 use axum::{Extension, Json, Router};
 use serde_json::json;
+use serde_json::{Map, Value};
 use warden_core::config::Config;
 use warden_core::keys::Sealer;
 use warden_core::scope::valid_token;
 use warden_core::uri::CanonicalUri;
-use warden_proto::admin::{NewServer, Removed, ServerView, ToolGroupView};
+use warden_proto::admin::{NewServer, Removed, ServerUpdate, ServerView, ToolGroupView};
 use warden_store::{ServerRecord, ServerStore, StoreError, ToolGroup};
 
 use super::auth::Caller;
@@ -51,12 +52,15 @@ pub fn validate_name(name: &str) -> Result<(), AdminError> {
     Ok(())
 }
 
+/// The prefix of a stdio upstream: `stdio:<command line>`, a process the gateway runs.
+pub const STDIO_PREFIX: &str = "stdio:";
+
 fn validate_upstream(text: &str) -> Result<(), AdminError> {
     if let Some(command) = text.strip_prefix(STDIO_PREFIX) {
         // The command line itself is checked when the registration is compiled.
         if command.trim().is_empty() {
             return Err(invalid(
-                "a stdio upstream needs a command: stdio:PROGRAM [ARG]…",
+                "a stdio upstream needs a command: stdio:COMMAND [ARGS]",
             ));
         }
         return Ok(());
@@ -132,27 +136,39 @@ const SETTINGS: &[&str] = &[
     "max_processes",
 ];
 
-/// How a stdio upstream's upstream field starts.
-const STDIO_PREFIX: &str = "stdio:";
+/// Settings only an external issuer uses: a server returned to Warden's own tokens
+/// drops them.
+const EXTERNAL_SETTINGS: &[&str] = &[
+    "accept_jwt_typ",
+    "introspection_endpoint",
+    "introspection_client_id",
+    "introspection_requires_aud",
+    "introspection_cache_secs",
+    "issuer_ca",
+    "jwks_uri",
+    SEALED_SECRET,
+];
 
-/// A stdio upstream is a command Warden runs on its own host, so only someone holding
-/// the data dir and master key may register one: through the admin API, `admin:write`
-/// would otherwise amount to running any program on the gateway's machine.
-pub fn check_stdio_actor(actor: &Actor, upstream: &str) -> Result<(), AdminError> {
-    if upstream.starts_with(STDIO_PREFIX) && !matches!(actor, Actor::Local) {
-        return Err(invalid(
-            "stdio upstreams run a command on the Warden host and can only be registered \
-             locally (warden server add on the data dir, without --server)",
-        ));
-    }
-    Ok(())
-}
+/// Where the sealed introspection client secret is kept in a record's settings.
+const SEALED_SECRET: &str = "introspection_client_secret";
 
 /// Validates a registration against the config's policy and builds its record, with
 /// the introspection secret sealed and the whole registration compiled the way the
 /// gateway will compile it, so a bad one is refused now rather than at first use.
 pub fn build_sealed(
     new: &NewServer,
+    config: &Config,
+    sealer: &Sealer,
+    now: i64,
+) -> Result<ServerRecord, AdminError> {
+    build_keeping(new, None, config, sealer, now)
+}
+
+/// [`build_sealed`], keeping an already sealed introspection secret when `new` brings
+/// none (an update that does not change it).
+fn build_keeping(
+    new: &NewServer,
+    sealed: Option<Value>,
     config: &Config,
     sealer: &Sealer,
     now: i64,
@@ -176,12 +192,14 @@ pub fn build_sealed(
         }
         rec.settings = serde_json::Value::Object(settings.clone());
     }
-    if let Some(secret) = &new.introspection_client_secret {
-        let sealed =
-            crate::gateway::external::seal_secret(sealer, &rec.name, secret).map_err(invalid)?;
-        if let Some(map) = rec.settings.as_object_mut() {
-            map.insert("introspection_client_secret".into(), sealed);
-        }
+    let sealed = match &new.introspection_client_secret {
+        Some(secret) => Some(
+            crate::gateway::external::seal_secret(sealer, &rec.name, secret).map_err(invalid)?,
+        ),
+        None => sealed,
+    };
+    if let (Some(sealed), Some(map)) = (sealed, rec.settings.as_object_mut()) {
+        map.insert(SEALED_SECRET.into(), sealed);
     }
     crate::gateway::registry::Protected::compile(&rec, config, sealer)
         .map(drop)
@@ -253,14 +271,228 @@ pub fn view(r: &ServerRecord) -> ServerView {
         token_format: r.token_format.clone(),
         access_token_ttl_secs: r.access_token_ttl_secs,
         leeway_secs: r.leeway_secs,
+        issuer: r.issuer.clone(),
         created_at: r.created_at,
     }
 }
 
+/// The registration request that `rec` stands for with `patch` applied, and the sealed
+/// introspection secret to keep if the patch brings no new one.
+fn patched(rec: &ServerRecord, patch: &ServerUpdate) -> (NewServer, Option<Value>) {
+    let mut settings: Map<String, Value> = rec.settings.as_object().cloned().unwrap_or_default();
+    let mut sealed = settings.remove(SEALED_SECRET);
+    let issuer = match &patch.issuer {
+        None => rec.issuer.clone(),
+        Some(None) => {
+            for k in EXTERNAL_SETTINGS {
+                settings.remove(*k);
+            }
+            sealed = None;
+            None
+        }
+        Some(Some(issuer)) => Some(issuer.clone()),
+    };
+    for (k, v) in patch.settings.iter().flatten() {
+        if v.is_null() {
+            settings.remove(k);
+        } else {
+            settings.insert(k.clone(), v.clone());
+        }
+    }
+    let groups = || {
+        rec.tool_groups
+            .iter()
+            .map(|g| ToolGroupView {
+                scope: g.scope.clone(),
+                tools: g.tools.clone(),
+            })
+            .collect()
+    };
+    let new = NewServer {
+        name: rec.name.clone(),
+        upstream: patch
+            .upstream
+            .clone()
+            .unwrap_or_else(|| rec.upstream.clone()),
+        canonical_uri: Some(
+            patch
+                .canonical_uri
+                .clone()
+                .unwrap_or_else(|| rec.canonical_uri.clone()),
+        ),
+        tool_groups: patch.tool_groups.clone().unwrap_or_else(groups),
+        access_token_ttl_secs: Some(
+            patch
+                .access_token_ttl_secs
+                .unwrap_or(rec.access_token_ttl_secs),
+        ),
+        leeway_secs: Some(patch.leeway_secs.unwrap_or(rec.leeway_secs)),
+        issuer,
+        token_format: Some(
+            patch
+                .token_format
+                .clone()
+                .unwrap_or_else(|| rec.token_format.clone()),
+        ),
+        settings: Some(settings),
+        introspection_client_secret: patch.introspection_client_secret.clone(),
+    };
+    (new, sealed)
+}
+
+/// Changes some fields of a registered server. The result is validated exactly like a
+/// registration (canonical URI, uniqueness, scopes, lifetime, leeway, issuer, settings),
+/// and refused if the policy grants a scope it would no longer define; on any refusal
+/// nothing changes. Safe against concurrent updates: one that lost a race is re-applied
+/// to the fresh record.
+pub async fn update(
+    app: &App,
+    actor: &Actor,
+    name: &str,
+    patch: &ServerUpdate,
+) -> Result<ServerView, AdminError> {
+    for _attempt in 0..3 {
+        let old = find(app, name).await?;
+        if is_builtin(&old) {
+            return Err(invalid(
+                "the admin resource is built in: its settings follow the config",
+            ));
+        }
+        local_only_stdio(actor, &old)?;
+        let (new, sealed) = patched(&old, patch);
+        let now = app.clock.now();
+        let mut rec = build_keeping(&new, sealed, &app.config, &app.sealer, now)?;
+        local_only_stdio(actor, &rec)?;
+        rec.created_at = old.created_at;
+        rec.updated_at = old.updated_at;
+        if rec == old {
+            // Nothing to write, and nothing to audit.
+            return Ok(view(&old));
+        }
+        let changed = changes(&old, &rec);
+        rec.updated_at = now.max(old.updated_at + 1);
+        super::policy::check_server_scopes(app, &rec).await?;
+        match ServerStore::update_if_unchanged(&app.store, &rec, old.updated_at).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(what)) if what.contains("changed concurrently") => continue,
+            Err(StoreError::Conflict(what)) => {
+                return Err(AdminError::Conflict(
+                    format!("a server with this {what} is already registered").into(),
+                ))
+            }
+            Err(StoreError::NotFound) => {
+                return Err(AdminError::NotFound(
+                    format!("no server named {name:?}").into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        // After the write, so a read racing it cannot re-cache the old registration.
+        app.servers_by_uri.clear();
+        app.gateway.registry.invalidate(&rec.name);
+        audit(
+            app,
+            actor,
+            "server.updated",
+            Subjects {
+                server: Some(rec.name.clone()),
+                ..Default::default()
+            },
+            json!({ "changes": changed }),
+        )
+        .await?;
+        return Ok(view(&rec));
+    }
+    Err(AdminError::Conflict(
+        "the server kept changing while this update was applied; try again".into(),
+    ))
+}
+
+/// What an update changed, for the audit log: field names with old and new values,
+/// never a setting's value (a setting may carry a credential).
+fn changes(old: &ServerRecord, new: &ServerRecord) -> Value {
+    let scopes = |r: &ServerRecord| -> Vec<String> {
+        r.tool_groups.iter().map(|g| g.scope.clone()).collect()
+    };
+    let fields = [
+        (
+            "canonical_uri",
+            json!(old.canonical_uri),
+            json!(new.canonical_uri),
+        ),
+        ("upstream", json!(old.upstream), json!(new.upstream)),
+        (
+            "tool_groups",
+            json!(old.tool_groups),
+            json!(new.tool_groups),
+        ),
+        (
+            "token_format",
+            json!(old.token_format),
+            json!(new.token_format),
+        ),
+        (
+            "access_token_ttl_secs",
+            json!(old.access_token_ttl_secs),
+            json!(new.access_token_ttl_secs),
+        ),
+        (
+            "leeway_secs",
+            json!(old.leeway_secs),
+            json!(new.leeway_secs),
+        ),
+        ("issuer", json!(old.issuer), json!(new.issuer)),
+    ];
+    let mut out = Map::new();
+    for (k, a, b) in fields {
+        if a == b {
+            continue;
+        }
+        // Tool groups are summarised by their scopes.
+        let (a, b) = if k == "tool_groups" {
+            (json!(scopes(old)), json!(scopes(new)))
+        } else {
+            (a, b)
+        };
+        out.insert(k.to_owned(), json!({ "from": a, "to": b }));
+    }
+    let empty = Map::new();
+    let (a, b) = (
+        old.settings.as_object().unwrap_or(&empty),
+        new.settings.as_object().unwrap_or(&empty),
+    );
+    let mut changed: Vec<&str> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(String::as_str)
+        .collect();
+    changed.sort_unstable();
+    changed.dedup();
+    if !changed.is_empty() {
+        out.insert("settings".into(), json!(changed));
+    }
+    Value::Object(out)
+}
+
+/// Refuses a stdio server to anyone but the local CLI: its upstream and `env` are a
+/// command line and environment Warden runs on its own host, so only someone who holds
+/// the data dir (and could run anything there anyway) may set them. An admin client may
+/// still read and remove one.
+fn local_only_stdio(actor: &Actor, rec: &ServerRecord) -> Result<(), AdminError> {
+    if matches!(actor, Actor::Local) || !rec.upstream.starts_with(STDIO_PREFIX) {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "server {:?} has a stdio upstream, a command Warden runs on its own host: register or change it with the CLI on the data dir, not through the admin API",
+        rec.name
+    )))
+}
+
 /// Registers a server.
 pub async fn create(app: &App, actor: &Actor, new: &NewServer) -> Result<ServerView, AdminError> {
-    check_stdio_actor(actor, &new.upstream)?;
     let rec = build_sealed(new, &app.config, &app.sealer, app.clock.now())?;
+    local_only_stdio(actor, &rec)?;
     // The name is checked first for the clearer message; the store's unique keys still
     // decide a race.
     if ServerStore::get(&app.store, &rec.name).await?.is_some() {
@@ -326,8 +558,10 @@ pub async fn remove(app: &App, actor: &Actor, name: &str) -> Result<Removed, Adm
             "the admin resource is built in and cannot be removed".into(),
         ));
     }
+    super::policy::check_server_removal(app, name).await?;
     let deleted = ServerStore::delete(&app.store, name).await?;
     app.servers_by_uri.clear();
+    app.gateway.registry.invalidate(name);
     if !deleted {
         return Err(AdminError::NotFound(
             format!("no server named {name:?}").into(),
@@ -372,6 +606,19 @@ async fn get_h(
 }
 
 #[tracing::instrument(skip_all)]
+async fn update_h(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<ServerView>, AdminError> {
+    let patch: ServerUpdate = parse_body(&body)?;
+    update(&app, &Actor::Client(caller.client_id), &name, &patch)
+        .await
+        .map(Json)
+}
+
+#[tracing::instrument(skip_all)]
 async fn remove_h(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
@@ -391,7 +638,7 @@ pub fn routes() -> Router<App> {
         )
         .route(
             &format!("{PREFIX}/servers/{{name}}"),
-            routing::get(get_h).delete(remove_h),
+            routing::get(get_h).patch(update_h).delete(remove_h),
         )
 }
 
@@ -443,27 +690,6 @@ mod tests {
     }
 
     #[test]
-    fn stdio_upstreams_are_accepted_only_from_the_local_cli() {
-        let c = config();
-        let sealer = warden_core::keys::MasterKey::generate().unwrap().sealer();
-        let mut n = new("local", &[("notes:read", &["notes_list"])]);
-        n.upstream = "stdio:/usr/bin/env python3 server.py".into();
-        let rec = build_sealed(&n, &c, &sealer, 1).unwrap();
-        assert_eq!(rec.upstream, "stdio:/usr/bin/env python3 server.py");
-        assert!(check_stdio_actor(&Actor::Local, &n.upstream).is_ok());
-        let remote = check_stdio_actor(&Actor::Client("ops".into()), &n.upstream)
-            .unwrap_err()
-            .to_string();
-        assert!(remote.contains("only be registered locally"), "{remote}");
-        assert!(check_stdio_actor(&Actor::Client("ops".into()), "http://127.0.0.1:1/mcp").is_ok());
-        n.upstream = "stdio:   ".into();
-        let empty = build(&n, &c, 1).unwrap_err().to_string();
-        assert!(empty.contains("needs a command"), "{empty}");
-        n.upstream = "stdio:prog 'unterminated".into();
-        assert!(build_sealed(&n, &c, &sealer, 1).is_err());
-    }
-
-    #[test]
     fn refuses_bad_input() {
         let c = config();
         let bad = |n: NewServer| build(&n, &c, 1).unwrap_err().to_string();
@@ -489,5 +715,32 @@ mod tests {
         let mut n = new("n", &[]);
         n.upstream = "ftp://x".into();
         assert!(bad(n).contains("http(s)"));
+        let mut n = new("n", &[]);
+        n.upstream = "stdio:  ".into();
+        assert!(bad(n).contains("needs a command"));
+    }
+
+    #[test]
+    fn a_stdio_upstream_is_registered_by_the_local_cli_only() {
+        let c = config();
+        let sealer = warden_core::keys::MasterKey::generate().unwrap().sealer();
+        let mut n = new("tool", &[("tool:use", &["echo"])]);
+        n.upstream = "stdio:python3 -u server.py --flag 'a b'".into();
+        let mut settings = Map::new();
+        settings.insert("env".into(), json!({ "MODE": "demo" }));
+        n.settings = Some(settings);
+        let rec = build_sealed(&n, &c, &sealer, 1).unwrap();
+        assert!(local_only_stdio(&Actor::Local, &rec).is_ok());
+        let e = local_only_stdio(&Actor::Client("c".into()), &rec).unwrap_err();
+        assert!(e.to_string().contains("CLI on the data dir"), "{e}");
+        let mut http = new("web", &[]);
+        http.upstream = "http://127.0.0.1:9000/mcp".into();
+        let rec = build_sealed(&http, &c, &sealer, 1).unwrap();
+        assert!(local_only_stdio(&Actor::Client("c".into()), &rec).is_ok());
+        n.settings = Some(Map::from_iter([("env".to_owned(), json!("x"))]));
+        assert!(build_sealed(&n, &c, &sealer, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("settings.env"));
     }
 }

@@ -3,6 +3,10 @@
 //! [`posture`] judges the registry, the clients' secrets and the signing keys against
 //! the config's policy from the records and `now` alone, so every rule is unit-tested
 //! with fixed times. Violations are out of policy; warnings need attention soon.
+//! [`fleet`] adds the one check that needs the network: whether each external issuer a
+//! server trusts answers ([`issuers`]). An unreachable issuer is a warning, not a
+//! violation: it is an outage (the gateway answers that server's requests 503), not a
+//! setting out of policy, so `warden status` still exits 0 for it.
 
 use std::collections::HashMap;
 
@@ -21,6 +25,8 @@ use warden_store::{
 use super::servers::{MAX_LEEWAY, MIN_TOKEN_TTL};
 use super::{AdminError, PREFIX};
 use crate::App;
+
+mod issuers;
 
 /// What Warden says about PKCE: it is not a setting.
 pub const PKCE_NOTE: &str =
@@ -76,11 +82,29 @@ pub fn posture(
         .filter(|c| c.confidential || !c.secrets.is_empty())
         .map(|c| client_posture(c, config, now))
         .collect();
-    let all = signing_key
+    let mut status = FleetStatus {
+        issuer: config.issuer.clone(),
+        checked_at: now,
+        ok: true,
+        violations: 0,
+        warnings: 0,
+        pkce: PKCE_NOTE.to_owned(),
+        signing_key,
+        servers,
+        clients,
+    };
+    tally(&mut status);
+    status
+}
+
+/// Counts the findings into `violations`, `warnings` and `ok`.
+fn tally(status: &mut FleetStatus) {
+    let all = status
+        .signing_key
         .findings
         .iter()
-        .chain(servers.iter().flat_map(|s| &s.findings))
-        .chain(clients.iter().flat_map(|c| &c.findings));
+        .chain(status.servers.iter().flat_map(|s| &s.findings))
+        .chain(status.clients.iter().flat_map(|c| &c.findings));
     let (mut violations, mut warnings) = (0, 0);
     for f in all {
         match f.severity {
@@ -88,17 +112,9 @@ pub fn posture(
             Severity::Warning => warnings += 1,
         }
     }
-    FleetStatus {
-        issuer: config.issuer.clone(),
-        checked_at: now,
-        ok: violations == 0,
-        violations,
-        warnings,
-        pkce: PKCE_NOTE.to_owned(),
-        signing_key,
-        servers,
-        clients,
-    }
+    status.violations = violations;
+    status.warnings = warnings;
+    status.ok = violations == 0;
 }
 
 fn key_posture(keys: &[SigningKeyRecord], config: &Config, now: i64) -> KeyPosture {
@@ -207,15 +223,7 @@ fn server_posture(
             s.token_format
         )));
     }
-    let issuer = match &s.issuer {
-        None => "warden".to_owned(),
-        Some(external) => {
-            findings.push(warning(format!(
-                "trusts the external issuer {external}; Warden does not check that it is reachable"
-            )));
-            external.clone()
-        }
-    };
+    let issuer = s.issuer.clone().unwrap_or_else(|| "warden".to_owned());
     ServerPosture {
         name: s.name.clone(),
         canonical_uri: s.canonical_uri.clone(),
@@ -226,6 +234,7 @@ fn server_posture(
         max_token_lifetime_secs: max,
         leeway_secs: s.leeway_secs,
         issuer,
+        issuer_reachable: None,
         findings,
     }
 }
@@ -282,18 +291,35 @@ fn client_posture(c: &ClientRecord, config: &Config, now: i64) -> ClientPosture 
     }
 }
 
-/// The fleet's posture now.
+/// The fleet's posture now, each external issuer probed (all at once, each within
+/// [`issuers::PROBE_TIMEOUT`]).
 pub async fn fleet(app: &App) -> Result<FleetStatus, AdminError> {
     let servers = ServerStore::list(&app.store).await?;
     let clients = ClientStore::list(&app.store).await?;
     let keys = KeyStore::list(&app.store).await?;
-    Ok(posture(
-        &servers,
-        &clients,
-        &keys,
-        &app.config,
-        app.clock.now(),
-    ))
+    let mut status = posture(&servers, &clients, &keys, &app.config, app.clock.now());
+    let probes = servers.iter().enumerate().filter_map(|(i, rec)| {
+        let issuer = rec
+            .issuer
+            .as_deref()
+            .filter(|issuer| *issuer != app.config.issuer)?;
+        Some(async move { (i, issuers::probe(app, issuer, rec).await) })
+    });
+    for (i, outcome) in futures_util::future::join_all(probes).await {
+        // `posture` keeps the records' order.
+        let Some(p) = status.servers.get_mut(i) else {
+            continue;
+        };
+        p.issuer_reachable = Some(outcome.is_ok());
+        if let Err(why) = outcome {
+            p.findings.push(warning(format!(
+                "the external issuer {} is unreachable ({why}): the gateway answers 503 to this server's requests until it is back",
+                p.issuer
+            )));
+        }
+    }
+    tally(&mut status);
+    Ok(status)
 }
 
 async fn status_h(State(app): State<App>) -> Result<Json<FleetStatus>, AdminError> {

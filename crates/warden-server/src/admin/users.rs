@@ -140,7 +140,7 @@ pub async fn list(app: &App) -> Result<Vec<UserView>, AdminError> {
         .collect())
 }
 
-async fn find(app: &App, username: &str) -> Result<UserRecord, AdminError> {
+pub(super) async fn find(app: &App, username: &str) -> Result<UserRecord, AdminError> {
     UserStore::get_by_username(&app.store, username)
         .await?
         .ok_or_else(|| AdminError::NotFound(format!("no user named {username:?}").into()))

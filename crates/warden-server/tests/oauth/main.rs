@@ -8,6 +8,7 @@ mod support;
 
 mod admin_api;
 mod admin_auth;
+mod admin_changes;
 mod authorize;
 mod browser;
 mod cimd;

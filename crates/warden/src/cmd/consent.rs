@@ -1,10 +1,11 @@
-//! `warden consent …`: what users have approved, and withdrawing it.
+//! `warden consent …`: what users have approved, and withdrawing it, on the data dir or
+//! through the admin API (`/admin/v1/users/{username}/consents`).
 
-use anyhow::{anyhow, bail};
 use clap::Subcommand;
-use warden_store::{ConsentStore, RefreshStore, RevocationStore, UserStore};
+use warden_proto::admin::ConsentFilter;
 
-use crate::{datadir, output, Common};
+use crate::admin::with_admin;
+use crate::{output, Common};
 
 /// `warden consent` subcommands.
 #[derive(Subcommand, Debug)]
@@ -32,91 +33,43 @@ pub enum ConsentCmd {
 
 /// Runs a `warden consent` subcommand.
 pub async fn run(common: &Common, cmd: ConsentCmd) -> anyhow::Result<()> {
-    let o = datadir::open(&common.data_dir).await?;
-    let store = &o.store;
-    let now = o.clock.now();
-    let user_of = |name: String| async move {
-        UserStore::get_by_username(store, &name)
-            .await?
-            .ok_or_else(|| anyhow!("no user named {name:?}"))
-    };
-    match cmd {
+    with_admin(common, async |admin| match cmd {
         ConsentCmd::List { user } => {
-            let u = user_of(user).await?;
-            let all = ConsentStore::list_for_user(store, &u.id).await?;
+            let all = admin.consents(&user).await?;
             if common.json {
-                let v: Vec<serde_json::Value> = all
-                    .iter()
-                    .map(|c| serde_json::json!({ "client_id": c.client_id, "resource": c.resource, "scopes": c.scopes, "granted_at": c.granted_at }))
-                    .collect();
-                output::json(&v)?;
-            } else {
-                let rows: Vec<Vec<String>> = all
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.client_id.clone(),
-                            c.resource.clone(),
-                            c.scopes.join(" "),
-                            output::time(c.granted_at),
-                        ]
-                    })
-                    .collect();
-                output::table(&["CLIENT", "RESOURCE", "SCOPES", "GRANTED"], &rows);
+                return output::json(&all);
             }
+            let rows: Vec<Vec<String>> = all
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.client_id.clone(),
+                        c.resource.clone(),
+                        c.scopes.join(" "),
+                        output::time(c.granted_at),
+                    ]
+                })
+                .collect();
+            output::table(&["CLIENT", "RESOURCE", "SCOPES", "GRANTED"], &rows);
+            Ok(())
         }
         ConsentCmd::Revoke {
             user,
             client,
             resource,
         } => {
-            let u = user_of(user).await?;
-            let targets: Vec<String> = match &client {
-                Some(c) => vec![c.clone()],
-                None => {
-                    let mut ids: Vec<String> = ConsentStore::list_for_user(store, &u.id)
-                        .await?
-                        .into_iter()
-                        .map(|c| c.client_id)
-                        .collect();
-                    ids.sort();
-                    ids.dedup();
-                    ids
-                }
-            };
-            let mut removed = 0;
-            let mut families = 0;
-            for client_id in &targets {
-                removed +=
-                    ConsentStore::delete(store, &u.id, client_id, resource.as_deref()).await?;
-                for f in RefreshStore::list_for_subject(store, &u.id).await? {
-                    let matches_resource =
-                        resource.as_ref().is_none_or(|r| f.resources.contains(r));
-                    if &f.client_id == client_id && f.revoked_at.is_none() && matches_resource {
-                        RefreshStore::revoke_family(store, &f.id, now, "consent withdrawn").await?;
-                        RevocationStore::revoke(
-                            store,
-                            &f.id,
-                            now + warden_server::oauth::revoke::SID_DENY_SECS,
-                            now,
-                        )
-                        .await?;
-                        families += 1;
-                    }
-                }
-            }
-            if removed == 0 && client.is_some() {
-                bail!("no matching consent");
-            }
+            let filter = ConsentFilter { client, resource };
+            let r = admin.revoke_consents(&user, &filter).await?;
             if common.json {
-                output::json(
-                    &serde_json::json!({ "consents_removed": removed, "sessions_revoked": families }),
-                )?;
+                output::json(&r)
             } else {
-                println!("Withdrew {removed} consent(s); revoked {families} session(s).");
+                println!(
+                    "Withdrew {} consent(s); revoked {} session(s).",
+                    r.consents_removed, r.sessions_revoked
+                );
+                Ok(())
             }
         }
-    }
-    o.store.close().await;
-    Ok(())
+    })
+    .await
 }

@@ -6,7 +6,7 @@ use anyhow::{anyhow, bail};
 use clap::Subcommand;
 use serde_json::{Map, Value};
 use warden_core::secret::SecretString;
-use warden_proto::admin::{NewServer, ServerView, ToolGroupView};
+use warden_proto::admin::{NewServer, ServerUpdate, ServerView, ToolGroupView};
 
 use crate::admin::with_admin;
 use crate::{output, Common};
@@ -23,6 +23,9 @@ pub enum ServerCmd {
         /// The server's name.
         name: String,
     },
+    /// Change a registered server: only the fields given change, and the result is
+    /// checked like a registration (a scope the policy grants cannot be dropped).
+    Update(Box<UpdateArgs>),
     /// Remove a server.
     Remove {
         /// The server's name.
@@ -35,7 +38,9 @@ pub enum ServerCmd {
 pub struct AddArgs {
     /// Name: lowercase letters, digits, `-` and `_`; it becomes the path `/mcp/NAME`.
     pub name: String,
-    /// The upstream MCP endpoint (Streamable HTTP URL).
+    /// The upstream MCP endpoint: a Streamable HTTP (or legacy SSE) URL, or
+    /// `stdio:COMMAND [ARGS]` for a stdio server the gateway runs per session (on the data
+    /// dir only: the admin API refuses to register a command).
     #[arg(long)]
     pub upstream: String,
     /// A tool group: `SCOPE=TOOL[,TOOL…]`. Repeatable.
@@ -57,6 +62,61 @@ pub struct AddArgs {
     /// How the upstream is reached.
     #[command(flatten)]
     pub connection: UpstreamArgs,
+}
+
+/// Arguments of `warden server update`.
+#[derive(clap::Args, Debug, Default)]
+pub struct UpdateArgs {
+    /// The server's name.
+    pub name: String,
+    /// A new upstream MCP endpoint.
+    #[arg(long)]
+    pub upstream: Option<String>,
+    /// Replace every tool group: `SCOPE=TOOL[,TOOL…]`. Repeatable.
+    #[arg(long = "scope", value_name = "SCOPE=TOOLS")]
+    pub scopes: Vec<String>,
+    /// A new canonical URI (still unique across the fleet).
+    #[arg(long)]
+    pub canonical_uri: Option<String>,
+    /// A new access-token lifetime, e.g. `10m`.
+    #[arg(long)]
+    pub token_ttl: Option<String>,
+    /// A new clock-skew leeway, `0s`..`300s`.
+    #[arg(long)]
+    pub leeway: Option<String>,
+    /// Trust this external issuer for the server's tokens.
+    #[arg(long, value_name = "URL", conflicts_with = "warden_issuer")]
+    pub issuer: Option<String>,
+    /// Go back to this Warden's own tokens (drops the external issuer's settings).
+    #[arg(long)]
+    pub warden_issuer: bool,
+    /// The tokens' format: `jwt` or `opaque`.
+    #[arg(long, value_name = "jwt|opaque", value_parser = ["jwt", "opaque"])]
+    pub token_format: Option<String>,
+    /// With an external issuer: whether JWTs with `typ: JWT` are accepted too.
+    #[arg(long, value_name = "true|false")]
+    pub accept_jwt_typ: Option<bool>,
+    /// A new RFC 7662 introspection endpoint of the external issuer.
+    #[arg(long, value_name = "URL")]
+    pub introspection_endpoint: Option<String>,
+    /// A new client id at the introspection endpoint.
+    #[arg(long, value_name = "ID")]
+    pub introspection_client_id: Option<String>,
+    /// Read a new introspection client secret from stdin (one line).
+    #[arg(long)]
+    pub introspection_client_secret_stdin: bool,
+    /// PEM file of the CA(s) of the external issuer.
+    #[arg(long, value_name = "FILE")]
+    pub issuer_ca: Option<PathBuf>,
+    /// PEM file of the CA(s) of an `https` upstream.
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
+    /// The upstream's transport: `streamable-http` or `sse`.
+    #[arg(long, value_name = "streamable-http|sse", value_parser = ["streamable-http", "sse"])]
+    pub transport: Option<String>,
+    /// For a stdio upstream: replace its processes' environment, `KEY=VALUE`. Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
 }
 
 /// Where a server's tokens come from: this Warden (the default) or the organisation's own
@@ -106,6 +166,26 @@ pub struct UpstreamArgs {
     /// transport (the default when the upstream's path ends in `/sse`).
     #[arg(long, value_name = "streamable-http|sse", value_parser = ["streamable-http", "sse"])]
     pub transport: Option<String>,
+    /// For a stdio upstream: an environment variable of its processes, `KEY=VALUE`.
+    /// Repeatable. The processes get nothing else of Warden's environment.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+}
+
+/// `--env KEY=VALUE` flags as the `env` setting.
+fn env_setting(pairs: &[String]) -> anyhow::Result<Option<Value>> {
+    if pairs.is_empty() {
+        return Ok(None);
+    }
+    let mut env = Map::new();
+    for pair in pairs {
+        let (k, v) = pair
+            .split_once('=')
+            .filter(|(k, _)| !k.is_empty())
+            .ok_or_else(|| anyhow!("--env {pair:?}: expected KEY=VALUE"))?;
+        env.insert(k.to_owned(), Value::String(v.to_owned()));
+    }
+    Ok(Some(Value::Object(env)))
 }
 
 fn read_pem(path: &PathBuf, flag: &str) -> anyhow::Result<String> {
@@ -246,6 +326,12 @@ impl AddArgs {
         if let Some(transport) = &self.connection.transport {
             settings.insert("transport".into(), Value::String(transport.clone()));
         }
+        if let Some(env) = env_setting(&self.connection.env)? {
+            if !self.upstream.starts_with("stdio:") {
+                bail!("--env applies to a stdio upstream");
+            }
+            settings.insert("env".into(), env);
+        }
         let secret = if self.issuer.introspection_client_secret_stdin {
             Some(read_secret_line("the introspection client secret")?)
         } else {
@@ -270,11 +356,95 @@ impl AddArgs {
     }
 }
 
+// === impl UpdateArgs ===
+
+impl UpdateArgs {
+    /// The partial update these arguments describe; an error if they change nothing.
+    pub fn to_patch(&self) -> anyhow::Result<ServerUpdate> {
+        let secs = |v: &Option<String>, key: &str| -> anyhow::Result<Option<i64>> {
+            v.as_deref()
+                .map(|t| {
+                    warden_core::config::parse_duration(t).map_err(|m| anyhow!("--{key}: {m}"))
+                })
+                .transpose()
+        };
+        let mut settings = Map::new();
+        if let Some(v) = self.accept_jwt_typ {
+            settings.insert("accept_jwt_typ".into(), Value::Bool(v));
+        }
+        if let Some(v) = &self.introspection_endpoint {
+            settings.insert("introspection_endpoint".into(), Value::String(v.clone()));
+        }
+        if let Some(v) = &self.introspection_client_id {
+            settings.insert("introspection_client_id".into(), Value::String(v.clone()));
+        }
+        if let Some(path) = &self.issuer_ca {
+            settings.insert(
+                "issuer_ca".into(),
+                Value::String(read_pem(path, "issuer-ca")?),
+            );
+        }
+        if let Some(path) = &self.upstream_ca {
+            settings.insert(
+                "upstream_ca".into(),
+                Value::String(read_pem(path, "upstream-ca")?),
+            );
+        }
+        if let Some(t) = &self.transport {
+            settings.insert("transport".into(), Value::String(t.clone()));
+        }
+        if let Some(env) = env_setting(&self.env)? {
+            settings.insert("env".into(), env);
+        }
+        let issuer = match (&self.issuer, self.warden_issuer) {
+            (Some(i), _) => Some(Some(i.clone())),
+            (None, true) => Some(None),
+            (None, false) => None,
+        };
+        let tool_groups = if self.scopes.is_empty() {
+            None
+        } else {
+            Some(
+                self.scopes
+                    .iter()
+                    .map(|g| parse_group(g))
+                    .collect::<anyhow::Result<_>>()?,
+            )
+        };
+        let patch = ServerUpdate {
+            upstream: self.upstream.clone(),
+            canonical_uri: self.canonical_uri.clone(),
+            tool_groups,
+            access_token_ttl_secs: secs(&self.token_ttl, "token-ttl")?,
+            leeway_secs: secs(&self.leeway, "leeway")?,
+            issuer,
+            token_format: self.token_format.clone(),
+            settings: (!settings.is_empty()).then_some(settings),
+            introspection_client_secret: None,
+        };
+        if patch == ServerUpdate::default() && !self.introspection_client_secret_stdin {
+            bail!("nothing to change: give at least one of --upstream, --scope, --canonical-uri, --token-ttl, --leeway, --issuer, …");
+        }
+        let secret = if self.introspection_client_secret_stdin {
+            Some(read_secret_line("the introspection client secret")?)
+        } else {
+            None
+        };
+        Ok(ServerUpdate {
+            introspection_client_secret: secret.map(|s: SecretString| s.expose().to_owned()),
+            ..patch
+        })
+    }
+}
+
 fn print_one(v: &ServerView) {
     println!("name           {}", v.name);
     println!("canonical uri  {}", v.canonical_uri);
     println!("upstream       {}", v.upstream);
     println!("token format   {}", v.token_format);
+    if let Some(issuer) = &v.issuer {
+        println!("issuer         {issuer}");
+    }
     println!("token ttl      {}s", v.access_token_ttl_secs);
     println!("leeway         {}s", v.leeway_secs);
     println!("created        {}", output::time(v.created_at));
@@ -288,6 +458,10 @@ pub async fn run(common: &Common, cmd: ServerCmd) -> anyhow::Result<()> {
     // Arguments are checked before anything is opened.
     let new = match &cmd {
         ServerCmd::Add(args) => Some(args.to_new()?),
+        _ => None,
+    };
+    let patch = match &cmd {
+        ServerCmd::Update(args) => Some(args.to_patch()?),
         _ => None,
     };
     with_admin(common, async |admin| match cmd {
@@ -328,6 +502,16 @@ pub async fn run(common: &Common, cmd: ServerCmd) -> anyhow::Result<()> {
                 output::json(&v)
             } else {
                 print_one(&v);
+                Ok(())
+            }
+        }
+        ServerCmd::Update(args) => {
+            let patch = patch.ok_or_else(|| anyhow!("no update"))?;
+            let v = admin.update_server(&args.name, &patch).await?;
+            if common.json {
+                output::json(&v)
+            } else {
+                println!("Updated {} at {}", v.name, v.canonical_uri);
                 Ok(())
             }
         }
@@ -399,5 +583,34 @@ mod tests {
         let mut a = base();
         a.connection.transport = Some("sse".into());
         assert_eq!(a.to_new().unwrap().settings.unwrap()["transport"], "sse");
+    }
+
+    #[test]
+    fn update_flags_become_a_partial_update() {
+        let u = UpdateArgs {
+            name: "notes".into(),
+            upstream: Some("http://127.0.0.1:9001/mcp".into()),
+            scopes: vec!["notes:read=a".into()],
+            leeway: Some("10s".into()),
+            warden_issuer: true,
+            accept_jwt_typ: Some(false),
+            ..Default::default()
+        };
+        let p = u.to_patch().unwrap();
+        assert_eq!(p.upstream.as_deref(), Some("http://127.0.0.1:9001/mcp"));
+        assert_eq!(p.tool_groups.unwrap()[0].tools, ["a"]);
+        assert_eq!(p.leeway_secs, Some(10));
+        assert_eq!(p.access_token_ttl_secs, None);
+        assert_eq!(p.issuer, Some(None));
+        assert_eq!(p.settings.unwrap()["accept_jwt_typ"], false);
+        let nothing = UpdateArgs {
+            name: "notes".into(),
+            ..Default::default()
+        };
+        assert!(nothing
+            .to_patch()
+            .unwrap_err()
+            .to_string()
+            .contains("nothing to change"));
     }
 }

@@ -1,8 +1,9 @@
 //! `warden status`: the fleet's posture against policy.
 //!
 //! Exit status: 0 when nothing is out of policy (warnings, such as a secret nearing its
-//! maximum age, are printed but pass), 2 when something is ([`OutOfPolicy`]), 1 when the
-//! check itself failed. Scripts and CI can gate on it.
+//! maximum age or an external issuer that does not answer, are printed but pass), 2 when
+//! something is ([`OutOfPolicy`]), 1 when the check itself failed. Scripts and CI can
+//! gate on it.
 
 use std::fmt;
 
@@ -75,7 +76,10 @@ fn print(s: &FleetStatus) {
                     days(p.max_token_lifetime_secs)
                 ),
                 format!("{}s", p.leeway_secs),
-                p.issuer.clone(),
+                match p.issuer_reachable {
+                    Some(false) => format!("{} (UNREACHABLE)", p.issuer),
+                    _ => p.issuer.clone(),
+                },
                 if p.findings.is_empty() {
                     "ok"
                 } else {

@@ -364,7 +364,7 @@ async fn remote_mode_refuses_without_the_right_credentials() {
     c.env_remove("WARDEN_ADMIN_CLIENT_SECRET");
     assert!(fails(c).contains("WARDEN_ADMIN_CLIENT_SECRET"));
 
-    let err = fails(r.remote(&["consent", "list", "--user", "x"]));
+    let err = fails(r.remote(&["init", "--public-url", "http://127.0.0.1:1"]));
     assert!(err.contains("data dir only"), "{err}");
 
     let mut c = warden(Path::new("/nonexistent"));
@@ -372,6 +372,11 @@ async fn remote_mode_refuses_without_the_right_credentials() {
         .env("WARDEN_ADMIN_CLIENT_SECRET", "y")
         .args(["--server", "http://10.1.2.3:8080", "server", "list"]);
     assert!(fails(c).contains("plain HTTP"));
+    let mut c = warden(Path::new("/nonexistent"));
+    c.env("WARDEN_ADMIN_CLIENT_ID", "x")
+        .env("WARDEN_ADMIN_CLIENT_SECRET", "y")
+        .args(["--server", "ftp://127.0.0.1:8080", "server", "list"]);
+    assert!(fails(c).contains("https URL"));
 
     // The help text never shows the secret from the environment.
     let mut c = r.remote(&["--help"]);
@@ -405,4 +410,230 @@ fn status_exits_2_when_something_is_out_of_policy() {
     assert!(text.contains("OUT OF POLICY"), "{text}");
     assert!(text.contains("tokens.max_access_token_ttl"), "{text}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("out of policy"));
+}
+
+#[test]
+fn server_updates_policy_and_consents_work_remotely() {
+    let r = Remote::setup();
+    let _server = r.f.serve(&[]);
+    json(
+        r.remote(&[
+            "--json",
+            "server",
+            "add",
+            "notes",
+            "--upstream",
+            "http://127.0.0.1:9/mcp",
+            "--scope",
+            "notes:read=notes_list",
+            "--scope",
+            "notes:write=notes_write",
+        ]),
+        None,
+    );
+
+    // A partial update: only what is given changes, and local and remote agree.
+    let updated = json(
+        r.remote(&[
+            "--json",
+            "server",
+            "update",
+            "notes",
+            "--upstream",
+            "http://127.0.0.1:9001/mcp",
+            "--leeway",
+            "10s",
+            "--token-ttl",
+            "10m",
+        ]),
+        None,
+    );
+    assert_eq!(updated["upstream"], "http://127.0.0.1:9001/mcp");
+    assert_eq!(updated["leeway_secs"], 10);
+    assert_eq!(updated["access_token_ttl_secs"], 600);
+    assert_eq!(updated["tool_groups"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        json(r.local(&["--json", "server", "show", "notes"]), None),
+        updated
+    );
+    let err = fails(r.remote(&["server", "update", "notes", "--leeway", "301s"]));
+    assert!(err.contains("leeway") && err.contains("400"), "{err}");
+    let err = fails(r.remote(&["server", "update", "notes"]));
+    assert!(err.contains("nothing to change"), "{err}");
+
+    // A policy applied remotely: dry run, apply, show, each as on the data dir.
+    json(
+        r.remote(&[
+            "--json",
+            "client",
+            "add",
+            "robot",
+            "--confidential",
+            "--grant",
+            "client_credentials",
+            "--scope",
+            "notes:read",
+        ]),
+        None,
+    );
+    let file = r.f.dir.with_file_name("policy.toml");
+    let policy =
+        "version = 1\n\n[[client]]\nid = \"robot\"\nservers = { notes = [\"notes:write\"] }\n";
+    std::fs::write(&file, policy).unwrap();
+    let path = file.to_str().unwrap();
+    let dry = json(
+        r.remote(&["--json", "apply", "-f", path, "--dry-run"]),
+        None,
+    );
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["version"], 0);
+    assert!(dry["changes"][0].as_str().unwrap().starts_with("+ client "));
+    assert_eq!(
+        json(r.remote(&["--json", "policy", "show"]), None)["version"],
+        0
+    );
+    let applied = json(r.remote(&["--json", "apply", "-f", path]), None);
+    assert_eq!(applied["version"], 1);
+    assert_eq!(ok(r.remote(&["policy", "show"]), None), policy);
+    assert_eq!(
+        json(r.remote(&["--json", "policy", "show"]), None),
+        json(r.local(&["--json", "policy", "show"]), None)
+    );
+    let events = json(
+        r.local(&["--json", "events", "--kind", "policy.applied"]),
+        None,
+    );
+    assert_eq!(events[0]["detail"]["actor"], format!("client:{}", r.id));
+
+    // An invalid file: each problem with its line, as locally, and nothing changes.
+    std::fs::write(
+        &file,
+        "version = 1\n\n[[client]]\nid = \"nobody\"\nservers = { notes = [\"notes:admin\"] }\n",
+    )
+    .unwrap();
+    let err = fails(r.remote(&["apply", "-f", path]));
+    assert!(
+        err.contains("policy.toml:line 4:") && err.contains("nobody"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(
+        json(r.remote(&["--json", "policy", "show"]), None)["version"],
+        1
+    );
+
+    // The policy grants notes:write: an update dropping it is refused.
+    let err = fails(r.remote(&[
+        "server",
+        "update",
+        "notes",
+        "--scope",
+        "notes:read=notes_list",
+    ]));
+    assert!(err.contains("notes:write") && err.contains("409"), "{err}");
+    assert_eq!(
+        json(r.local(&["--json", "server", "show", "notes"]), None)["tool_groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // A stdio upstream is a command run on Warden's host: the data dir registers and
+    // changes it; an admin client reads it but may not change it.
+    ok(
+        r.local(&[
+            "server",
+            "add",
+            "tool",
+            "--upstream",
+            "stdio:python3 -u tool.py",
+            "--env",
+            "MODE=demo",
+            "--scope",
+            "tool:use=echo",
+        ]),
+        None,
+    );
+    let shown = json(r.remote(&["--json", "server", "show", "tool"]), None);
+    assert_eq!(shown["upstream"], "stdio:python3 -u tool.py");
+    let err = fails(r.remote(&["server", "update", "tool", "--env", "LD_PRELOAD=/x.so"]));
+    assert!(
+        err.contains("CLI on the data dir") && err.contains("400"),
+        "{err}"
+    );
+    let err = fails(r.remote(&["server", "add", "tool2", "--upstream", "stdio:sh -c id"]));
+    assert!(err.contains("CLI on the data dir"), "{err}");
+    let local = json(
+        r.local(&["--json", "server", "update", "tool", "--leeway", "5s"]),
+        None,
+    );
+    assert_eq!(local["leeway_secs"], 5);
+
+    // Consents.
+    ok(
+        r.remote(&["user", "add", "bob", "--password-stdin"]),
+        Some("correct horse battery\n"),
+    );
+    let remote = json(
+        r.remote(&["--json", "consent", "list", "--user", "bob"]),
+        None,
+    );
+    assert_eq!(remote, serde_json::json!([]));
+    assert_eq!(
+        remote,
+        json(
+            r.local(&["--json", "consent", "list", "--user", "bob"]),
+            None
+        )
+    );
+    let err = fails(r.remote(&["consent", "list", "--user", "nobody"]));
+    assert!(err.contains("no user") && err.contains("404"), "{err}");
+    let err = fails(r.remote(&["consent", "revoke", "--user", "bob", "--client", "x"]));
+    assert!(err.contains("no matching consent"), "{err}");
+    let all = json(
+        r.remote(&["--json", "consent", "revoke", "--user", "bob"]),
+        None,
+    );
+    assert_eq!(
+        all,
+        serde_json::json!({ "consents_removed": 0, "sessions_revoked": 0 })
+    );
+}
+
+#[test]
+fn status_warns_of_an_unreachable_external_issuer_and_still_exits_0() {
+    let r = Remote::setup();
+    let closed = free_port();
+    let issuer = format!("http://127.0.0.1:{closed}");
+    ok(
+        r.local(&[
+            "server",
+            "add",
+            "ext",
+            "--upstream",
+            "http://127.0.0.1:9/mcp",
+            "--issuer",
+            &issuer,
+        ]),
+        None,
+    );
+    let out = run(r.local(&["status"]), None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "a warning passes: {text}");
+    assert!(text.contains("(UNREACHABLE)"), "{text}");
+    assert!(
+        text.contains("warning: the external issuer") && text.contains("unreachable"),
+        "{text}"
+    );
+    let s = json(r.local(&["--json", "status"]), None);
+    let ext = s["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "ext")
+        .unwrap();
+    assert_eq!(ext["issuer_reachable"], false);
+    assert_eq!(ext["findings"][0]["severity"], "warning");
+    assert_eq!(s["ok"], true);
 }

@@ -18,6 +18,7 @@ mod events;
 mod policy;
 mod quickstart;
 mod redaction;
+mod remote_tls;
 mod replicas;
 mod scrubbing;
 mod sdk_clients;

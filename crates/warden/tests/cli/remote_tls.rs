@@ -1,0 +1,160 @@
+//! `--server https://…`: the remote admin CLI over TLS, trusting a private CA given with
+//! `--ca-file` and nothing else. A TLS-terminating proxy in the test stands in for the
+//! load balancer in front of Warden.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::TlsAcceptor;
+
+use crate::support::*;
+
+// A throwaway CA and a leaf for 127.0.0.1 and localhost (the same pair as the gateway's
+// TLS tests), made with openssl for tests; they protect nothing.
+const TEST_CA: &str = "MIIBmTCCAT+gAwIBAgIUQB4ppoVSE0vYZcuCRwaZBIHkAMYwCgYIKoZIzj0EAwIwGTEXMBUGA1UEAwwOV2FyZGVuIFRlc3QgQ0EwIBcNMjYxMTI2MDkzODE1WhgPMjEyNjExMDIwOTM4MTVaMBkxFzAVBgNVBAMMDldhcmRlbiBUZXN0IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEaCK3cawMtHw8/v+Y0oIYf4eeOMv+G6OTZLKI5m7SxgOjpLMcdPoSYw5azR+76ppmYMpEtPO3AMHaKtF94U8VA6NjMGEwHQYDVR0OBBYEFInYlXLB3gQQtIeaYIu5lxQvfcHAMB8GA1UdIwQYMBaAFInYlXLB3gQQtIeaYIu5lxQvfcHAMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQDAgIEMAoGCCqGSM49BAMCA0gAMEUCIQDTSHInOzuyKVO4Ioutkfeuw8u1+Hn+vsu6J3bsqw/5twIgHpe1aiAxqRUqSyEiyCEKI5zNmrMjOj47kvXScNUxIL8=";
+const TEST_LEAF: &str = "MIIBxDCCAWqgAwIBAgIUQ5yQtYOV+IKNoN0hboxu/FnRt4YwCgYIKoZIzj0EAwIwGTEXMBUGA1UEAwwOV2FyZGVuIFRlc3QgQ0EwIBcNMjYxMTI2MDkzODE1WhgPMjEyNjExMDIwOTM4MTVaMBQxEjAQBgNVBAMMCTEyNy4wLjAuMTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABBTbK4+pWc0mN0XIAlucvJxEZJvepfXEamyOUu9ykmc5K9G8lnxKDTc4YOF+bL+DKbSnqlDz0LEbfrUzYlwhbymjgZIwgY8wDAYDVR0TAQH/BAIwADAaBgNVHREEEzARhwR/AAABgglsb2NhbGhvc3QwEwYDVR0lBAwwCgYIKwYBBQUHAwEwDgYDVR0PAQH/BAQDAgeAMB0GA1UdDgQWBBS944LH1ZVrUA62t/jO42MHXqDzETAfBgNVHSMEGDAWgBSJ2JVywd4EELSHmmCLuZcUL33BwDAKBggqhkjOPQQDAgNIADBFAiAhbUCejOx9uNXdvUwgtarGto6XulQTyAxMbE6NfAtJ9gIhAPa2X+KgsYcUDTDPsybis/BDcFcau3QH6kNGXEmxV7G2";
+const TEST_LEAF_KEY: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYzCqSGzJYuZPkBLFCzlCTdiW2g2zeBpjnB8ufaPWqOyhRANCAAQU2yuPqVnNJjdFyAJbnLycRGSb3qX1xGpsjlLvcpJnOSvRvJZ8Sg03OGDhfmy/gym0p6pQ89CxG361M2JcIW8p";
+
+fn der(b64: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap()
+}
+
+fn pem(b64: &str) -> String {
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// Terminates TLS on a fresh loopback port and forwards every connection to `backend`.
+async fn tls_proxy(backend: u16) -> u16 {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(der(TEST_LEAF))],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der(TEST_LEAF_KEY))),
+        )
+        .unwrap();
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut up) = TcpStream::connect(("127.0.0.1", backend)).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn the_remote_cli_speaks_https_under_a_private_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut c = warden(&dir);
+    c.args(["--json", "init", "--public-url", &base]);
+    let init: Value = serde_json::from_str(&ok(c, None)).unwrap();
+    let id = init["admin_client"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = init["admin_client"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let f = Fixture {
+        _tmp: tmp,
+        dir,
+        port,
+        resource: format!("{base}/mcp/notes"),
+        base,
+        client_id: String::new(),
+        client_secret: String::new(),
+    };
+    let _server = f.serve(&[]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let proxy = rt.block_on(tls_proxy(port));
+    let ca = f.dir.with_file_name("ca.pem");
+    std::fs::write(&ca, pem(TEST_CA)).unwrap();
+    let remote = |server: &str, ca_file: Option<&std::path::Path>, args: &[&str]| {
+        let mut c = warden(std::path::Path::new("/nonexistent/warden-data"));
+        c.env("WARDEN_ADMIN_CLIENT_ID", &id)
+            .env("WARDEN_ADMIN_CLIENT_SECRET", &secret)
+            .args(["--server", server]);
+        if let Some(p) = ca_file {
+            c.arg("--ca-file").arg(p);
+        }
+        c.args(args);
+        c
+    };
+    let https = format!("https://127.0.0.1:{proxy}");
+
+    // Under the private CA: the same answers as over loopback http.
+    let listed: Value = serde_json::from_str(&ok(
+        remote(&https, Some(&ca), &["--json", "server", "list"]),
+        None,
+    ))
+    .unwrap();
+    let direct: Value = serde_json::from_str(&ok(
+        remote(&f.base, None, &["--json", "server", "list"]),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(listed, direct);
+    let added: Value = serde_json::from_str(&ok(
+        remote(
+            &https,
+            Some(&ca),
+            &[
+                "--json",
+                "server",
+                "add",
+                "tickets",
+                "--upstream",
+                "http://127.0.0.1:9/mcp",
+            ],
+        ),
+        None,
+    ))
+    .unwrap();
+    assert_eq!(added["name"], "tickets");
+    let mut c = remote(&https, None, &["status"]);
+    c.env("WARDEN_ADMIN_CA_FILE", &ca);
+    ok(c, None);
+
+    // The public roots do not know the private CA: refused before any secret is sent.
+    let err = fails(remote(&https, None, &["server", "list"]));
+    assert!(err.contains("TLS") && err.contains("certificate"), "{err}");
+    assert!(!err.contains(&secret));
+    // A CA file that is not one.
+    let junk = f.dir.with_file_name("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let err = fails(remote(&https, Some(&junk), &["server", "list"]));
+    assert!(err.contains("--ca-file"), "{err}");
+    // Plain http to the TLS port, or to a host that is not loopback, is refused.
+    let err = fails(remote("http://192.0.2.1:8443", None, &["server", "list"]));
+    assert!(err.contains("plain HTTP"), "{err}");
+    drop(rt);
+}

@@ -41,6 +41,11 @@ pub struct Protected {
     pub name: SharedStr,
     /// The canonical URI: the required token audience.
     pub canonical_uri: SharedStr,
+    /// A digest of everything that decides whether a token is valid here (audience,
+    /// issuer, token format, leeway, settings): a cached validation counts only while it
+    /// is unchanged, so a server moved to another issuer stops accepting the old one's
+    /// tokens at once.
+    pub validation_id: SharedStr,
     /// Where tokens must come from, and how they are checked.
     pub tokens: TokenSource,
     /// Clock-skew leeway for `exp`/`nbf`, seconds (0..=300).
@@ -346,9 +351,11 @@ impl Protected {
             Some(Value::String(pem)) => Some(TrustRoots::from_pem(pem, "upstream_ca")?),
             Some(_) => return Err("settings.upstream_ca must be a PEM string".into()),
         };
+        let validation_id = validation_id(record, &issuer);
         Ok(Self {
             name: record.name.as_str().into(),
             canonical_uri: record.canonical_uri.as_str().into(),
+            validation_id,
             tokens,
             leeway: record.leeway_secs.clamp(0, 300),
             upstream: Upstream::parse(&record.upstream, settings)?,
@@ -364,6 +371,22 @@ impl Protected {
             public_origin: origin_of(&config.public_url),
         })
     }
+}
+
+/// See [`Protected::validation_id`]: SHA-256, hex, so that no setting (some are
+/// credentials) is kept in clear.
+fn validation_id(record: &ServerRecord, issuer: &str) -> SharedStr {
+    let text = format!(
+        "{}\n{}\n{}\n{}\n{}",
+        record.canonical_uri, issuer, record.token_format, record.leeway_secs, record.settings
+    );
+    let digest = warden_core::secret::token_hash(&text);
+    let mut hex = String::with_capacity(2 * digest.len());
+    for b in digest {
+        use std::fmt::Write as _;
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex.into()
 }
 
 fn static_headers(settings: &Value) -> Result<Vec<(HeaderName, HeaderValue)>, String> {

@@ -73,8 +73,8 @@ pub struct Principal {
     nbf: Option<i64>,
     leeway: i64,
     act: Option<Value>,
-    /// The canonical URI this token was validated for.
-    audience: SharedStr,
+    /// The [`Protected::validation_id`] of the server this token was validated for.
+    validated_for: SharedStr,
     /// Tools the token is limited to by `authorization_details`, if any.
     pinned: Option<Vec<String>>,
     /// `x-warden-subject`, `x-warden-client-id`, `x-warden-scope`, built once.
@@ -153,9 +153,10 @@ pub async fn authenticate(
     let key = TokenCache::key(token);
     let cache = &app.gateway.tokens;
     if let Some(hit) = cache.get(&key) {
-        // A token validated for another server is checked afresh (and will fail `aud`);
-        // so is one whose cached answer is too old to trust.
-        if hit.audience == server.canonical_uri && now < hit.fresh_until {
+        // A token validated for another server, or for this one before its audience,
+        // issuer, format or settings changed, is checked afresh; so is one whose cached
+        // answer is too old to trust.
+        if hit.validated_for == server.validation_id && now < hit.fresh_until {
             return match hit.recheck(now, app) {
                 Ok(()) => Ok(hit),
                 Err(rejection) => {
@@ -343,7 +344,7 @@ impl Principal {
             nbf: int("nbf"),
             leeway: server.leeway,
             act,
-            audience: Arc::clone(&server.canonical_uri),
+            validated_for: Arc::clone(&server.validation_id),
             pinned: pinned_tools(claims.get("authorization_details"), &server.canonical_uri)?,
             identity_headers: Vec::new(),
             assertion: RwLock::new(None),
@@ -494,7 +495,7 @@ pub(crate) mod tests {
             nbf: None,
             leeway: 0,
             act: None,
-            audience: "https://x/mcp/a".into(),
+            validated_for: "https://x/mcp/a".into(),
             pinned: None,
             identity_headers: Vec::new(),
             assertion: RwLock::new(None),

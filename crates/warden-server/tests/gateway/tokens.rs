@@ -176,6 +176,38 @@ async fn leeway_is_per_server() {
 }
 
 #[tokio::test]
+async fn a_cached_token_is_checked_afresh_after_the_server_changes_how_it_validates() {
+    let gw = Gw::start(json!({})).await;
+    let token = gw.token("notes", "notes:read").await;
+    assert_eq!(
+        status_of(&gw, &token).await,
+        StatusCode::OK,
+        "validated, cached"
+    );
+    assert_eq!(
+        status_of(&gw, &token).await,
+        StatusCode::OK,
+        "from the cache"
+    );
+    // The server now takes only opaque tokens: the JWT validated a moment ago is refused
+    // at once, not when its cache entry expires.
+    let mut rec = gw.server("notes").await;
+    rec.token_format = "opaque".into();
+    warden_store::ServerStore::update(&gw.store, &rec)
+        .await
+        .unwrap();
+    gw.app.gateway.registry.invalidate("notes");
+    assert_eq!(status_of(&gw, &token).await, StatusCode::UNAUTHORIZED);
+    // Back to JWTs: accepted again (validated afresh).
+    rec.token_format = "jwt".into();
+    warden_store::ServerStore::update(&gw.store, &rec)
+        .await
+        .unwrap();
+    gw.app.gateway.registry.invalidate("notes");
+    assert_eq!(status_of(&gw, &token).await, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn not_before_in_the_future() {
     let gw = Gw::start(json!({})).await;
     let mut claims = gw.claims("notes:read");

@@ -128,6 +128,17 @@ async fn write_loop(
         if n == 0 {
             break;
         }
+        // Let the requests that are ready to run on this worker queue their events too,
+        // then take those: one commit for more events means fewer round trips to the
+        // database (and thread wake-ups) per event. It costs one scheduler pass of
+        // latency, far less than a commit.
+        if batch.len() < MAX_BATCH {
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH {
+                let Ok(job) = rx.try_recv() else { break };
+                batch.push(job);
+            }
+        }
         let events: Vec<NewAuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
         match store.append(events).await {
             Ok(seqs) => {

@@ -238,14 +238,19 @@ impl VerifyReport {
 // === impl Store ===
 
 impl Store {
-    /// Takes the appenders' lock: a no-op write to the head row, which SQLite turns
-    /// into the database write lock and PostgreSQL into a row lock. Must be the first
-    /// statement of the transaction.
+    /// Takes the appenders' lock and reads the head: a no-op write to the head row,
+    /// which SQLite turns into the database write lock and PostgreSQL into a row lock,
+    /// returning the row (one round trip). Must be the first statement of the
+    /// transaction.
     async fn lock_audit_head(&self, tx: &mut Transaction<'_, Any>) -> Result<Head, StoreError> {
-        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-            .execute(&mut **tx)
-            .await?;
-        self.read_audit_head(&mut **tx).await
+        let row = sqlx::query(
+            "UPDATE audit_head SET seq = seq WHERE id = 1 \
+             RETURNING seq, hash, anchor_seq, anchor_hash",
+        )
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("audit_head row is missing".to_owned()))?;
+        head_of(&row)
     }
 
     async fn read_audit_head<'e, E>(&self, executor: E) -> Result<Head, StoreError>
@@ -257,13 +262,17 @@ impl Store {
                 .fetch_optional(executor)
                 .await?
                 .ok_or_else(|| StoreError::Corrupt("audit_head row is missing".to_owned()))?;
-        Ok(Head {
-            seq: col(&row, "seq")?,
-            hash: col(&row, "hash")?,
-            anchor_seq: col(&row, "anchor_seq")?,
-            anchor_hash: col(&row, "anchor_hash")?,
-        })
+        head_of(&row)
     }
+}
+
+fn head_of(row: &AnyRow) -> Result<Head, StoreError> {
+    Ok(Head {
+        seq: col(row, "seq")?,
+        hash: col(row, "hash")?,
+        anchor_seq: col(row, "anchor_seq")?,
+        anchor_hash: col(row, "anchor_hash")?,
+    })
 }
 
 #[async_trait]

@@ -170,7 +170,9 @@ mod tests {
         for _ in 0..256 {
             let id = random_id().unwrap();
             assert_eq!(id.len(), 32);
-            assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+            assert!(id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         }
         assert_ne!(random_id().unwrap(), random_id().unwrap());
     }

@@ -29,8 +29,15 @@ const validation = load('validate');
 const g = closedLoop.gateway;
 const p = closedLoop.proxy;
 const d = closedLoop.direct;
+// The same ratio within each round: the two cells ran back to back, so a change in what
+// else the machine was doing between rounds cancels out.
+const perRound = [];
+for (let i = 0; i < rounds; i += 1) {
+  perRound.push(r3(g.rounds_throughput_rps[i] / p.rounds_throughput_rps[i]));
+}
 const ratios = {
   gateway_over_proxy_throughput: r3(g.throughput_rps / p.throughput_rps),
+  gateway_over_proxy_throughput_by_round: perRound,
   proxy_over_direct_throughput: r3(p.throughput_rps / d.throughput_rps),
   gateway_over_direct_throughput: r3(g.throughput_rps / d.throughput_rps),
   gateway_over_proxy_requests_per_server_cpu_s: g.requests_per_server_cpu_s && p.requests_per_server_cpu_s
@@ -100,6 +107,7 @@ for (const w of WAYS) console.log(line(w, closedLoop[w]));
 console.log(`  gateway / proxy throughput ${f(ratios.gateway_over_proxy_throughput)}x; proxy / direct ${f(ratios.proxy_over_direct_throughput)}x; gateway / direct ${f(ratios.gateway_over_direct_throughput)}x; gateway / proxy req/cpu-s ${f(ratios.gateway_over_proxy_requests_per_server_cpu_s)}x`);
 if (rounds > 1) {
   console.log(`  req/s by round: ${WAYS.map((w) => `${w} ${closedLoop[w].rounds_throughput_rps.map((x) => f(x, 0)).join(', ')}`).join('; ')}`);
+  console.log(`  gateway / proxy throughput by round: ${perRound.map((x) => `${f(x)}x`).join(', ')}`);
 }
 console.log(`Fixed rate, ${env.RATE} req/s over ${env.CONCURRENCY} connections (open loop):`);
 console.log(header);

@@ -93,7 +93,7 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 # 1. Build (release), the validation benchmark included.
 say "cargo build --release -p warden -p warden-bench; cargo bench --no-run -p warden-server --bench validate"
 (cd "$ROOT" && cargo build --release --quiet -p warden -p warden-bench)
-(cd "$ROOT" && cargo bench --quiet --no-run -p warden-server --bench validate 2>/dev/null)
+(cd "$ROOT" && cargo bench --quiet --no-run -p warden-server --bench validate)
 WARDEN=$TARGET_DIR/release/warden
 BENCH=$TARGET_DIR/release/warden-bench
 

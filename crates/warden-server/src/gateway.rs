@@ -26,7 +26,8 @@
 //! `WWW-Authenticate` challenge and a JSON-RPC error body in one exhaustive `match`.
 //! Every decision (allow, deny, upstream failure) is counted in
 //! `warden_gateway_decisions_total` and queued to the audit log (`gateway.allow` /
-//! `gateway.deny`, with method, target and reason, never token material).
+//! `gateway.deny`, with method, target and reason, never token material), in batches of
+//! up to a few milliseconds ([`journal`]).
 //!
 //! Upstreams are Streamable HTTP over `http://` or `https://` ([`proxy`], TLS in
 //! [`tls`]), the legacy HTTP+SSE transport ([`legacy`]), or stdio commands ([`stdio`]).
@@ -105,6 +106,7 @@ pub mod challenge;
 pub mod cors;
 pub mod external;
 mod handler;
+pub mod journal;
 pub mod jsonrpc;
 pub mod legacy;
 pub mod metadata;
@@ -132,6 +134,8 @@ pub struct Gateway {
     pub stdio: stdio::StdioPool,
     /// External issuers' keys and recent introspection refusals.
     pub external: external::ExternalState,
+    /// Gateway audit events on their way to the audit writer.
+    pub journal: journal::Journal,
     /// When an unknown `kid` last reloaded the key ring (UNIX seconds).
     pub(crate) last_key_reload: AtomicI64,
 }
@@ -148,6 +152,7 @@ impl Gateway {
             upstream: proxy::UpstreamClient::new(),
             stdio: stdio::StdioPool::default(),
             external: external::ExternalState::new(),
+            journal: journal::Journal::default(),
             last_key_reload: AtomicI64::new(i64::MIN),
         }
     }

@@ -185,6 +185,7 @@ impl App {
 
     /// Flushes and stops background writers. Call after the listener has drained.
     pub async fn shutdown(&self) {
+        self.gateway.journal.flush(self);
         self.audit.shutdown().await;
     }
 }

@@ -410,7 +410,8 @@ pub(super) fn finish(
         tracing::debug!(server = %server.name, status, %reason, "gateway refused a request");
     }
     let principal = trail.principal.as_deref();
-    app.audit.submit(
+    app.gateway.journal.record(
+        app,
         app.clock.now_ms(),
         Event {
             kind: if decision == "deny" {
@@ -423,7 +424,6 @@ pub(super) fn finish(
             server: Some(server.name.to_string()),
             detail,
         },
-        &app.metrics,
     );
     cors::decorate(&mut response, origin);
     response

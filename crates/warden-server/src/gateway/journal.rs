@@ -1,0 +1,82 @@
+//! The gateway's audit events, handed to the audit writer in batches.
+//!
+//! Every gateway request produces one event, and no response waits for it to be
+//! committed. Handed to the writer one at a time, a steady trickle of requests (a few
+//! thousand a second) costs the writer one transaction per event: more CPU than the rest
+//! of the request. So events wait here for at most [`LINGER`] after the first of a batch
+//! and then go to the writer together, which commits them in one transaction: one
+//! transaction per [`LINGER`] at most, whatever the rate. Order is kept, and each event
+//! keeps the time of its request.
+//!
+//! [`Journal::flush`] hands over whatever is pending at once; [`crate::App::shutdown`]
+//! calls it before the audit writer drains, so a graceful stop loses nothing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::audit::Event;
+use crate::App;
+
+/// Longest time an event waits for others to join its batch.
+pub const LINGER: Duration = Duration::from_millis(5);
+
+/// Pending events beyond which the batch is handed over at once.
+const MAX_PENDING: usize = 512;
+
+/// Events waiting for the writer, and the task that hands them over.
+#[derive(Default)]
+pub struct Journal {
+    pending: Mutex<Vec<(i64, Event)>>,
+    wake: Notify,
+    flusher_started: AtomicBool,
+}
+
+// === impl Journal ===
+
+impl Journal {
+    /// Queues `event` (at `ts_ms`) for the audit log.
+    pub fn record(&self, app: &App, ts_ms: i64, event: Event) {
+        let len = {
+            let mut pending = self.lock();
+            pending.push((ts_ms, event));
+            pending.len()
+        };
+        if len >= MAX_PENDING {
+            self.flush(app);
+        } else if len == 1 {
+            if !self.flusher_started.swap(true, Ordering::AcqRel) {
+                tokio::spawn(flusher(app.clone()));
+            }
+            self.wake.notify_one();
+        }
+    }
+
+    /// Hands every pending event to the audit writer now.
+    pub fn flush(&self, app: &App) {
+        let batch = std::mem::take(&mut *self.lock());
+        for (ts_ms, event) in batch {
+            app.audit.submit(ts_ms, event, &app.metrics);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(i64, Event)>> {
+        match self.pending.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+/// Waits for a first event, lets the batch fill for [`LINGER`], hands it over; forever
+/// (the task ends with the runtime).
+async fn flusher(app: App) {
+    let journal = &app.gateway.journal;
+    loop {
+        journal.wake.notified().await;
+        tokio::time::sleep(LINGER).await;
+        journal.flush(&app);
+    }
+}

@@ -36,6 +36,11 @@ use anyhow::{anyhow, bail, Context as _};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
+/// The same allocator as the `warden` binary, so that the bare proxy this harness runs
+/// is compared with the gateway on equal terms.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod http;
 mod load;
 mod machine;

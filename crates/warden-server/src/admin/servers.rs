@@ -117,6 +117,7 @@ fn validate_groups(groups: &[ToolGroupView]) -> Result<Vec<ToolGroup>, AdminErro
 /// Settings a registration may carry; anything else is refused.
 const SETTINGS: &[&str] = &[
     "accept_jwt_typ",
+    "extra_audiences",
     "introspection_endpoint",
     "introspection_client_id",
     "introspection_requires_aud",
@@ -140,6 +141,7 @@ const SETTINGS: &[&str] = &[
 /// drops them.
 const EXTERNAL_SETTINGS: &[&str] = &[
     "accept_jwt_typ",
+    "extra_audiences",
     "introspection_endpoint",
     "introspection_client_id",
     "introspection_requires_aud",

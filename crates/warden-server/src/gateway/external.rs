@@ -12,7 +12,9 @@
 //!   refetched on an unknown `kid` at most once per 30 s per issuer. A token is checked
 //!   exactly like Warden's own: the algorithm allow-list is the algorithms of the JWKS's
 //!   signing keys (never `none`, never HMAC), `iss` exact, `aud` exactly this server's
-//!   canonical URI (a one-element array is accepted, a longer one is not), `exp`/`nbf`
+//!   canonical URI (a one-element array is accepted, a longer one only when every other
+//!   member is listed in `settings.extra_audiences`, names like Keycloak's `account`
+//!   that are not URLs), `exp`/`nbf`
 //!   with the server's leeway, `typ` `at+jwt` (with `settings.accept_jwt_typ = true`, also
 //!   `JWT` or no `typ`, as many IdPs issue).
 //! - **`opaque`: RFC 7662 introspection** ([`introspect`]), with
@@ -93,6 +95,10 @@ pub struct JwksSettings {
     pub jwks_uri: Option<Uri>,
     /// Also accept `typ` `JWT` (or none).
     pub accept_jwt_typ: bool,
+    /// Audiences a token may carry besides the canonical URI (`settings.extra_audiences`,
+    /// e.g. Keycloak's default `account`); never URLs, so that no other resource's
+    /// tokens become acceptable here.
+    pub extra_audiences: Vec<String>,
 }
 
 /// Settings of an introspected issuer. The secret is never printed.
@@ -150,6 +156,7 @@ impl ExternalIssuer {
                     Some(_) => return Err("settings.jwks_uri must be a string".into()),
                 },
                 accept_jwt_typ: flag(settings, "accept_jwt_typ", false)?,
+                extra_audiences: extra_audiences(settings)?,
             }),
             other => return Err(format!("token_format {other:?} is not jwt or opaque")),
         };
@@ -159,6 +166,32 @@ impl ExternalIssuer {
             roots,
         })
     }
+}
+
+/// Reads `settings.extra_audiences`: a list of audience names that are not URLs (a URL
+/// would name a resource, and accepting tokens also meant for another resource is what
+/// audience binding forbids).
+fn extra_audiences(settings: &Value) -> Result<Vec<String>, String> {
+    const WHAT: &str = "settings.extra_audiences must be a list of audience names";
+    let list = match settings.get("extra_audiences") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(WHAT.into()),
+    };
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for v in list {
+        let name = v.as_str().filter(|s| !s.trim().is_empty()).ok_or(WHAT)?;
+        if name.contains(':') || name.contains('/') {
+            return Err(format!(
+                "settings.extra_audiences: {name:?} looks like a resource URI; only names such \
+                 as Keycloak's `account` may be accepted besides the canonical URI"
+            ));
+        }
+        if !out.iter().any(|o| o == name) {
+            out.push(name.to_owned());
+        }
+    }
+    Ok(out)
 }
 
 impl std::fmt::Debug for ExternalIssuer {

@@ -193,6 +193,53 @@ async fn status_of(gw: &Gw, server: &str, token: &str) -> StatusCode {
 }
 
 #[tokio::test]
+async fn extra_audiences_are_accepted_only_when_listed_and_never_another_resource() {
+    let gw = Gw::start(json!({})).await;
+    let idp = Idp::start().await;
+    let key = foreign_key("kc-1");
+    idp.publish(&key);
+    external_server(
+        &gw,
+        "kc",
+        &idp.issuer(),
+        "jwt",
+        json!({ "extra_audiences": ["account"] }),
+    )
+    .await;
+    let sign = |claims: &Map<String, Value>| jwt::sign(claims, "at+jwt", &key).unwrap();
+    let with_aud = |jti: &str, aud: Value| {
+        let mut c = idp_claims(&gw, &idp, "kc", jti);
+        c.insert("aud".into(), aud);
+        sign(&c)
+    };
+    // Keycloak's default: the resource and `account`.
+    let kc = with_aud("kc-default", json!([canonical("kc"), "account"]));
+    assert_eq!(status_of(&gw, "kc", &kc).await, StatusCode::OK);
+    // Anything else besides the resource is still refused: an unlisted name, another
+    // registered resource, or the listed name without this resource.
+    for (jti, aud) in [
+        ("unlisted", json!([canonical("kc"), "broker"])),
+        ("other-resource", json!([canonical("kc"), NOTES])),
+        ("listed-only", json!(["account"])),
+        ("three", json!([canonical("kc"), "account", "broker"])),
+    ] {
+        assert_eq!(
+            status_of(&gw, "kc", &with_aud(jti, aud)).await,
+            StatusCode::UNAUTHORIZED,
+            "{jti}"
+        );
+    }
+    // A URL is refused as an extra audience when the registration is compiled.
+    let mut rec = record("bad", &gw.upstream, json!({ "extra_audiences": [NOTES] }));
+    rec.issuer = Some(idp.issuer());
+    let e =
+        warden_server::gateway::registry::Protected::compile(&rec, &gw.app.config, &gw.app.sealer)
+            .err()
+            .unwrap();
+    assert!(e.contains("resource URI"), "{e}");
+}
+
+#[tokio::test]
 async fn jwts_from_an_external_issuer_are_checked_like_wardens_own() {
     let gw = Gw::start(json!({})).await;
     let idp = Idp::start().await;

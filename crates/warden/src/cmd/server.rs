@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use warden_core::secret::SecretString;
 use warden_proto::admin::{NewServer, ServerUpdate, ServerView, ToolGroupView};
 
@@ -96,6 +96,17 @@ pub struct UpdateArgs {
     /// With an external issuer: whether JWTs with `typ: JWT` are accepted too.
     #[arg(long, value_name = "true|false")]
     pub accept_jwt_typ: Option<bool>,
+    /// With an external issuer's JWTs: replace the audience names (not URLs) a token may
+    /// carry besides the canonical URI. Repeatable; `--no-extra-audiences` clears them.
+    #[arg(
+        long = "extra-audience",
+        value_name = "NAME",
+        conflicts_with = "no_extra_audiences"
+    )]
+    pub extra_audiences: Vec<String>,
+    /// Accept no audience besides the canonical URI again.
+    #[arg(long)]
+    pub no_extra_audiences: bool,
     /// A new RFC 7662 introspection endpoint of the external issuer.
     #[arg(long, value_name = "URL")]
     pub introspection_endpoint: Option<String>,
@@ -135,6 +146,10 @@ pub struct IssuerArgs {
     /// absent), as many IdPs issue, besides `at+jwt`.
     #[arg(long)]
     pub accept_jwt_typ: bool,
+    /// With an external issuer's JWTs: an audience name (not a URL) a token may carry
+    /// besides this server's canonical URI, e.g. Keycloak's `account`. Repeatable.
+    #[arg(long = "extra-audience", value_name = "NAME")]
+    pub extra_audiences: Vec<String>,
     /// With an external issuer and opaque tokens: its RFC 7662 introspection endpoint.
     #[arg(long, value_name = "URL")]
     pub introspection_endpoint: Option<String>,
@@ -213,8 +228,12 @@ fn token_source(
         || args.introspection_client_secret_stdin
         || args.introspection_allow_missing_aud;
     let Some(issuer) = &args.issuer else {
-        if introspection || args.accept_jwt_typ || args.issuer_ca.is_some() {
-            bail!("--introspection-*, --accept-jwt-typ and --issuer-ca need --issuer (an external issuer)");
+        if introspection
+            || args.accept_jwt_typ
+            || args.issuer_ca.is_some()
+            || !args.extra_audiences.is_empty()
+        {
+            bail!("--introspection-*, --accept-jwt-typ, --extra-audience and --issuer-ca need --issuer (an external issuer)");
         }
         return Ok((None, format));
     };
@@ -232,10 +251,13 @@ fn token_source(
         if args.accept_jwt_typ {
             settings.insert("accept_jwt_typ".into(), Value::Bool(true));
         }
+        if !args.extra_audiences.is_empty() {
+            settings.insert("extra_audiences".into(), json!(args.extra_audiences));
+        }
         return Ok((Some(issuer.clone()), format));
     }
-    if args.accept_jwt_typ {
-        bail!("--accept-jwt-typ applies to --token-format jwt");
+    if args.accept_jwt_typ || !args.extra_audiences.is_empty() {
+        bail!("--accept-jwt-typ and --extra-audience apply to --token-format jwt");
     }
     let (Some(endpoint), Some(client_id), true) = (
         &args.introspection_endpoint,
@@ -371,6 +393,11 @@ impl UpdateArgs {
         let mut settings = Map::new();
         if let Some(v) = self.accept_jwt_typ {
             settings.insert("accept_jwt_typ".into(), Value::Bool(v));
+        }
+        if !self.extra_audiences.is_empty() {
+            settings.insert("extra_audiences".into(), json!(self.extra_audiences));
+        } else if self.no_extra_audiences {
+            settings.insert("extra_audiences".into(), Value::Null);
         }
         if let Some(v) = &self.introspection_endpoint {
             settings.insert("introspection_endpoint".into(), Value::String(v.clone()));
@@ -570,6 +597,16 @@ mod tests {
         let new = a.to_new().unwrap();
         assert_eq!(new.issuer.as_deref(), Some("https://idp.example/realms/x"));
         assert_eq!(new.settings.unwrap()["accept_jwt_typ"], true);
+        a.issuer.extra_audiences = vec!["account".into()];
+        let new = a.to_new().unwrap();
+        assert_eq!(new.settings.unwrap()["extra_audiences"], json!(["account"]));
+        // Extra audiences need an external issuer's JWTs.
+        let mut a = base();
+        a.issuer.extra_audiences = vec!["account".into()];
+        assert!(a.to_new().is_err());
+        a.issuer.issuer = Some("https://idp.example".into());
+        a.issuer.token_format = Some("opaque".into());
+        assert!(a.to_new().is_err());
         // Introspection settings without an external issuer, or without the secret.
         let mut a = base();
         a.issuer.introspection_endpoint = Some("https://idp.example/introspect".into());

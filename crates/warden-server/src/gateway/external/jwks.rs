@@ -144,16 +144,32 @@ fn check(
             .collect()
     };
     let claims = jwt::verify(token, lookup, &validation, now).map_err(Rejection::Jwt)?;
-    // The same single-audience rule as Warden's own tokens.
-    let single_audience = match claims.get("aud") {
-        Some(Value::String(_)) => true,
-        Some(Value::Array(list)) => list.len() == 1,
-        _ => false,
-    };
-    if !single_audience {
+    // The same single-audience rule as Warden's own tokens, except for the names the
+    // registration allows besides the canonical URI (which `verify` found in `aud`).
+    if !audience_allowed(
+        claims.get("aud"),
+        &server.canonical_uri,
+        &settings.extra_audiences,
+    ) {
         return Err(Rejection::SharedAudience);
     }
     Ok(claims)
+}
+
+/// Whether `aud` names this resource and nothing else but `extra` names.
+fn audience_allowed(aud: Option<&Value>, canonical: &str, extra: &[String]) -> bool {
+    match aud {
+        Some(Value::String(_)) => true,
+        Some(Value::Array(list)) if list.len() == 1 => true,
+        Some(Value::Array(list)) => {
+            !extra.is_empty()
+                && list.iter().all(|a| {
+                    a.as_str()
+                        .is_some_and(|a| a == canonical || extra.iter().any(|e| e == a))
+                })
+        }
+        _ => false,
+    }
 }
 
 // === impl JwksCache ===

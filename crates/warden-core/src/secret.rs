@@ -103,13 +103,18 @@ pub fn generate(kind: SecretKind) -> Result<SecretString, RandomError> {
 /// Hex rather than base64url: an id is typed on command lines, and a base64url id starts
 /// with `-` one time in 64, which every argument parser takes for an option.
 pub fn random_id() -> Result<String, RandomError> {
+    Ok(hex(&random_bytes::<16>()?))
+}
+
+/// `bytes` as lowercase hex, two digits a byte.
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    let bytes = random_bytes::<16>()?;
-    let mut id = String::with_capacity(32);
+    let mut out = String::with_capacity(2 * bytes.len());
     for b in bytes {
-        let _ = write!(id, "{b:02x}");
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{b:02x}");
     }
-    Ok(id)
+    out
 }
 
 /// The SHA-256 of a high-entropy token, which is what the store keeps.

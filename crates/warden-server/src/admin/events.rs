@@ -4,6 +4,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
+use warden_core::secret::hex;
 use warden_proto::admin::{ChainReport, EventQuery, EventView};
 use warden_store::{AuditEvent, AuditFilter, AuditStore};
 
@@ -14,10 +15,6 @@ use crate::App;
 pub const DEFAULT_LIMIT: i64 = 1_000;
 /// Most events one query returns; page with `after_seq` for more.
 pub const MAX_LIMIT: i64 = 10_000;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The wire view of a stored event.
 pub fn view(e: &AuditEvent) -> EventView {

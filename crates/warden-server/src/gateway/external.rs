@@ -336,8 +336,7 @@ pub(crate) fn normalize(
         None => {
             // Not every IdP sets `jti`; the hash names the token without revealing it.
             let hash = token_hash(token);
-            let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
-            format!("ext-{hex}")
+            format!("ext-{}", warden_core::secret::hex(&hash[..16]))
         }
         Some(_) => return Err(bad("jti")),
     };

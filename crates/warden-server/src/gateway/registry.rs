@@ -380,13 +380,7 @@ fn validation_id(record: &ServerRecord, issuer: &str) -> SharedStr {
         "{}\n{}\n{}\n{}\n{}",
         record.canonical_uri, issuer, record.token_format, record.leeway_secs, record.settings
     );
-    let digest = warden_core::secret::token_hash(&text);
-    let mut hex = String::with_capacity(2 * digest.len());
-    for b in digest {
-        use std::fmt::Write as _;
-        let _ = write!(hex, "{b:02x}");
-    }
-    hex.into()
+    warden_core::secret::hex(&warden_core::secret::token_hash(&text)).into()
 }
 
 fn static_headers(settings: &Value) -> Result<Vec<(HeaderName, HeaderValue)>, String> {

@@ -341,10 +341,7 @@ fn json_content_type(headers: &HeaderMap) -> bool {
 /// The idempotency key: a digest of the normalized metadata.
 fn fingerprint(n: &Normalized) -> String {
     let canonical = serde_json::to_vec(n).unwrap_or_default();
-    token_hash(&String::from_utf8_lossy(&canonical))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    warden_core::secret::hex(&token_hash(&String::from_utf8_lossy(&canonical)))
 }
 
 /// The registration response (RFC 7591 §3.2.1): the metadata as registered, the id, and

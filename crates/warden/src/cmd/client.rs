@@ -86,10 +86,7 @@ fn print_one(c: &ClientView) {
 /// A fresh initial access token and the hex SHA-256 digest the config holds.
 pub fn initial_token() -> anyhow::Result<(String, String)> {
     let token = warden_core::secret::generate(warden_core::secret::SecretKind::InitialAccessToken)?;
-    let digest: String = warden_core::secret::token_hash(token.expose())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = warden_core::secret::hex(&warden_core::secret::token_hash(token.expose()));
     Ok((token.expose().to_owned(), digest))
 }
 

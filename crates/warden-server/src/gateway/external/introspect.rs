@@ -162,9 +162,5 @@ fn principal(
 }
 
 fn refused_key(server: &str, token: &str) -> String {
-    let hash: String = token_hash(token)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{server} {hash}")
+    format!("{server} {}", warden_core::secret::hex(&token_hash(token)))
 }

@@ -500,31 +500,15 @@ mod tests {
         assert_eq!(c.len(), 1);
     }
 
-    // A throwaway CA and a leaf for 127.0.0.1 made for this test with openssl; they
-    // protect nothing.
-    const TEST_CA: &str = "MIIBmTCCAT+gAwIBAgIUQB4ppoVSE0vYZcuCRwaZBIHkAMYwCgYIKoZIzj0EAwIwGTEXMBUGA1UEAwwOV2FyZGVuIFRlc3QgQ0EwIBcNMjYxMTI2MDkzODE1WhgPMjEyNjExMDIwOTM4MTVaMBkxFzAVBgNVBAMMDldhcmRlbiBUZXN0IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEaCK3cawMtHw8/v+Y0oIYf4eeOMv+G6OTZLKI5m7SxgOjpLMcdPoSYw5azR+76ppmYMpEtPO3AMHaKtF94U8VA6NjMGEwHQYDVR0OBBYEFInYlXLB3gQQtIeaYIu5lxQvfcHAMB8GA1UdIwQYMBaAFInYlXLB3gQQtIeaYIu5lxQvfcHAMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQDAgIEMAoGCCqGSM49BAMCA0gAMEUCIQDTSHInOzuyKVO4Ioutkfeuw8u1+Hn+vsu6J3bsqw/5twIgHpe1aiAxqRUqSyEiyCEKI5zNmrMjOj47kvXScNUxIL8=";
-    const TEST_LEAF: &str = "MIIBxDCCAWqgAwIBAgIUQ5yQtYOV+IKNoN0hboxu/FnRt4YwCgYIKoZIzj0EAwIwGTEXMBUGA1UEAwwOV2FyZGVuIFRlc3QgQ0EwIBcNMjYxMTI2MDkzODE1WhgPMjEyNjExMDIwOTM4MTVaMBQxEjAQBgNVBAMMCTEyNy4wLjAuMTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABBTbK4+pWc0mN0XIAlucvJxEZJvepfXEamyOUu9ykmc5K9G8lnxKDTc4YOF+bL+DKbSnqlDz0LEbfrUzYlwhbymjgZIwgY8wDAYDVR0TAQH/BAIwADAaBgNVHREEEzARhwR/AAABgglsb2NhbGhvc3QwEwYDVR0lBAwwCgYIKwYBBQUHAwEwDgYDVR0PAQH/BAQDAgeAMB0GA1UdDgQWBBS944LH1ZVrUA62t/jO42MHXqDzETAfBgNVHSMEGDAWgBSJ2JVywd4EELSHmmCLuZcUL33BwDAKBggqhkjOPQQDAgNIADBFAiAhbUCejOx9uNXdvUwgtarGto6XulQTyAxMbE6NfAtJ9gIhAPa2X+KgsYcUDTDPsybis/BDcFcau3QH6kNGXEmxV7G2";
-    const TEST_LEAF_KEY: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYzCqSGzJYuZPkBLFCzlCTdiW2g2zeBpjnB8ufaPWqOyhRANCAAQU2yuPqVnNJjdFyAJbnLycRGSb3qX1xGpsjlLvcpJnOSvRvJZ8Sg03OGDhfmy/gym0p6pQ89CxG361M2JcIW8p";
-
-    fn der(b64: &str) -> Vec<u8> {
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64).unwrap()
-    }
+    include!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/test_tls.rs"
+    ));
 
     /// A one-shot-per-connection https server on 127.0.0.1 answering `{}`.
     async fn tls_server() -> u16 {
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
         use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from(der(TEST_LEAF))],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der(TEST_LEAF_KEY))),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+        let acceptor = test_tls_acceptor();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {

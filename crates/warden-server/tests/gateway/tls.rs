@@ -1,59 +1,25 @@
 //! `https://` upstreams: verified against the server's own CA bundle (`upstream_ca`) or
 //! the public web PKI, never unverified.
 
-use std::sync::Arc;
-
 use axum::http::StatusCode;
-use base64::Engine as _;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use tokio_rustls::rustls::{self, ServerConfig};
-use tokio_rustls::TlsAcceptor;
 use warden_demo::DemoState;
 use warden_store::ServerStore;
 
 use crate::support::*;
 
-// A throwaway CA and a leaf for 127.0.0.1 and localhost (the same pair as the guarded
-// fetcher's tests), made with openssl for tests; they protect nothing.
-const TEST_CA: &str = "MIIBmTCCAT+gAwIBAgIUQB4ppoVSE0vYZcuCRwaZBIHkAMYwCgYIKoZIzj0EAwIwGTEXMBUGA1UEAwwOV2FyZGVuIFRlc3QgQ0EwIBcNMjYxMTI2MDkzODE1WhgPMjEyNjExMDIwOTM4MTVaMBkxFzAVBgNVBAMMDldhcmRlbiBUZXN0IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEaCK3cawMtHw8/v+Y0oIYf4eeOMv+G6OTZLKI5m7SxgOjpLMcdPoSYw5azR+76ppmYMpEtPO3AMHaKtF94U8VA6NjMGEwHQYDVR0OBBYEFInYlXLB3gQQtIeaYIu5lxQvfcHAMB8GA1UdIwQYMBaAFInYlXLB3gQQtIeaYIu5lxQvfcHAMA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQDAgIEMAoGCCqGSM49BAMCA0gAMEUCIQDTSHInOzuyKVO4Ioutkfeuw8u1+Hn+vsu6J3bsqw/5twIgHpe1aiAxqRUqSyEiyCEKI5zNmrMjOj47kvXScNUxIL8=";
-const TEST_LEAF: &str = "MIIBxDCCAWqgAwIBAgIUQ5yQtYOV+IKNoN0hboxu/FnRt4YwCgYIKoZIzj0EAwIwGTEXMBUGA1UEAwwOV2FyZGVuIFRlc3QgQ0EwIBcNMjYxMTI2MDkzODE1WhgPMjEyNjExMDIwOTM4MTVaMBQxEjAQBgNVBAMMCTEyNy4wLjAuMTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABBTbK4+pWc0mN0XIAlucvJxEZJvepfXEamyOUu9ykmc5K9G8lnxKDTc4YOF+bL+DKbSnqlDz0LEbfrUzYlwhbymjgZIwgY8wDAYDVR0TAQH/BAIwADAaBgNVHREEEzARhwR/AAABgglsb2NhbGhvc3QwEwYDVR0lBAwwCgYIKwYBBQUHAwEwDgYDVR0PAQH/BAQDAgeAMB0GA1UdDgQWBBS944LH1ZVrUA62t/jO42MHXqDzETAfBgNVHSMEGDAWgBSJ2JVywd4EELSHmmCLuZcUL33BwDAKBggqhkjOPQQDAgNIADBFAiAhbUCejOx9uNXdvUwgtarGto6XulQTyAxMbE6NfAtJ9gIhAPa2X+KgsYcUDTDPsybis/BDcFcau3QH6kNGXEmxV7G2";
-const TEST_LEAF_KEY: &str = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgYzCqSGzJYuZPkBLFCzlCTdiW2g2zeBpjnB8ufaPWqOyhRANCAAQU2yuPqVnNJjdFyAJbnLycRGSb3qX1xGpsjlLvcpJnOSvRvJZ8Sg03OGDhfmy/gym0p6pQ89CxG361M2JcIW8p";
-
-fn der(b64: &str) -> Vec<u8> {
-    base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap()
-}
-
-/// `b64` DER as a PEM `CERTIFICATE` block.
-fn pem(b64: &str) -> String {
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
-}
+include!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/test_tls.rs"
+));
 
 /// The demo MCP server over TLS on 127.0.0.1; its `https://…/mcp` URL.
 async fn tls_demo() -> String {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(der(TEST_LEAF))],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der(TEST_LEAF_KEY))),
-        )
-        .unwrap();
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let acceptor = test_tls_acceptor();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let router = warden_demo::router(DemoState::new());

@@ -41,43 +41,9 @@ OUT_DIR=$ROOT/bench/out
 STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
 OUT=$OUT_DIR/token-$STAMP.json
 
-T0=$(date +%s)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/warden-bench.XXXXXX")
-PIDS=()
-LOAD_PID=
-cleanup() {
-  local code=$?
-  [[ -n $LOAD_PID ]] && kill "$LOAD_PID" 2>/dev/null
-  for p in "${PIDS[@]}"; do
-    kill "$p" 2>/dev/null || true
-  done
-  for p in "${PIDS[@]}"; do
-    wait "$p" 2>/dev/null || true
-  done
-  if [[ $code -ne 0 && -d $WORK ]]; then
-    for f in "$WORK"/*.log; do
-      [[ -s $f ]] && { echo "--- tail of $(basename "$f")" >&2; tail -n 20 "$f" >&2; }
-    done
-  fi
-  rm -rf "$WORK"
-  exit "$code"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'bench/token.sh: %s\n' "$*" >&2; exit 1; }
-# json FILE EXPR: evaluates EXPR on the parsed JSON `j` (node is needed anyway).
-json() { node -e 'const j=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")); const v=('"$2"'); if (v===undefined) process.exit(3); process.stdout.write(String(v))' "$1"; }
-wait_http() { # URL NAME PID
-  for _ in $(seq 1 200); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    kill -0 "$3" 2>/dev/null || die "$2 exited during start-up"
-    sleep 0.05
-  done
-  die "$2 did not answer $1 within 10 s"
-}
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+bench_start token
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 command -v node >/dev/null || die "Node.js is required (npm, oidc-provider)"

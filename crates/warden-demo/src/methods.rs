@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
 
 use crate::jsonrpc::{self, Request, RpcError};
 use crate::notes::Note;
@@ -81,6 +82,37 @@ fn dispatch(state: &DemoState, identity: &Identity, request: &Request) -> Result
         "prompts/get" => prompts_get(state, params),
         other => Err(RpcError::method_not_found(other)),
     }
+}
+
+/// How many `notifications/progress` a progress-reporting call sends before its result.
+pub(crate) const PROGRESS_STEPS: u64 = 3;
+
+/// Runs a progress-reporting call: sends [`PROGRESS_STEPS`] `notifications/progress`
+/// (paced by the state's progress delay), then the response, to `tx`. Shared by the HTTP (SSE)
+/// and stdio transports.
+pub(crate) async fn call_with_progress(
+    state: DemoState,
+    identity: Identity,
+    request: Request,
+    token: Value,
+    tx: mpsc::Sender<Value>,
+) {
+    for step in 1..=PROGRESS_STEPS {
+        let progress = jsonrpc::notification(
+            "notifications/progress",
+            json!({
+                "progressToken": token,
+                "progress": step,
+                "total": PROGRESS_STEPS,
+                "message": format!("step {step} of {PROGRESS_STEPS}"),
+            }),
+        );
+        // A send fails only when the client went away; the call still completes.
+        let _ = tx.send(progress).await;
+        tokio::time::sleep(state.progress_delay).await;
+    }
+    let response = answer(&state, &identity, &request);
+    let _ = tx.send(response).await;
 }
 
 // === resources ===

@@ -13,18 +13,15 @@ use std::time::Duration;
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use uuid::Uuid;
 
-use crate::jsonrpc::{self, Request};
+use crate::jsonrpc::Request;
 use crate::methods;
 use crate::tools::Identity;
 use crate::DemoState;
-
-/// How many `notifications/progress` a progress-reporting call sends before its result.
-pub(crate) const PROGRESS_STEPS: u64 = 3;
 
 /// Answers a `tools/call` that carried a progress token: three progress notifications,
 /// then the JSON-RPC response, then the stream ends.
@@ -37,37 +34,11 @@ pub(crate) fn progress_response(
     request: Request,
     token: Value,
 ) -> Response {
-    let (tx, rx) = mpsc::channel::<Value>(PROGRESS_STEPS as usize + 1);
-    tokio::spawn(call_with_progress(state, identity, request, token, tx));
+    let (tx, rx) = mpsc::channel::<Value>(methods::PROGRESS_STEPS as usize + 1);
+    tokio::spawn(methods::call_with_progress(
+        state, identity, request, token, tx,
+    ));
     Sse::new(numbered(rx)).into_response()
-}
-
-/// Runs a progress-reporting call: sends [`PROGRESS_STEPS`] `notifications/progress`
-/// (paced by the state's progress delay), then the response, to `tx`. Shared by the HTTP
-/// and stdio transports.
-pub(crate) async fn call_with_progress(
-    state: DemoState,
-    identity: Identity,
-    request: Request,
-    token: Value,
-    tx: mpsc::Sender<Value>,
-) {
-    for step in 1..=PROGRESS_STEPS {
-        let progress = jsonrpc::notification(
-            "notifications/progress",
-            json!({
-                "progressToken": token,
-                "progress": step,
-                "total": PROGRESS_STEPS,
-                "message": format!("step {step} of {PROGRESS_STEPS}"),
-            }),
-        );
-        // A send fails only when the client went away; the call still completes.
-        let _ = tx.send(progress).await;
-        tokio::time::sleep(state.progress_delay).await;
-    }
-    let response = methods::answer(&state, &identity, &request);
-    let _ = tx.send(response).await;
 }
 
 /// Sends one JSON-RPC message as a one-event SSE stream, for clients whose `Accept`

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::jsonrpc::{self, Incoming, Malformed, RpcError};
 use crate::tools::Identity;
-use crate::{methods, sse, DemoState};
+use crate::{methods, DemoState};
 
 /// Messages waiting for the writer before readers wait.
 const OUTBOX: usize = 64;
@@ -65,7 +65,8 @@ pub async fn serve_stdio(
                     calls.spawn(async move {
                         if request.method == "tools/call" {
                             if let Some(token) = jsonrpc::progress_token(&request.params) {
-                                sse::call_with_progress(state, identity, request, token, tx).await;
+                                methods::call_with_progress(state, identity, request, token, tx)
+                                    .await;
                                 return;
                             }
                         }

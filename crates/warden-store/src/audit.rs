@@ -281,6 +281,9 @@ impl AuditStore for Store {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(appender) = &self.audit_appender {
+            return appender.append(events).await;
+        }
         let mut tx = self.pool.begin().await?;
         let head = self.lock_audit_head(&mut tx).await?;
         // One multi-row INSERT per chunk: a statement per event would cost a round trip

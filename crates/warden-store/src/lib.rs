@@ -15,6 +15,7 @@ use sqlx::AnyPool;
 
 mod access_tokens;
 mod audit;
+mod audit_sqlite;
 mod clients;
 mod codes;
 mod consent;
@@ -54,6 +55,8 @@ use sql::{Dialect, Target};
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// For a SQLite file: the audit log's own writer thread (see `audit_sqlite`).
+    audit_appender: Option<audit_sqlite::SqliteAppender>,
 }
 
 /// Tuning for [`Store::open_with`].
@@ -95,11 +98,15 @@ impl Store {
     pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         let target = Target::parse(url)?;
         let pool = target.connect(options).await?;
-        let store = Store {
+        let mut store = Store {
             pool,
             dialect: target.dialect,
+            audit_appender: None,
         };
         migrate::run(&store.pool, store.dialect).await?;
+        if let Some(path) = target.sqlite_file(&store.pool).await? {
+            store.audit_appender = Some(audit_sqlite::SqliteAppender::start(&path)?);
+        }
         Ok(store)
     }
 

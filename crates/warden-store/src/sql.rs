@@ -186,6 +186,19 @@ impl Target {
         })
     }
 
+    /// The file behind a SQLite target, as SQLite resolved it; `None` for PostgreSQL
+    /// and in-memory databases.
+    pub(crate) async fn sqlite_file(&self, pool: &AnyPool) -> Result<Option<String>, StoreError> {
+        if self.dialect != Dialect::Sqlite || self.in_memory {
+            return Ok(None);
+        }
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(pool)
+                .await?;
+        Ok(Some(file).filter(|f| !f.is_empty()))
+    }
+
     /// Removes the password from a driver message, in case one ever echoes the URL.
     fn scrub(&self, msg: &str) -> String {
         match &self.password {

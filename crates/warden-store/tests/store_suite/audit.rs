@@ -19,7 +19,11 @@ backend_tests!(
     audit_concurrent_appends,
     audit_prune_keeps_chain
 );
-backend_tests_with_url!(audit_verify_detects_edit, audit_verify_detects_deletion);
+backend_tests_with_url!(
+    audit_verify_detects_edit,
+    audit_verify_detects_deletion,
+    audit_appends_from_two_stores
+);
 
 async fn audit_append_query_verify(store: Store) {
     let audit: &dyn AuditStore = &store;
@@ -168,6 +172,43 @@ async fn audit_concurrent_appends(store: Store) {
             first_broken: None
         }
     );
+}
+
+/// Two stores on one database stand for two processes (`warden serve` and a CLI
+/// command): their appends interleave into one unbroken chain.
+async fn audit_appends_from_two_stores(store: Store, url: String) {
+    let other = Store::open(&url).await.unwrap();
+    let stores: [Arc<dyn AuditStore>; 2] = [Arc::new(store), Arc::new(other)];
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..8i64 {
+        let audit = stores[(task % 2) as usize].clone();
+        tasks.spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..20i64 {
+                // Batches of one and of three, so merged and single batches interleave.
+                let n = if i % 2 == 0 { 1 } else { 3 };
+                let batch = (0..n).map(|k| event(T0 + task * 1000 + i * 10 + k, "two")).collect();
+                seqs.extend(audit.append(batch).await.unwrap());
+            }
+            seqs
+        });
+    }
+    let mut seqs = BTreeSet::new();
+    while let Some(joined) = tasks.join_next().await {
+        let mine = joined.unwrap();
+        assert!(mine.windows(2).all(|w| w[0] < w[1]));
+        seqs.extend(mine);
+    }
+    assert_eq!(seqs.into_iter().collect::<Vec<_>>(), (1..=320).collect::<Vec<_>>());
+    for audit in &stores {
+        assert_eq!(
+            audit.verify().await.unwrap(),
+            VerifyReport {
+                checked: 320,
+                first_broken: None
+            }
+        );
+    }
 }
 
 async fn audit_prune_keeps_chain(store: Store) {

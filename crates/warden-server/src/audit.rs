@@ -139,18 +139,23 @@ async fn write_loop(
                 batch.push(job);
             }
         }
-        let events: Vec<NewAuditEvent> = batch.iter().map(|(e, _)| e.clone()).collect();
+        let (events, replies): (Vec<NewAuditEvent>, Vec<_>) = batch.drain(..).unzip();
+        // The line sink needs the events after the store has taken them.
+        let copy = sink.enabled().then(|| events.clone());
+        let count = events.len();
         match store.append(events).await {
             Ok(seqs) => {
-                sink.write(&batch, &seqs);
-                for ((_, done), seq) in batch.drain(..).zip(seqs) {
+                if let Some(copy) = &copy {
+                    sink.write(copy, &seqs);
+                }
+                for (done, seq) in replies.into_iter().zip(seqs) {
                     let _ = done.send(Ok(seq));
                 }
             }
             Err(e) => {
                 metrics.record_store_error();
-                tracing::error!(error = %e, count = batch.len(), "audit append failed");
-                for (_, done) in batch.drain(..) {
+                tracing::error!(error = %e, count, "audit append failed");
+                for done in replies {
                     let _ = done.send(Err(StoreError::Unavailable("audit append failed".into())));
                 }
             }
@@ -184,13 +189,14 @@ impl LineSink {
         }
     }
 
-    fn write(&mut self, batch: &[Job], seqs: &[i64]) {
+    fn enabled(&self) -> bool {
+        !matches!(self, LineSink::None)
+    }
+
+    fn write(&mut self, events: &[NewAuditEvent], seqs: &[i64]) {
         use std::io::Write as _;
-        if matches!(self, LineSink::None) {
-            return;
-        }
         let mut buf = Vec::new();
-        for ((e, _), seq) in batch.iter().zip(seqs) {
+        for (e, seq) in events.iter().zip(seqs) {
             let line = serde_json::json!({
                 "seq": seq, "ts_ms": e.ts, "kind": e.kind, "client_id": e.client_id,
                 "subject": e.subject, "server": e.server, "detail": e.detail,

@@ -5,6 +5,7 @@
 //! `state` and `iss` (RFC 9207).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -245,7 +246,7 @@ async fn validate(
         force_consent: prompt.split(' ').any(|x| x == "consent"),
         exp: now + PENDING_TTL,
     };
-    Ok((client, pending, Some(prompt.to_owned())))
+    Ok((Arc::unwrap_or_clone(client), pending, Some(prompt.to_owned())))
 }
 
 fn csrf_for(app: &App, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
@@ -515,7 +516,7 @@ async fn open_form(
                 "The application is no longer registered.",
             )
         })?;
-    Ok((client, pending))
+    Ok((Arc::unwrap_or_clone(client), pending))
 }
 
 /// `POST /oauth/login`.

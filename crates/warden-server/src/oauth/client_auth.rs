@@ -5,6 +5,8 @@
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use std::sync::Arc;
+
 use warden_store::ClientRecord;
 
 use super::assertion::{self, JWT_BEARER};
@@ -30,7 +32,7 @@ pub enum AuthMethod {
 #[derive(Clone)]
 pub struct AuthenticatedClient {
     /// The client's registration.
-    pub record: ClientRecord,
+    pub record: Arc<ClientRecord>,
     /// The method used.
     pub method: AuthMethod,
 }

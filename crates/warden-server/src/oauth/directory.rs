@@ -5,6 +5,7 @@
 //! [`cimd`]. Every endpoint that looks a client up goes through [`find_client`], so the
 //! two kinds behave the same everywhere.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -71,18 +72,21 @@ impl Directory {
 }
 
 /// The client `client_id` names: a stored registration, or a metadata document.
-pub async fn find_client(app: &App, client_id: &str) -> Result<Option<ClientRecord>, LookupError> {
+/// Shared with the cache: the token endpoint looks a client up on every request.
+pub async fn find_client(
+    app: &App,
+    client_id: &str,
+) -> Result<Option<Arc<ClientRecord>>, LookupError> {
     if cimd::is_document_url(client_id) {
-        return Ok(Some(cimd::resolve(app, client_id).await?));
+        return Ok(Some(Arc::new(cimd::resolve(app, client_id).await?)));
     }
     let now_ms = app.clock.now_ms();
     if let Some(hit) = app.clients.get(client_id, now_ms) {
-        return Ok(Some(hit.as_ref().clone()));
+        return Ok(Some(hit));
     }
-    let found = ClientStore::get(&app.store, client_id).await?;
+    let found = ClientStore::get(&app.store, client_id).await?.map(Arc::new);
     if let Some(rec) = &found {
-        app.clients
-            .put(client_id, std::sync::Arc::new(rec.clone()), now_ms);
+        app.clients.put(client_id, Arc::clone(rec), now_ms);
     }
     Ok(found)
 }
@@ -91,15 +95,16 @@ pub async fn find_client(app: &App, client_id: &str) -> Result<Option<ClientReco
 pub async fn server_by_uri(
     app: &App,
     uri: &str,
-) -> Result<Option<warden_store::ServerRecord>, warden_store::StoreError> {
+) -> Result<Option<Arc<warden_store::ServerRecord>>, warden_store::StoreError> {
     let now_ms = app.clock.now_ms();
     if let Some(hit) = app.servers_by_uri.get(uri, now_ms) {
-        return Ok(Some(hit.as_ref().clone()));
+        return Ok(Some(hit));
     }
-    let found = warden_store::ServerStore::get_by_uri(&app.store, uri).await?;
+    let found = warden_store::ServerStore::get_by_uri(&app.store, uri)
+        .await?
+        .map(Arc::new);
     if let Some(rec) = &found {
-        app.servers_by_uri
-            .put(uri, std::sync::Arc::new(rec.clone()), now_ms);
+        app.servers_by_uri.put(uri, Arc::clone(rec), now_ms);
     }
     Ok(found)
 }

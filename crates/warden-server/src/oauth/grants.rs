@@ -5,6 +5,8 @@
 //! minted, so a replayed code can revoke everything issued from it, and it travels in the
 //! access token as `sid` so that revoking the family reaches its access tokens too.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use warden_core::pkce;
@@ -35,7 +37,7 @@ async fn pick_resource(
     app: &App,
     params: &Params,
     granted: &[String],
-) -> Result<ServerRecord, OAuthError> {
+) -> Result<Arc<ServerRecord>, OAuthError> {
     let target = match params.all("resource") {
         [] => match granted {
             [only] => only.clone(),

@@ -23,8 +23,9 @@ use crate::App;
 /// The registered scope that lets a client introspect every token.
 pub const INTROSPECT_ALL: &str = "warden:introspect";
 
-/// `POST /oauth/introspect`.
-#[tracing::instrument(skip_all)]
+/// `POST /oauth/introspect`. Debug level, as for the token endpoint: a span per
+/// request at info level is a measurable cost on a hot endpoint.
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn introspect(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     match handle(&app, &headers, &body).await {
         Ok(v) => {

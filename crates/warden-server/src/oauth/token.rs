@@ -4,6 +4,8 @@
 //! live beside it. Implemented grants: `client_credentials`. Refused by design:
 //! `password` and `implicit` (OAuth 2.1), and anything unknown.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -24,8 +26,9 @@ use super::{ErrorCode, OAuthError};
 use crate::audit::Event;
 use crate::App;
 
-/// `POST /oauth/token`.
-#[tracing::instrument(skip_all, fields(grant_type))]
+/// `POST /oauth/token`. The span is at debug level: at info, creating and recording it
+/// cost about 3% of the endpoint's CPU.
+#[tracing::instrument(level = "debug", skip_all, fields(grant_type))]
 pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let result = handle(&app, &headers, &body).await;
     match result {
@@ -124,7 +127,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<TokenResp
 }
 
 /// Resolves the `resource` parameters (RFC 8707) to exactly one registered server.
-async fn resolve_resource(app: &App, params: &Params) -> Result<ServerRecord, OAuthError> {
+async fn resolve_resource(app: &App, params: &Params) -> Result<Arc<ServerRecord>, OAuthError> {
     let resources = params.all("resource");
     let [resource] = resources else {
         return Err(OAuthError::new(
@@ -136,6 +139,11 @@ async fn resolve_resource(app: &App, params: &Params) -> Result<ServerRecord, OA
             },
         ));
     };
+    // A resource sent in canonical form that names a cached server needs no parsing
+    // (the cache is keyed by canonical URIs): about 3% of client_credentials' CPU.
+    if let Some(hit) = app.servers_by_uri.get(resource, app.clock.now_ms()) {
+        return Ok(hit);
+    }
     let canonical = CanonicalUri::parse(resource)
         .map_err(|e| OAuthError::new(ErrorCode::InvalidTarget, format!("resource {e}")))?;
     super::directory::server_by_uri(app, canonical.as_str())

@@ -83,7 +83,11 @@ impl From<KeyError> for JwtError {
 }
 
 /// Signs `claims` with `key`, with header `typ`.
-pub fn sign(claims: &Map<String, Value>, typ: &str, key: &SigningKey) -> Result<String, JwtError> {
+pub fn sign<C: Serialize + ?Sized>(
+    claims: &C,
+    typ: &str,
+    key: &SigningKey,
+) -> Result<String, JwtError> {
     let header = Header {
         alg: key.alg().as_str().to_owned(),
         typ: Some(typ.to_owned()),

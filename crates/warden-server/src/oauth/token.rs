@@ -11,7 +11,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 use warden_core::jwt::{self, AT_JWT_TYP};
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, random_id, token_hash, SecretKind};
@@ -338,6 +339,24 @@ pub async fn issue(app: &App, c: &Claims<'_>) -> Result<Issued, OAuthError> {
     })
 }
 
+/// The claims of an RFC 9068 access token, serialised straight from borrowed values.
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a Value>,
+}
+
 /// Signs an RFC 9068 access token.
 pub fn mint(app: &App, c: &Claims<'_>) -> Result<Issued, OAuthError> {
     let key = app
@@ -345,22 +364,20 @@ pub fn mint(app: &App, c: &Claims<'_>) -> Result<Issued, OAuthError> {
         .signing_key()
         .ok_or_else(|| OAuthError::server_error(&"no active signing key"))?;
     let jti = random_id().map_err(|e| OAuthError::server_error(&e))?;
-    let mut claims = Map::new();
-    claims.insert("iss".into(), Value::String(app.config.issuer.clone()));
-    claims.insert("sub".into(), Value::String(c.subject.to_owned()));
-    claims.insert("aud".into(), Value::String(c.server.canonical_uri.clone()));
-    claims.insert("exp".into(), json!(c.now + c.ttl));
-    claims.insert("iat".into(), json!(c.now));
-    claims.insert("nbf".into(), json!(c.now));
-    claims.insert("jti".into(), Value::String(jti.clone()));
-    claims.insert("client_id".into(), Value::String(c.client_id.to_owned()));
-    claims.insert("scope".into(), Value::String(c.scope.to_string()));
-    if let Some(sid) = c.sid {
-        claims.insert("sid".into(), Value::String(sid.to_owned()));
-    }
-    if let Some(act) = &c.act {
-        claims.insert("act".into(), act.clone());
-    }
+    let scope = c.scope.to_string();
+    let claims = AccessClaims {
+        iss: &app.config.issuer,
+        sub: c.subject,
+        aud: &c.server.canonical_uri,
+        exp: c.now + c.ttl,
+        iat: c.now,
+        nbf: c.now,
+        jti: &jti,
+        client_id: c.client_id,
+        scope: &scope,
+        sid: c.sid,
+        act: c.act.as_ref(),
+    };
     let token = jwt::sign(&claims, AT_JWT_TYP, &key).map_err(|e| OAuthError::server_error(&e))?;
     Ok(Issued { token, jti })
 }

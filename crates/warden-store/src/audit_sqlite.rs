@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 use crate::audit::{audit_hash, NewAuditEvent};
@@ -61,9 +61,7 @@ impl SqliteAppender {
     /// Appends `events` atomically and returns their seqs, in order.
     pub(crate) async fn append(&self, events: Vec<NewAuditEvent>) -> Result<Vec<i64>, StoreError> {
         let (reply, wait) = oneshot::channel();
-        self.jobs
-            .send((events, reply))
-            .map_err(|_| stopped())?;
+        self.jobs.send((events, reply)).map_err(|_| stopped())?;
         wait.await.map_err(|_| stopped())?
     }
 }
@@ -103,7 +101,22 @@ fn run(mut conn: Connection, rx: mpsc::Receiver<Job>) {
 
 /// One transaction for every event of `jobs`. On any error nothing is written.
 fn write(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<i64>, WriteError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Prepared once, unlike `Connection::transaction_with_behavior`, which parses its
+    // BEGIN (and COMMIT) on every call.
+    conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    let result = write_events(conn, jobs).and_then(|seqs| {
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        Ok(seqs)
+    });
+    // On failure nothing may stay half-written: roll back unless SQLite already did.
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
+}
+
+/// The statements of [`write`]'s transaction.
+fn write_events(tx: &Connection, jobs: &[Job]) -> Result<Vec<i64>, WriteError> {
     let (mut seq, mut prev_hash): (i64, Vec<u8>) = tx
         .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
         .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
@@ -144,7 +157,6 @@ fn write(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<i64>, WriteError> {
     }
     tx.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")?
         .execute(params![seq, prev_hash])?;
-    tx.commit()?;
     Ok(seqs)
 }
 

@@ -246,7 +246,11 @@ async fn validate(
         force_consent: prompt.split(' ').any(|x| x == "consent"),
         exp: now + PENDING_TTL,
     };
-    Ok((Arc::unwrap_or_clone(client), pending, Some(prompt.to_owned())))
+    Ok((
+        Arc::unwrap_or_clone(client),
+        pending,
+        Some(prompt.to_owned()),
+    ))
 }
 
 fn csrf_for(app: &App, headers: &HeaderMap) -> (String, Option<HeaderValue>) {

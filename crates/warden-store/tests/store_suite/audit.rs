@@ -22,7 +22,8 @@ backend_tests!(
 backend_tests_with_url!(
     audit_verify_detects_edit,
     audit_verify_detects_deletion,
-    audit_appends_from_two_stores
+    audit_appends_from_two_stores,
+    audit_failed_batch_writes_nothing
 );
 
 async fn audit_append_query_verify(store: Store) {
@@ -187,7 +188,9 @@ async fn audit_appends_from_two_stores(store: Store, url: String) {
             for i in 0..20i64 {
                 // Batches of one and of three, so merged and single batches interleave.
                 let n = if i % 2 == 0 { 1 } else { 3 };
-                let batch = (0..n).map(|k| event(T0 + task * 1000 + i * 10 + k, "two")).collect();
+                let batch = (0..n)
+                    .map(|k| event(T0 + task * 1000 + i * 10 + k, "two"))
+                    .collect();
                 seqs.extend(audit.append(batch).await.unwrap());
             }
             seqs
@@ -199,7 +202,10 @@ async fn audit_appends_from_two_stores(store: Store, url: String) {
         assert!(mine.windows(2).all(|w| w[0] < w[1]));
         seqs.extend(mine);
     }
-    assert_eq!(seqs.into_iter().collect::<Vec<_>>(), (1..=320).collect::<Vec<_>>());
+    assert_eq!(
+        seqs.into_iter().collect::<Vec<_>>(),
+        (1..=320).collect::<Vec<_>>()
+    );
     for audit in &stores {
         assert_eq!(
             audit.verify().await.unwrap(),
@@ -209,6 +215,50 @@ async fn audit_appends_from_two_stores(store: Store, url: String) {
             }
         );
     }
+}
+
+/// A batch that fails part-way leaves no event and no moved head behind, and the next
+/// append works.
+async fn audit_failed_batch_writes_nothing(store: Store, url: String) {
+    let audit: &dyn AuditStore = &store;
+    let first: Vec<NewAuditEvent> = (0..2).map(|i| event(T0 + i, "ok")).collect();
+    assert_eq!(audit.append(first).await.unwrap(), vec![1, 2]);
+    // A row squatting on seq 4 makes the second insert of the next batch fail.
+    let blob = if url.starts_with("sqlite") {
+        "zeroblob(32)"
+    } else {
+        "decode(repeat('00', 32), 'hex')"
+    };
+    raw_execute(
+        &url,
+        &format!(
+            "INSERT INTO audit_events (seq, ts, kind, client_id, subject, server, detail, prev_hash, hash) \
+             VALUES (4, 0, 'squatter', NULL, NULL, NULL, '{{}}', {blob}, {blob})"
+        ),
+    )
+    .await;
+    let batch: Vec<NewAuditEvent> = (0..3).map(|i| event(T0 + 10 + i, "lost")).collect();
+    assert!(audit.append(batch).await.is_err());
+    raw_execute(&url, "DELETE FROM audit_events WHERE seq = 4").await;
+    let kinds: Vec<String> = audit
+        .query(&AuditFilter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["ok", "ok"], "nothing of the failed batch is kept");
+    assert_eq!(
+        audit.append(vec![event(T0 + 20, "after")]).await.unwrap(),
+        vec![3]
+    );
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked: 3,
+            first_broken: None
+        }
+    );
 }
 
 async fn audit_prune_keeps_chain(store: Store) {

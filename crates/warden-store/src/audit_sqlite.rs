@@ -7,6 +7,13 @@
 //! statements: one hop per batch. Batches queued while a transaction runs are merged into
 //! the next one.
 //!
+//! Checkpoints (copying the WAL back into the database file, with an fsync) run on a
+//! second thread, so a commit never waits for one: done by the committing connection they
+//! stalled every token request in flight for milliseconds, several times a second under
+//! load. The appender still checkpoints itself if the WAL grows past
+//! [`BACKSTOP_CHECKPOINT_PAGES`] (under unbroken writes a concurrent checkpoint never
+//! catches up to the last frame, so only the writer can let the WAL start over).
+//!
 //! The chain is the same as the sqlx path writes ([`super::audit`]), and the appenders'
 //! lock is the same: `BEGIN IMMEDIATE` takes SQLite's write lock before the head is read,
 //! so other processes (the CLI) and the sqlx path interleave safely.
@@ -26,36 +33,40 @@ use crate::StoreError;
 const MERGE_LIMIT: usize = 4096;
 /// How long a writer waits for another process's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the checkpointer runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// WAL pages (4 KiB) beyond which the appender checkpoints after a commit: 64 MiB.
+const BACKSTOP_CHECKPOINT_PAGES: i64 = 16_384;
 
 type Reply = oneshot::Sender<Result<Vec<i64>, StoreError>>;
 type Job = (Vec<NewAuditEvent>, Reply);
 
-/// A handle to the appender thread; the thread ends when the last handle is dropped.
+/// A handle to the appender and checkpointer threads; both end when the last handle is
+/// dropped.
 #[derive(Clone, Debug)]
 pub(crate) struct SqliteAppender {
     jobs: mpsc::Sender<Job>,
+    /// Never sent on: its disconnection stops the checkpointer.
+    _checkpointer: mpsc::Sender<()>,
 }
 
 impl SqliteAppender {
-    /// Opens `path` (which must exist: the pool created and migrated it) and starts the
-    /// thread.
+    /// Opens `path` (which must exist: the pool created and migrated it) twice and
+    /// starts the two threads.
     pub(crate) fn start(path: &str) -> Result<SqliteAppender, StoreError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .and_then(|conn| {
-            conn.busy_timeout(BUSY_TIMEOUT)?;
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-            Ok(conn)
-        })
-        .map_err(|e| StoreError::Unavailable(format!("cannot open the audit log: {e}")))?;
+        let writer = open(path)?;
+        writer
+            .pragma_update(None, "wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES)
+            .map_err(unavailable)?;
+        let checkpointer = open(path)?;
         let (jobs, rx) = mpsc::channel::<Job>();
-        thread::Builder::new()
-            .name("warden-audit".to_owned())
-            .spawn(move || run(conn, rx))
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the audit writer: {e}")))?;
-        Ok(SqliteAppender { jobs })
+        let (stop, stopped) = mpsc::channel::<()>();
+        spawn("warden-audit", move || run(writer, rx))?;
+        spawn("warden-wal", move || checkpoint(checkpointer, stopped))?;
+        Ok(SqliteAppender {
+            jobs,
+            _checkpointer: stop,
+        })
     }
 
     /// Appends `events` atomically and returns their seqs, in order.
@@ -63,6 +74,40 @@ impl SqliteAppender {
         let (reply, wait) = oneshot::channel();
         self.jobs.send((events, reply)).map_err(|_| stopped())?;
         wait.await.map_err(|_| stopped())?
+    }
+}
+
+fn open(path: &str) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(unavailable)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(unavailable)?;
+    Ok(conn)
+}
+
+fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<(), StoreError> {
+    thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(body)
+        .map(drop)
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the audit writer: {e}")))
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("cannot open the audit log: {e}"))
+}
+
+/// Copies committed WAL frames into the database file every [`CHECKPOINT_EVERY`], without
+/// blocking writers (`PASSIVE`), until `stop` disconnects.
+fn checkpoint(conn: Connection, stop: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
 }
 

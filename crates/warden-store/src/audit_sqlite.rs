@@ -35,8 +35,8 @@ const MERGE_LIMIT: usize = 4096;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the checkpointer runs.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-/// WAL pages (4 KiB) beyond which the appender checkpoints after a commit: 64 MiB.
-const BACKSTOP_CHECKPOINT_PAGES: i64 = 16_384;
+/// WAL pages (4 KiB) beyond which the appender checkpoints after a commit: 16 MiB.
+const BACKSTOP_CHECKPOINT_PAGES: i64 = 4_096;
 
 type Reply = oneshot::Sender<Result<Vec<i64>, StoreError>>;
 type Job = (Vec<NewAuditEvent>, Reply);

@@ -111,7 +111,49 @@ pub trait AuditStore: Send + Sync {
     async fn prune_before(&self, ts_ms: i64) -> Result<u64, StoreError>;
 }
 
-const EVENT_COLUMNS: &str = "seq, ts, kind, client_id, subject, server, detail, prev_hash, hash";
+pub(crate) const EVENT_COLUMNS: &str =
+    "seq, ts, kind, client_id, subject, server, detail, prev_hash, hash";
+
+/// The chain's tip, as an appender advances it through a batch.
+pub(crate) struct Tip {
+    pub(crate) seq: i64,
+    pub(crate) hash: Vec<u8>,
+}
+
+/// An event given its place in the chain: the row both append paths insert.
+pub(crate) struct Linked<'a> {
+    pub(crate) seq: i64,
+    pub(crate) event: &'a NewAuditEvent,
+    /// The detail's JSON text, exactly as hashed.
+    pub(crate) detail: String,
+    pub(crate) prev_hash: Vec<u8>,
+    pub(crate) hash: [u8; 32],
+}
+
+impl Tip {
+    /// Places `event` right after the tip and moves the tip to it.
+    pub(crate) fn link<'a>(&mut self, event: &'a NewAuditEvent) -> Result<Linked<'a>, StoreError> {
+        self.seq += 1;
+        let detail = to_json(&event.detail, "audit detail")?;
+        let hash = audit_hash(
+            &self.hash,
+            self.seq,
+            event.ts,
+            &event.kind,
+            event.client_id.as_deref(),
+            event.subject.as_deref(),
+            event.server.as_deref(),
+            &detail,
+        );
+        Ok(Linked {
+            seq: self.seq,
+            event,
+            detail,
+            prev_hash: std::mem::replace(&mut self.hash, hash.to_vec()),
+            hash,
+        })
+    }
+}
 
 /// The chain tip and prune anchor from `audit_head`.
 struct Head {
@@ -289,33 +331,16 @@ impl AuditStore for Store {
         // One multi-row INSERT per chunk: a statement per event would cost a round trip
         // each to the database (a thread hop for SQLite), which dominated the token path.
         const CHUNK: usize = 256;
-        let mut seq = head.seq;
-        let mut prev_hash = head.hash;
+        let mut tip = Tip {
+            seq: head.seq,
+            hash: head.hash,
+        };
         let mut seqs = Vec::with_capacity(events.len());
         for chunk in events.chunks(CHUNK) {
-            let mut rows = Vec::with_capacity(chunk.len());
-            for event in chunk {
-                seq += 1;
-                let detail = to_json(&event.detail, "audit detail")?;
-                let hash = audit_hash(
-                    &prev_hash,
-                    seq,
-                    event.ts,
-                    &event.kind,
-                    event.client_id.as_deref(),
-                    event.subject.as_deref(),
-                    event.server.as_deref(),
-                    &detail,
-                );
-                rows.push((
-                    seq,
-                    event,
-                    detail,
-                    std::mem::replace(&mut prev_hash, hash.to_vec()),
-                    hash,
-                ));
-                seqs.push(seq);
-            }
+            let rows = chunk
+                .iter()
+                .map(|event| tip.link(event))
+                .collect::<Result<Vec<_>, _>>()?;
             let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(", ");
             let sql = self
                 .q(&format!(
@@ -323,23 +348,25 @@ impl AuditStore for Store {
                 ))
                 .into_owned();
             let mut query = sqlx::query(&sql);
-            for (seq, event, detail, prev, hash) in rows {
+            for row in rows {
+                seqs.push(row.seq);
+                let event = row.event;
                 query = query
-                    .bind(seq)
+                    .bind(row.seq)
                     .bind(event.ts)
                     .bind(event.kind.as_str())
                     .bind(event.client_id.as_deref())
                     .bind(event.subject.as_deref())
                     .bind(event.server.as_deref())
-                    .bind(detail)
-                    .bind(prev)
-                    .bind(hash.to_vec());
+                    .bind(row.detail)
+                    .bind(row.prev_hash)
+                    .bind(row.hash.to_vec());
             }
             query.execute(&mut *tx).await?;
         }
         sqlx::query(&self.q("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"))
-            .bind(seq)
-            .bind(prev_hash)
+            .bind(tip.seq)
+            .bind(tip.hash)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -25,8 +25,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OpenFlags};
 use tokio::sync::oneshot;
 
-use crate::audit::{audit_hash, NewAuditEvent};
-use crate::sql::to_json;
+use crate::audit::{NewAuditEvent, Tip, EVENT_COLUMNS};
 use crate::StoreError;
 
 /// Most events written in one transaction when queued batches are merged.
@@ -162,46 +161,37 @@ fn write(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<i64>, WriteError> {
 
 /// The statements of [`write`]'s transaction.
 fn write_events(tx: &Connection, jobs: &[Job]) -> Result<Vec<i64>, WriteError> {
-    let (mut seq, mut prev_hash): (i64, Vec<u8>) = tx
+    let mut tip = tx
         .prepare_cached("SELECT seq, hash FROM audit_head WHERE id = 1")?
-        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        .query_row([], |row| {
+            Ok(Tip {
+                seq: row.get(0)?,
+                hash: row.get(1)?,
+            })
+        })?;
     let mut seqs = Vec::with_capacity(jobs.iter().map(|(e, _)| e.len()).sum());
     {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO audit_events \
-             (seq, ts, kind, client_id, subject, server, detail, prev_hash, hash) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?;
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        ))?;
         for event in jobs.iter().flat_map(|(events, _)| events) {
-            seq += 1;
-            let detail = to_json(&event.detail, "audit detail")?;
-            let hash = audit_hash(
-                &prev_hash,
-                seq,
-                event.ts,
-                &event.kind,
-                event.client_id.as_deref(),
-                event.subject.as_deref(),
-                event.server.as_deref(),
-                &detail,
-            );
+            let row = tip.link(event)?;
             insert.execute(params![
-                seq,
+                row.seq,
                 event.ts,
                 event.kind,
                 event.client_id,
                 event.subject,
                 event.server,
-                detail,
-                prev_hash,
-                &hash[..],
+                row.detail,
+                row.prev_hash,
+                &row.hash[..],
             ])?;
-            prev_hash = hash.to_vec();
-            seqs.push(seq);
+            seqs.push(row.seq);
         }
     }
     tx.prepare_cached("UPDATE audit_head SET seq = ?1, hash = ?2 WHERE id = 1")?
-        .execute(params![seq, prev_hash])?;
+        .execute(params![tip.seq, tip.hash])?;
     Ok(seqs)
 }
 

@@ -14,6 +14,7 @@ use axum::http::{header, Method, Request, Uri};
 use serde_json::Value;
 use warden_store::ServerRecord;
 
+use crate::gateway::external::jwks::discovery_urls;
 use crate::gateway::external::{exchange, Check, ExternalIssuer};
 use crate::App;
 
@@ -77,23 +78,6 @@ async fn discover(app: &App, ext: &ExternalIssuer) -> Result<Uri, String> {
     Err(last)
 }
 
-/// OpenID Connect Discovery (appended to the issuer), then RFC 8414 §3.1 (inserted
-/// between host and path), as the gateway discovers them.
-fn discovery_urls(issuer: &str) -> Vec<String> {
-    let mut urls = vec![format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    )];
-    if let Ok(url) = url::Url::parse(issuer) {
-        let origin = url.origin().ascii_serialization();
-        let path = url.path().trim_end_matches('/');
-        urls.push(format!(
-            "{origin}/.well-known/oauth-authorization-server{path}"
-        ));
-    }
-    urls
-}
-
 /// One request to the issuer; with `success`, anything but a 2xx is a failure.
 async fn fetch(
     app: &App,
@@ -120,20 +104,4 @@ async fn fetch(
         return Err(format!("{shown} answered HTTP {}", answer.status.as_u16()));
     }
     Ok(answer.body)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn discovery_urls_follow_both_specs() {
-        assert_eq!(
-            discovery_urls("https://idp.example/realms/acme/"),
-            [
-                "https://idp.example/realms/acme/.well-known/openid-configuration",
-                "https://idp.example/.well-known/oauth-authorization-server/realms/acme"
-            ]
-        );
-    }
 }

@@ -430,8 +430,8 @@ async fn discover(app: &App, issuer: &ExternalIssuer) -> Result<Uri, &'static st
 }
 
 /// OpenID Connect Discovery (appended to the issuer), then RFC 8414 §3.1 (inserted
-/// between host and path).
-fn discovery_urls(issuer: &str) -> Vec<String> {
+/// between host and path). The status probe tries the same documents.
+pub(crate) fn discovery_urls(issuer: &str) -> Vec<String> {
     let mut urls = vec![format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
@@ -468,6 +468,13 @@ mod tests {
     fn discovery_urls_follow_both_specs() {
         assert_eq!(
             discovery_urls("https://idp.example/realms/acme"),
+            [
+                "https://idp.example/realms/acme/.well-known/openid-configuration",
+                "https://idp.example/.well-known/oauth-authorization-server/realms/acme"
+            ]
+        );
+        assert_eq!(
+            discovery_urls("https://idp.example/realms/acme/"),
             [
                 "https://idp.example/realms/acme/.well-known/openid-configuration",
                 "https://idp.example/.well-known/oauth-authorization-server/realms/acme"

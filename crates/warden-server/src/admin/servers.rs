@@ -114,8 +114,9 @@ fn validate_groups(groups: &[ToolGroupView]) -> Result<Vec<ToolGroup>, AdminErro
     Ok(out)
 }
 
-/// Settings a registration may carry; anything else is refused.
-const SETTINGS: &[&str] = &[
+/// Settings only an external issuer uses: a server returned to Warden's own tokens
+/// drops them (and its sealed introspection secret).
+const EXTERNAL_SETTINGS: &[&str] = &[
     "accept_jwt_typ",
     "extra_audiences",
     "introspection_endpoint",
@@ -124,6 +125,10 @@ const SETTINGS: &[&str] = &[
     "introspection_cache_secs",
     "issuer_ca",
     "jwks_uri",
+];
+
+/// The other settings a registration may carry; anything in neither list is refused.
+const OTHER_SETTINGS: &[&str] = &[
     "upstream_ca",
     "transport",
     "unmapped_tools",
@@ -135,20 +140,6 @@ const SETTINGS: &[&str] = &[
     "static_headers",
     "env",
     "max_processes",
-];
-
-/// Settings only an external issuer uses: a server returned to Warden's own tokens
-/// drops them.
-const EXTERNAL_SETTINGS: &[&str] = &[
-    "accept_jwt_typ",
-    "extra_audiences",
-    "introspection_endpoint",
-    "introspection_client_id",
-    "introspection_requires_aud",
-    "introspection_cache_secs",
-    "issuer_ca",
-    "jwks_uri",
-    SEALED_SECRET,
 ];
 
 /// Where the sealed introspection client secret is kept in a record's settings.
@@ -189,7 +180,8 @@ fn build_keeping(
         rec.issuer = Some(issuer.clone());
     }
     if let Some(settings) = &new.settings {
-        if let Some(k) = settings.keys().find(|k| !SETTINGS.contains(&k.as_str())) {
+        let known = |k: &str| EXTERNAL_SETTINGS.contains(&k) || OTHER_SETTINGS.contains(&k);
+        if let Some(k) = settings.keys().find(|k| !known(k)) {
             return Err(invalid(format!("unknown setting {k:?}")));
         }
         rec.settings = serde_json::Value::Object(settings.clone());

@@ -14,6 +14,10 @@ async fn patch(h: &H, path: &str, token: &str, body: Value) -> Resp {
     call(h, Method::PATCH, path, Some(token), Some(body)).await
 }
 
+async fn delete(h: &H, path: &str, token: &str) -> Resp {
+    call(h, Method::DELETE, path, Some(token), None).await
+}
+
 /// `PUT /admin/v1/policy` with a TOML body, optionally `If-Match`.
 async fn put_policy(h: &H, query: &str, token: &str, text: &str, if_match: Option<&str>) -> Resp {
     let mut req = Request::builder()
@@ -394,32 +398,11 @@ async fn consents_are_listed_and_withdrawn_through_the_api() {
         404
     );
 
-    let r = call(
-        &h,
-        Method::DELETE,
-        "/admin/v1/users/alice/consents?client=web",
-        Some(&t),
-        None,
-    )
-    .await;
+    let r = delete(&h, "/admin/v1/users/alice/consents?client=web", &t).await;
     assert_eq!(r.status, 404, "no consent for that client");
-    let r = call(
-        &h,
-        Method::DELETE,
-        "/admin/v1/users/alice/consents?resource=x",
-        Some(&t),
-        None,
-    )
-    .await;
+    let r = delete(&h, "/admin/v1/users/alice/consents?resource=x", &t).await;
     assert_eq!(r.status, 400, "a resource needs a client");
-    let r = call(
-        &h,
-        Method::DELETE,
-        "/admin/v1/users/alice/consents?client=pub",
-        Some(&t),
-        None,
-    )
-    .await;
+    let r = delete(&h, "/admin/v1/users/alice/consents?client=pub", &t).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         r.json(),

@@ -17,13 +17,7 @@ struct Remote {
 
 impl Remote {
     fn setup() -> Remote {
-        let tmp = tempfile::tempdir().unwrap();
-        let dir = tmp.path().join("data");
-        let port = free_port();
-        let base = format!("http://127.0.0.1:{port}");
-        let mut c = warden(&dir);
-        c.args(["--json", "init", "--public-url", &base]);
-        let init: Value = serde_json::from_str(&ok(c, None)).unwrap();
+        let (f, init) = Fixture::initialized();
         let admin = &init["admin_client"];
         assert_eq!(admin["name"], "warden-admin");
         assert_eq!(
@@ -32,15 +26,6 @@ impl Remote {
         );
         let id = admin["client_id"].as_str().unwrap().to_owned();
         let secret = admin["client_secret"].as_str().unwrap().to_owned();
-        let f = Fixture {
-            _tmp: tmp,
-            dir,
-            port,
-            resource: format!("{base}/mcp/notes"),
-            base,
-            client_id: String::new(),
-            client_secret: String::new(),
-        };
         Remote { f, id, secret }
     }
 

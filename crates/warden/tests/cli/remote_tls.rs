@@ -36,13 +36,7 @@ async fn tls_proxy(backend: u16) -> u16 {
 
 #[test]
 fn the_remote_cli_speaks_https_under_a_private_ca() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("data");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut c = warden(&dir);
-    c.args(["--json", "init", "--public-url", &base]);
-    let init: Value = serde_json::from_str(&ok(c, None)).unwrap();
+    let (f, init) = Fixture::initialized();
     let id = init["admin_client"]["client_id"]
         .as_str()
         .unwrap()
@@ -51,18 +45,9 @@ fn the_remote_cli_speaks_https_under_a_private_ca() {
         .as_str()
         .unwrap()
         .to_owned();
-    let f = Fixture {
-        _tmp: tmp,
-        dir,
-        port,
-        resource: format!("{base}/mcp/notes"),
-        base,
-        client_id: String::new(),
-        client_secret: String::new(),
-    };
     let _server = f.serve(&[]);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let proxy = rt.block_on(tls_proxy(port));
+    let proxy = rt.block_on(tls_proxy(f.port));
     let ca = f.dir.with_file_name("ca.pem");
     std::fs::write(&ca, pem(TEST_CA)).unwrap();
     let remote = |server: &str, ca_file: Option<&std::path::Path>, args: &[&str]| {

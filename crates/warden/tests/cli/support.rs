@@ -88,6 +88,28 @@ impl Fixture {
         Self::with_env(&[])
     }
 
+    /// A data dir after `warden --json init` only (no server, no client), and the init
+    /// output (which carries the admin client's credentials).
+    pub fn initialized() -> (Self, serde_json::Value) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let mut c = warden(&dir);
+        c.args(["--json", "init", "--public-url", &base]);
+        let init = serde_json::from_str(&ok(c, None)).unwrap();
+        let f = Self {
+            _tmp: tmp,
+            dir,
+            port,
+            resource: format!("{base}/mcp/notes"),
+            base,
+            client_id: String::new(),
+            client_secret: String::new(),
+        };
+        (f, init)
+    }
+
     pub fn with_env(env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("data");

@@ -40,15 +40,11 @@ PROXY_PORT=${PROXY_PORT:-18242}
 STRICT=${STRICT:-0}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 export CARGO_TARGET_DIR=$TARGET_DIR
-OUT_DIR=$ROOT/bench/out
-STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
-OUT=$OUT_DIR/gateway-$STAMP.json
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 bench_start gateway
 
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 command -v node >/dev/null || die "Node.js is required (it writes the report)"
 command -v curl >/dev/null || die "curl is required"
 for port in "$WARDEN_PORT" "$UPSTREAM_PORT" "$PROXY_PORT"; do

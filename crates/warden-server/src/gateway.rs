@@ -158,6 +158,8 @@ impl Gateway {
     }
 }
 
+pub(crate) use handler::serve;
+
 /// The gateway's routes, merged into the main router.
 pub fn routes() -> Router<App> {
     Router::new()

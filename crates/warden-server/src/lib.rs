@@ -26,7 +26,7 @@ pub mod rotation;
 mod router;
 pub mod serve;
 
-pub use router::router;
+pub use router::{router, Dispatch};
 
 /// Everything a handler may need, cheap to clone.
 #[derive(Clone)]

@@ -32,7 +32,7 @@ pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 
 pub struct Gw {
     pub app: App,
-    pub router: Router,
+    pub router: warden_server::Dispatch,
     pub clock: ManualClock,
     pub store: Store,
     pub demo: DemoState,
@@ -119,8 +119,12 @@ impl Gw {
         let app = App::new(config, store.clone(), &master, Arc::new(clock.clone()))
             .await
             .unwrap();
-        let router = warden_server::router(app.clone())
-            .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))));
+        // What a listener serves: the gateway's endpoint bypasses the router.
+        let router = warden_server::Dispatch::with_router(
+            app.clone(),
+            warden_server::router(app.clone())
+                .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000)))),
+        );
         Gw {
             app,
             router,

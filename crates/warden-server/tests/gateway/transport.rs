@@ -399,3 +399,43 @@ async fn decisions_are_audited_without_token_material() {
         assert!(!text.contains(&token) && !text.contains(&session));
     }
 }
+
+/// A listener answers `/mcp/{name}` without the router (`warden_server::Dispatch`); the
+/// same endpoint spelled so that only the router can read it, a percent-encoded name,
+/// still reaches it there, with the same answers, and both count under one metrics label.
+#[tokio::test]
+async fn direct_dispatch_and_the_router_answer_alike() {
+    let gw = Gw::start(json!({})).await;
+    let token = gw.token("notes", "notes:read").await;
+    for server in ["notes", "no%74es"] {
+        let r = gw
+            .rpc(
+                server,
+                None,
+                None,
+                json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{server}: {}", r.body);
+        let challenge = r.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(
+            challenge.contains("/.well-known/oauth-protected-resource/mcp/notes"),
+            "{server}: {challenge}"
+        );
+        let r = gw.initialize_with(server, &token, json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{server}: {}", r.body);
+        assert!(r.headers.contains_key("mcp-session-id"), "{server}");
+    }
+    // Neither an empty name nor a deeper path is the gateway's endpoint.
+    for path in ["/mcp/", "/mcp/notes/extra"] {
+        let req = Request::post(path).body(Body::empty()).unwrap();
+        assert_eq!(gw.send(req).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let text = gw.app.metrics.render();
+    for (status, count) in [("401", 2), ("200", 2)] {
+        let line = format!(
+            r#"warden_http_requests_total{{route="/mcp/{{name}}",method="POST",status="{status}"}} {count}"#
+        );
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}

@@ -192,7 +192,7 @@ async fn handle(
                 })
             }
             // A gateway-only session has nothing upstream to end.
-            Some(Session { upstream: None, .. }) => {
+            Some(session) if session.upstream.is_none() => {
                 let mut done = Response::new(Body::empty());
                 *done.status_mut() = StatusCode::NO_CONTENT;
                 return Ok(done);
@@ -242,9 +242,9 @@ async fn handle(
 /// The request's verified session: `Ok(None)` if it named none, `Err` if the id is not
 /// one this identity opened on this server.
 fn known_session(
-    session: Option<Option<Session>>,
+    session: Option<Option<Arc<Session>>>,
     id: impl FnOnce() -> Value,
-) -> Result<Option<Session>, GatewayError> {
+) -> Result<Option<Arc<Session>>, GatewayError> {
     match session {
         None => Ok(None),
         Some(Some(session)) => Ok(Some(session)),

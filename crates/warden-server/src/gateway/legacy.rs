@@ -232,7 +232,11 @@ fn endpoint_of(
         url::form_urlencoded::parse(query?.as_bytes()).find(|(k, _)| k == SESSION_PARAM)?;
     let id = HeaderValue::from_str(&id).ok()?;
     let session = app.gateway.sessions.unwrap(&server.name, principal, &id)?;
-    let path = session.upstream?.strip_prefix(ENDPOINT_MARK)?.to_owned();
+    let path = session
+        .upstream
+        .as_deref()?
+        .strip_prefix(ENDPOINT_MARK)?
+        .to_owned();
     let Upstream::LegacySse { uri, .. } = &server.upstream else {
         return None;
     };

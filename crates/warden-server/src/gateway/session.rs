@@ -12,11 +12,16 @@
 //! A request's session id is accepted only if the MAC verifies for *this* request's
 //! server and identity; anything else is "Session not found" (404), which tells a client
 //! to start a new session and tells a thief nothing. Because the binding is in the id,
-//! there is no table to lose on restart or to share between replicas, and nothing to
-//! evict. The MAC key is derived from the master key.
+//! there is no table to lose on restart or to share between replicas. The MAC key is
+//! derived from the master key. Ids that verified are remembered with what they verified
+//! for (a bounded memo, lost on restart at no cost): every request of a session carries
+//! the same id, and a lookup costs a fraction of decoding and MACing it again.
 //!
 //! An upstream that does not use sessions gets none forwarded; if such a session is
 //! pinned, the gateway still issues an id (with an empty upstream part) to carry the pin.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::http::HeaderValue;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,9 +35,22 @@ const VERSION: &str = "w1";
 /// Longest session id accepted, to bound work on hostile input.
 const MAX_LEN: usize = 8 * 1024;
 
+/// Verified ids remembered at most; the memo starts over when it is full.
+const MEMO_CAPACITY: usize = 16_384;
+
 /// Signs and checks gateway session ids.
 pub struct SessionBinder {
     mac: SecretHasher,
+    /// Ids that verified, keyed by their bytes.
+    memo: Mutex<HashMap<Box<[u8]>, Verified>>,
+}
+
+/// What an id verified for, and what it carries.
+struct Verified {
+    server: Box<str>,
+    subject: Box<str>,
+    client_id: Box<str>,
+    session: Arc<Session>,
 }
 
 /// A session id that verified for the current identity.
@@ -49,7 +67,10 @@ pub struct Session {
 impl SessionBinder {
     /// A binder with MAC key `mac`.
     pub fn new(mac: SecretHasher) -> Self {
-        Self { mac }
+        Self {
+            mac,
+            memo: Mutex::default(),
+        }
     }
 
     /// The client-facing id for the upstream session `upstream`, bound to `principal`.
@@ -83,12 +104,44 @@ impl SessionBinder {
         server: &str,
         principal: &Principal,
         value: &HeaderValue,
-    ) -> Option<Session> {
+    ) -> Option<Arc<Session>> {
         let bytes = value.as_bytes();
         if bytes.len() > MAX_LEN {
             return None;
         }
-        let text = std::str::from_utf8(bytes).ok()?;
+        if let Some(known) = self.recall(bytes, server, principal) {
+            return Some(known);
+        }
+        let session = Arc::new(self.verify(server, principal, bytes)?);
+        let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
+        if memo.len() >= MEMO_CAPACITY {
+            memo.clear();
+        }
+        memo.insert(
+            bytes.into(),
+            Verified {
+                server: server.into(),
+                subject: principal.subject().into(),
+                client_id: principal.client_id().into(),
+                session: Arc::clone(&session),
+            },
+        );
+        Some(session)
+    }
+
+    /// The session of `id` if it verified before for this server and identity.
+    fn recall(&self, id: &[u8], server: &str, principal: &Principal) -> Option<Arc<Session>> {
+        let memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
+        let known = memo.get(id)?;
+        let same = *known.server == *server
+            && *known.subject == *principal.subject()
+            && *known.client_id == *principal.client_id();
+        same.then(|| Arc::clone(&known.session))
+    }
+
+    /// Decodes `id` and checks its MAC for this server and identity.
+    fn verify(&self, server: &str, principal: &Principal, id: &[u8]) -> Option<Session> {
+        let text = std::str::from_utf8(id).ok()?;
         let mut parts = text.split('.');
         let (Some(VERSION), Some(upstream), Some(pinned), Some(tag), None) = (
             parts.next(),
@@ -148,7 +201,7 @@ fn mac_input(server: &str, principal: &Principal, upstream: &str, pinned: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::validate::tests::principal;
+    use crate::gateway::validate::tests::{principal, principal_of};
 
     #[test]
     fn bound_to_identity_server_and_content() {
@@ -160,8 +213,8 @@ mod tests {
             .wrap("s", &alice, Some("up-1"), Some(&pinned))
             .unwrap();
         assert_eq!(
-            binder.unwrap("s", &alice, &id),
-            Some(Session {
+            binder.unwrap("s", &alice, &id).as_deref(),
+            Some(&Session {
                 upstream: Some("up-1".into()),
                 pinned: Some(pinned),
             })
@@ -185,11 +238,44 @@ mod tests {
 
         let plain = binder.wrap("s", &alice, None, None).unwrap();
         assert_eq!(
-            binder.unwrap("s", &alice, &plain),
-            Some(Session {
+            binder.unwrap("s", &alice, &plain).as_deref(),
+            Some(&Session {
                 upstream: None,
                 pinned: None
             })
         );
+    }
+
+    /// An id that verified is remembered only for what it verified for.
+    #[test]
+    fn the_memo_answers_only_for_the_same_server_and_identity() {
+        let binder = SessionBinder::new(SecretHasher::new(b"k"));
+        let alice = principal_of("alice", "c");
+        let id = binder.wrap("s", &alice, Some("up-1"), None).unwrap();
+        let first = binder.unwrap("s", &alice, &id).unwrap();
+        let again = binder.unwrap("s", &alice, &id).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second lookup is the memo's"
+        );
+        for (server, who, why) in [
+            ("t", principal_of("alice", "c"), "another server"),
+            ("s", principal_of("bob", "c"), "another subject"),
+            ("s", principal_of("alice", "d"), "another client"),
+        ] {
+            assert_eq!(binder.unwrap(server, &who, &id), None, "{why}");
+        }
+        assert!(binder.unwrap("s", &alice, &id).is_some());
+
+        // Full, it starts over; ids still verify.
+        for n in 0..MEMO_CAPACITY {
+            let other = binder
+                .wrap("s", &alice, Some(&n.to_string()), None)
+                .unwrap();
+            assert!(binder.unwrap("s", &alice, &other).is_some());
+        }
+        assert!(binder.memo.lock().unwrap().len() <= MEMO_CAPACITY);
+        let after = binder.unwrap("s", &alice, &id).unwrap();
+        assert_eq!(after.upstream.as_deref(), Some("up-1"));
     }
 }

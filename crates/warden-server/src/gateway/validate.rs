@@ -496,6 +496,13 @@ pub(crate) mod tests {
     use super::*;
 
     /// A principal for unit tests.
+    pub(crate) fn principal_of(subject: &str, client_id: &str) -> Principal {
+        Principal {
+            client_id: client_id.into(),
+            ..principal(subject, 0)
+        }
+    }
+
     pub(crate) fn principal(subject: &str, exp: i64) -> Principal {
         Principal {
             subject: subject.into(),

@@ -72,16 +72,21 @@ const GATEWAY_ROUTE: &str = "/mcp/{name}";
 /// label; the request span is the handler's own.
 #[derive(Clone)]
 pub struct Dispatch {
-    app: App,
-    router: Router,
-    /// The issuer's path, under which every route is also served (`""` for none).
-    nested: Arc<str>,
-    /// The metrics label of the gateway route, and the same under `nested`.
-    route: Arc<str>,
-    nested_route: Arc<str>,
+    /// Shared by every connection's copy: hyper clones the service for every request.
+    shared: Arc<Shared>,
     /// The connection's peer, for handlers that ask for it (`None` in tests, where the
     /// router is given its own).
     peer: Option<SocketAddr>,
+}
+
+struct Shared {
+    app: App,
+    router: Router,
+    /// The issuer's path, under which every route is also served (`""` for none).
+    nested: String,
+    /// The metrics label of the gateway route, and the same under `nested`.
+    route: Arc<str>,
+    nested_route: Arc<str>,
 }
 
 impl Dispatch {
@@ -96,11 +101,13 @@ impl Dispatch {
         let nested = issuer_path(&app.config.issuer);
         let nested_route = format!("{nested}{GATEWAY_ROUTE}");
         Self {
-            app,
-            router,
-            nested: nested.into(),
-            route: GATEWAY_ROUTE.into(),
-            nested_route: nested_route.into(),
+            shared: Arc::new(Shared {
+                app,
+                router,
+                nested,
+                route: GATEWAY_ROUTE.into(),
+                nested_route: nested_route.into(),
+            }),
             peer: None,
         }
     }
@@ -108,8 +115,8 @@ impl Dispatch {
     /// The same service for a connection from `peer`.
     pub fn for_peer(&self, peer: SocketAddr) -> Self {
         Self {
+            shared: Arc::clone(&self.shared),
             peer: Some(peer),
-            ..self.clone()
         }
     }
 }
@@ -132,24 +139,25 @@ where
         if let Some(peer) = self.peer {
             request.extensions_mut().insert(ConnectInfo(peer));
         }
-        let Some((name, nested)) = gateway_target(request.uri().path(), &self.nested) else {
-            return Either::Left(tower::Service::call(&mut self.router, request));
+        let shared = &self.shared;
+        let Some((name, nested)) = gateway_target(request.uri().path(), &shared.nested) else {
+            return Either::Left(tower::Service::call(&mut shared.router.clone(), request));
         };
         let name = name.to_owned();
         let route = Arc::clone(if nested {
-            &self.nested_route
+            &shared.nested_route
         } else {
-            &self.route
+            &shared.route
         });
-        let app = self.app.clone();
+        let shared = Arc::clone(shared);
         Either::Right(Box::pin(async move {
             if let Some(v) = request.headers_mut().get_mut(header::AUTHORIZATION) {
                 v.set_sensitive(true);
             }
             let start = Instant::now();
             let method = request.method().clone();
-            let response = crate::gateway::serve(app.clone(), name, request).await;
-            app.metrics.record_http(
+            let response = crate::gateway::serve(&shared.app, name, request).await;
+            shared.app.metrics.record_http(
                 &route,
                 method.as_str(),
                 response.status().as_u16(),

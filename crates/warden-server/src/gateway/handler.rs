@@ -54,28 +54,28 @@ pub(super) async fn mcp(
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
-    serve(app, name, request).await
+    serve(&app, name, request).await
 }
 
 /// `/mcp/{name}`, any method. The span is at debug level: at info, creating and closing
 /// it per request cost about 4% of the gateway's CPU (the audit event names the server).
 #[tracing::instrument(level = "debug", skip_all, fields(server = %name))]
-pub(crate) async fn serve(app: App, name: String, request: Request) -> Response {
-    let server = match app.gateway.registry.lookup(&app, &name).await {
+pub(crate) async fn serve(app: &App, name: String, request: Request) -> Response {
+    let server = match app.gateway.registry.lookup(app, &name).await {
         Lookup::Found(server) => server,
         Lookup::Missing => return GatewayError::UnknownServer.into_response(None),
         Lookup::Unavailable => return GatewayError::ServerUnavailable.into_response(None),
     };
     let origin = match cors::check(&server, request.headers()) {
         Ok(origin) => origin,
-        Err(e) => return finish(&app, &server, &Trail::default(), Err(e), None),
+        Err(e) => return finish(app, &server, &Trail::default(), Err(e), None),
     };
     if request.method() == Method::OPTIONS {
         return cors::preflight(origin, request.headers());
     }
     let mut trail = Trail::default();
-    let result = handle(&app, &server, request, &mut trail).await;
-    finish(&app, &server, &trail, result, origin)
+    let result = handle(app, &server, request, &mut trail).await;
+    finish(app, &server, &trail, result, origin)
 }
 
 async fn handle(

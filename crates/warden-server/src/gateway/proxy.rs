@@ -156,9 +156,14 @@ impl UpstreamClient {
         timeout: Duration,
         roots: Option<&TrustRoots>,
     ) -> Result<Response<Body>, UpstreamFailure> {
+        // `request` clones the client it is called on, so the shared one is borrowed.
+        let private;
         let client = match roots {
-            None => self.public.clone(),
-            Some(roots) => self.private_pool(roots),
+            None => &self.public,
+            Some(roots) => {
+                private = self.private_pool(roots);
+                &private
+            }
         };
         match tokio::time::timeout(timeout, client.request(request)).await {
             Ok(Ok(response)) => Ok(response.map(Body::new)),

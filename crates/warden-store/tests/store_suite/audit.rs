@@ -10,6 +10,17 @@ use warden_store::{
 };
 
 use crate::fixtures::event;
+
+/// Asserts what verifying `audit`'s chain reports.
+async fn assert_verifies(audit: &dyn AuditStore, checked: u64, first_broken: Option<i64>) {
+    assert_eq!(
+        audit.verify().await.unwrap(),
+        VerifyReport {
+            checked,
+            first_broken
+        }
+    );
+}
 use crate::harness::raw_execute;
 
 const T0: i64 = 1_700_000_000_000;
@@ -28,13 +39,7 @@ backend_tests_with_url!(
 
 async fn audit_append_query_verify(store: Store) {
     let audit: &dyn AuditStore = &store;
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 0,
-            first_broken: None
-        }
-    );
+    assert_verifies(audit, 0, None).await;
     assert!(audit.append(Vec::new()).await.unwrap().is_empty());
 
     let mut login = event(T0, "login");
@@ -126,13 +131,7 @@ async fn audit_append_query_verify(store: Store) {
         Vec::<i64>::new()
     );
 
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 3,
-            first_broken: None
-        }
-    );
+    assert_verifies(audit, 3, None).await;
 }
 
 async fn audit_concurrent_appends(store: Store) {
@@ -166,13 +165,7 @@ async fn audit_concurrent_appends(store: Store) {
         unique.into_iter().collect::<Vec<_>>(),
         (1..=400).collect::<Vec<_>>()
     );
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 400,
-            first_broken: None
-        }
-    );
+    assert_verifies(&*audit, 400, None).await;
 }
 
 /// Two stores on one database stand for two processes (`warden serve` and a CLI
@@ -207,13 +200,7 @@ async fn audit_appends_from_two_stores(store: Store, url: String) {
         (1..=320).collect::<Vec<_>>()
     );
     for audit in &stores {
-        assert_eq!(
-            audit.verify().await.unwrap(),
-            VerifyReport {
-                checked: 320,
-                first_broken: None
-            }
-        );
+        assert_verifies(&**audit, 320, None).await;
     }
 }
 
@@ -252,13 +239,7 @@ async fn audit_failed_batch_writes_nothing(store: Store, url: String) {
         audit.append(vec![event(T0 + 20, "after")]).await.unwrap(),
         vec![3]
     );
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 3,
-            first_broken: None
-        }
-    );
+    assert_verifies(audit, 3, None).await;
 }
 
 async fn audit_prune_keeps_chain(store: Store) {
@@ -270,13 +251,7 @@ async fn audit_prune_keeps_chain(store: Store) {
     assert_eq!(audit.prune_before(T0).await.unwrap(), 0);
     // Events with ts < T0 + 4000 are seqs 1..=4.
     assert_eq!(audit.prune_before(T0 + 4000).await.unwrap(), 4);
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 6,
-            first_broken: None
-        }
-    );
+    assert_verifies(audit, 6, None).await;
     let first = audit
         .query(&AuditFilter::default())
         .await
@@ -294,21 +269,9 @@ async fn audit_prune_keeps_chain(store: Store) {
             .unwrap(),
         vec![11]
     );
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 7,
-            first_broken: None
-        }
-    );
+    assert_verifies(audit, 7, None).await;
     assert_eq!(audit.prune_before(T0 + 1_000_000).await.unwrap(), 7);
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 0,
-            first_broken: None
-        }
-    );
+    assert_verifies(audit, 0, None).await;
     assert_eq!(
         audit
             .append(vec![event(T0 + 30_000, "tock")])
@@ -316,13 +279,7 @@ async fn audit_prune_keeps_chain(store: Store) {
             .unwrap(),
         vec![12]
     );
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 1,
-            first_broken: None
-        }
-    );
+    assert_verifies(audit, 1, None).await;
 }
 
 async fn audit_verify_detects_edit(store: Store, url: String) {
@@ -336,13 +293,7 @@ async fn audit_verify_detects_edit(store: Store, url: String) {
         r#"UPDATE audit_events SET detail = '{"ip":"203.0.113.9"}' WHERE seq = 5"#,
     )
     .await;
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 4,
-            first_broken: Some(5)
-        }
-    );
+    assert_verifies(audit, 4, Some(5)).await;
 
     // Re-chaining after an edit does not help: the next event's prev_hash breaks.
     raw_execute(&url, "UPDATE audit_events SET kind = 'tock' WHERE seq = 3").await;
@@ -356,29 +307,11 @@ async fn audit_verify_detects_deletion(store: Store, url: String) {
 
     // Deleting the newest event shows as a missing tail against the head.
     raw_execute(&url, "DELETE FROM audit_events WHERE seq = 6").await;
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 5,
-            first_broken: Some(6)
-        }
-    );
+    assert_verifies(audit, 5, Some(6)).await;
     // Deleting one in the middle shows as a gap.
     raw_execute(&url, "DELETE FROM audit_events WHERE seq = 2").await;
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 1,
-            first_broken: Some(2)
-        }
-    );
+    assert_verifies(audit, 1, Some(2)).await;
     // Deleting the oldest without moving the anchor is caught too.
     raw_execute(&url, "DELETE FROM audit_events WHERE seq = 1").await;
-    assert_eq!(
-        audit.verify().await.unwrap(),
-        VerifyReport {
-            checked: 0,
-            first_broken: Some(1)
-        }
-    );
+    assert_verifies(audit, 0, Some(1)).await;
 }

@@ -1,6 +1,7 @@
 //! The one router: every role on one listener.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -8,7 +9,7 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
@@ -51,13 +52,16 @@ pub fn router(app: App) -> Router {
         .layer(middleware::from_fn_with_state(app.clone(), record_metrics))
         .layer(TraceLayer::new_for_http())
         // Marks credentials so that no layer's Debug output prints them.
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-            header::PROXY_AUTHORIZATION,
-        ]))
+        .layer(SetSensitiveRequestHeadersLayer::new(SENSITIVE_HEADERS))
         .with_state(app)
 }
+
+/// Request headers that carry credentials, marked sensitive before anything else runs.
+const SENSITIVE_HEADERS: [header::HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
 
 /// The route label of the gateway's endpoint in the HTTP metrics, as the router's
 /// [`MatchedPath`] gives it.
@@ -84,9 +88,8 @@ struct Shared {
     router: Router,
     /// The issuer's path, under which every route is also served (`""` for none).
     nested: String,
-    /// The metrics label of the gateway route, and the same under `nested`.
-    route: Arc<str>,
-    nested_route: Arc<str>,
+    /// The metrics label of the gateway route under `nested`.
+    nested_route: String,
 }
 
 impl Dispatch {
@@ -105,8 +108,7 @@ impl Dispatch {
                 app,
                 router,
                 nested,
-                route: GATEWAY_ROUTE.into(),
-                nested_route: nested_route.into(),
+                nested_route,
             }),
             peer: None,
         }
@@ -136,34 +138,32 @@ where
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
         let mut request = request.map(Body::new);
-        if let Some(peer) = self.peer {
-            request.extensions_mut().insert(ConnectInfo(peer));
-        }
-        let shared = &self.shared;
-        let Some((name, nested)) = gateway_target(request.uri().path(), &shared.nested) else {
-            return Either::Left(tower::Service::call(&mut shared.router.clone(), request));
+        let Some((name, nested)) = gateway_target(request.uri().path(), &self.shared.nested) else {
+            // Only the router's handlers ask for the peer.
+            if let Some(peer) = self.peer {
+                request.extensions_mut().insert(ConnectInfo(peer));
+            }
+            return Either::Left(tower::Service::call(
+                &mut self.shared.router.clone(),
+                request,
+            ));
         };
         let name = name.to_owned();
-        let route = Arc::clone(if nested {
-            &shared.nested_route
-        } else {
-            &shared.route
-        });
-        let shared = Arc::clone(shared);
+        let shared = Arc::clone(&self.shared);
         Either::Right(Box::pin(async move {
-            if let Some(v) = request.headers_mut().get_mut(header::AUTHORIZATION) {
-                v.set_sensitive(true);
+            for name in &SENSITIVE_HEADERS {
+                if let Some(v) = request.headers_mut().get_mut(name) {
+                    v.set_sensitive(true);
+                }
             }
-            let start = Instant::now();
+            let route = if nested {
+                &shared.nested_route
+            } else {
+                GATEWAY_ROUTE
+            };
             let method = request.method().clone();
-            let response = crate::gateway::serve(&shared.app, name, request).await;
-            shared.app.metrics.record_http(
-                &route,
-                method.as_str(),
-                response.status().as_u16(),
-                start.elapsed(),
-            );
-            Ok(response)
+            let served = crate::gateway::serve(&shared.app, name, request);
+            Ok(measured(&shared.app, route, &method, served).await)
         }))
     }
 }
@@ -229,21 +229,31 @@ async fn not_found() -> Response {
 }
 
 async fn record_metrics(State(app): State<App>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
     let method = req.method().clone();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_owned();
-    let resp = next.run(req).await;
+    measured(&app, &route, &method, next.run(req)).await
+}
+
+/// Runs `answer` and records the HTTP metrics of its response under `route`.
+async fn measured(
+    app: &App,
+    route: &str,
+    method: &Method,
+    answer: impl Future<Output = Response>,
+) -> Response {
+    let start = Instant::now();
+    let response = answer.await;
     app.metrics.record_http(
-        &route,
+        route,
         method.as_str(),
-        resp.status().as_u16(),
+        response.status().as_u16(),
         start.elapsed(),
     );
-    resp
+    response
 }
 
 #[cfg(test)]

@@ -124,6 +124,20 @@ fn counters_increment() {
 }
 
 #[test]
+fn label_sets_with_the_same_bytes_stay_apart() {
+    let metrics = Metrics::new();
+    metrics.record_gateway_decision("ab", "c");
+    metrics.record_gateway_decision("a", "bc");
+    metrics.record_gateway_decision("a", "bc");
+    metrics.record_gateway_decision("", "abc");
+    let family = &metrics.inner.gateway_decisions;
+    assert_eq!(family.with(&["ab", "c"]).get(), 1);
+    assert_eq!(family.with(&["a", "bc"]).get(), 2);
+    assert_eq!(family.with(&["", "abc"]).get(), 1);
+    assert_eq!(family.with(&["abc", ""]).get(), 0);
+}
+
+#[test]
 fn histogram_buckets_are_cumulative() {
     let metrics = Metrics::new();
     for ms in [0.3, 7.0, 7.5, 20_000.0] {

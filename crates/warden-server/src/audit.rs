@@ -4,6 +4,7 @@
 //! it is sent (a token is never handed out without its audit record). Batching lets one
 //! transaction carry many concurrent requests' events.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -13,15 +14,29 @@ use warden_core::config::AuditSink as SinkConfig;
 use warden_store::{AuditStore, NewAuditEvent, StoreError};
 use warden_telemetry::Metrics;
 
-/// Most events written in one transaction.
+/// Most jobs (single events, or batches of unawaited ones) taken for one transaction.
 const MAX_BATCH: usize = 512;
 
-type Job = (NewAuditEvent, oneshot::Sender<Result<i64, StoreError>>);
+/// Events queued for unawaited batches ([`AuditSink::submit_batch`]) beyond which a
+/// batch is dropped (and counted) rather than queued: bounds memory if the store stalls.
+const MAX_UNAWAITED: usize = 64 * 1024;
+
+type Reply = oneshot::Sender<Result<i64, StoreError>>;
+
+/// What the writer receives.
+enum Job {
+    /// One event; its caller may wait for the commit.
+    One(NewAuditEvent, Option<Reply>),
+    /// Events nobody waits for, handed over together (the gateway's).
+    Batch(Vec<NewAuditEvent>),
+}
 
 /// A handle to the audit writer.
 #[derive(Clone)]
 pub struct AuditSink {
     tx: mpsc::Sender<Job>,
+    /// Events of queued [`Job::Batch`]es.
+    unawaited: Arc<AtomicUsize>,
     stop: Arc<Notify>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -52,31 +67,50 @@ impl AuditSink {
     pub fn spawn(store: Arc<dyn AuditStore>, metrics: Metrics, sink: SinkConfig) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(4 * MAX_BATCH);
         let stop = Arc::new(Notify::new());
+        let unawaited = Arc::new(AtomicUsize::new(0));
         let sink = LineSink::open(&sink);
-        let task = tokio::spawn(write_loop(store, rx, Arc::clone(&stop), metrics, sink));
+        let writer = Writer {
+            store,
+            metrics,
+            sink,
+            unawaited: Arc::clone(&unawaited),
+        };
+        let task = tokio::spawn(writer.run(rx, Arc::clone(&stop)));
         Self {
             tx,
+            unawaited,
             stop,
             task: Arc::new(Mutex::new(Some(task))),
         }
     }
 
-    /// Queues `event` without waiting for the commit: for hot paths (the gateway) whose
-    /// response does not depend on the record. If the queue is full the event is dropped
-    /// and counted, rather than slowing every request down.
+    /// Queues `event` without waiting for the commit: for paths whose response does not
+    /// depend on the record. If the queue is full the event is dropped and counted,
+    /// rather than slowing every request down.
     pub fn submit(&self, ts_ms: i64, event: Event, metrics: &Metrics) {
-        let (done, _ignored) = oneshot::channel();
-        let new = NewAuditEvent {
-            ts: ts_ms,
-            kind: event.kind.to_owned(),
-            client_id: event.client_id,
-            subject: event.subject,
-            server: event.server,
-            detail: event.detail,
-        };
-        if self.tx.try_send((new, done)).is_err() {
+        if self
+            .tx
+            .try_send(Job::One(event.stored_at(ts_ms), None))
+            .is_err()
+        {
             metrics.record_store_error();
             tracing::warn!("audit queue full: an event was dropped");
+        }
+    }
+
+    /// Queues `events` without waiting for the commit, as one job (the gateway's hot
+    /// path: one queue operation per batch, not per event). Dropped and counted if the
+    /// queue is full.
+    pub fn submit_batch(&self, events: Vec<NewAuditEvent>, metrics: &Metrics) {
+        let n = events.len();
+        if n == 0 {
+            return;
+        }
+        let queued = self.unawaited.fetch_add(n, Ordering::AcqRel);
+        if queued + n > MAX_UNAWAITED || self.tx.try_send(Job::Batch(events)).is_err() {
+            self.unawaited.fetch_sub(n, Ordering::AcqRel);
+            metrics.record_store_error();
+            tracing::warn!(events = n, "audit queue full: events were dropped");
         }
     }
 
@@ -92,15 +126,10 @@ impl AuditSink {
     /// Appends `event` at `ts_ms` and waits until it is committed.
     pub async fn record(&self, ts_ms: i64, event: Event) -> Result<i64, AuditError> {
         let (done, wait) = oneshot::channel();
-        let new = NewAuditEvent {
-            ts: ts_ms,
-            kind: event.kind.to_owned(),
-            client_id: event.client_id,
-            subject: event.subject,
-            server: event.server,
-            detail: event.detail,
-        };
-        self.tx.send((new, done)).await.map_err(|_| AuditError)?;
+        self.tx
+            .send(Job::One(event.stored_at(ts_ms), Some(done)))
+            .await
+            .map_err(|_| AuditError)?;
         match wait.await {
             Ok(Ok(seq)) => Ok(seq),
             _ => Err(AuditError),
@@ -108,54 +137,98 @@ impl AuditSink {
     }
 }
 
-async fn write_loop(
+impl Event {
+    /// The event as the store takes it, at `ts_ms`.
+    fn stored_at(self, ts_ms: i64) -> NewAuditEvent {
+        NewAuditEvent {
+            ts: ts_ms,
+            kind: self.kind.to_owned(),
+            client_id: self.client_id,
+            subject: self.subject,
+            server: self.server,
+            detail: self.detail.into(),
+        }
+    }
+}
+
+/// The writer task's state.
+struct Writer {
     store: Arc<dyn AuditStore>,
-    mut rx: mpsc::Receiver<Job>,
-    stop: Arc<Notify>,
     metrics: Metrics,
-    mut sink: LineSink,
-) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    loop {
-        let n = tokio::select! {
-            n = rx.recv_many(&mut batch, MAX_BATCH) => n,
-            () = stop.notified() => {
-                // Refuse new events; what is queued is still written below.
-                rx.close();
-                continue;
+    sink: LineSink,
+    unawaited: Arc<AtomicUsize>,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>, stop: Arc<Notify>) {
+        let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let n = tokio::select! {
+                n = rx.recv_many(&mut jobs, MAX_BATCH) => n,
+                () = stop.notified() => {
+                    // Refuse new events; what is queued is still written below.
+                    rx.close();
+                    continue;
+                }
+            };
+            if n == 0 {
+                break;
             }
-        };
-        if n == 0 {
-            break;
+            // Let the requests that are ready to run on this worker queue their events
+            // too, then take those: one commit for more events means fewer round trips to
+            // the database (and thread wake-ups) per event. It costs one scheduler pass of
+            // latency, far less than a commit.
+            if jobs.len() < MAX_BATCH {
+                tokio::task::yield_now().await;
+                while jobs.len() < MAX_BATCH {
+                    let Ok(job) = rx.try_recv() else { break };
+                    jobs.push(job);
+                }
+            }
+            self.write(&mut jobs).await;
         }
-        // Let the requests that are ready to run on this worker queue their events too,
-        // then take those: one commit for more events means fewer round trips to the
-        // database (and thread wake-ups) per event. It costs one scheduler pass of
-        // latency, far less than a commit.
-        if batch.len() < MAX_BATCH {
-            tokio::task::yield_now().await;
-            while batch.len() < MAX_BATCH {
-                let Ok(job) = rx.try_recv() else { break };
-                batch.push(job);
+    }
+
+    /// Appends the events of `jobs` in one batch and answers those who wait.
+    async fn write(&mut self, jobs: &mut Vec<Job>) {
+        let mut events = Vec::with_capacity(jobs.len());
+        // (index of the event in `events`, its caller)
+        let mut replies = Vec::new();
+        let mut unawaited = 0;
+        for job in jobs.drain(..) {
+            match job {
+                Job::One(event, reply) => {
+                    if let Some(reply) = reply {
+                        replies.push((events.len(), reply));
+                    }
+                    events.push(event);
+                }
+                Job::Batch(batch) => {
+                    unawaited += batch.len();
+                    events.extend(batch);
+                }
             }
         }
-        let (events, replies): (Vec<NewAuditEvent>, Vec<_>) = batch.drain(..).unzip();
+        self.unawaited.fetch_sub(unawaited, Ordering::AcqRel);
         // The line sink needs the events after the store has taken them.
-        let copy = sink.enabled().then(|| events.clone());
+        let copy = self.sink.enabled().then(|| events.clone());
         let count = events.len();
-        match store.append(events).await {
+        match self.store.append(events).await {
             Ok(seqs) => {
                 if let Some(copy) = &copy {
-                    sink.write(copy, &seqs);
+                    self.sink.write(copy, &seqs);
                 }
-                for (done, seq) in replies.into_iter().zip(seqs) {
-                    let _ = done.send(Ok(seq));
+                for (i, done) in replies {
+                    let seq = seqs.get(i).copied().ok_or_else(|| {
+                        StoreError::Backend("audit append returned too few seqs".into())
+                    });
+                    let _ = done.send(seq);
                 }
             }
             Err(e) => {
-                metrics.record_store_error();
+                self.metrics.record_store_error();
                 tracing::error!(error = %e, count, "audit append failed");
-                for done in replies {
+                for (_, done) in replies {
                     let _ = done.send(Err(StoreError::Unavailable("audit append failed".into())));
                 }
             }

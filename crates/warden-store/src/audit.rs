@@ -7,6 +7,7 @@
 //! both backends and across processes. Pruning records an anchor (the seq and hash of
 //! the last pruned event) so what remains still verifies.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -39,7 +40,69 @@ pub struct NewAuditEvent {
     /// MCP server involved, if any.
     pub server: Option<String>,
     /// Further detail. Never put secrets here.
-    pub detail: serde_json::Value,
+    pub detail: AuditDetail,
+}
+
+/// The detail of an event to append.
+#[derive(Clone, Debug)]
+pub enum AuditDetail {
+    /// A JSON value, serialised when the event is appended.
+    Value(serde_json::Value),
+    /// JSON text already serialised, for hot paths that write it straight from a struct
+    /// (no map built and dropped per event). It must be exactly what serde_json writes
+    /// for the value it denotes (compact, object keys in sorted order), as
+    /// [`audit_event_hash`] re-serialises the stored value; a struct whose fields are
+    /// declared in sorted order, written with `serde_json::value::to_raw_value`, is.
+    Text(Box<serde_json::value::RawValue>),
+}
+
+impl From<serde_json::Value> for AuditDetail {
+    fn from(value: serde_json::Value) -> Self {
+        AuditDetail::Value(value)
+    }
+}
+
+impl PartialEq for AuditDetail {
+    /// Equal when they denote the same JSON value.
+    fn eq(&self, other: &Self) -> bool {
+        self.to_value() == other.to_value()
+    }
+}
+
+impl serde::Serialize for AuditDetail {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AuditDetail::Value(value) => value.serialize(serializer),
+            AuditDetail::Text(text) => text.serialize(serializer),
+        }
+    }
+}
+
+impl AuditDetail {
+    /// The detail as a JSON value (`null` for text that is not JSON).
+    pub fn to_value(&self) -> serde_json::Value {
+        match self {
+            AuditDetail::Value(value) => value.clone(),
+            AuditDetail::Text(text) => {
+                serde_json::from_str(text.get()).unwrap_or(serde_json::Value::Null)
+            }
+        }
+    }
+
+    /// The JSON text stored and hashed.
+    fn text(&self) -> Result<Cow<'_, str>, StoreError> {
+        match self {
+            AuditDetail::Value(value) => to_json(value, "audit detail").map(Cow::Owned),
+            AuditDetail::Text(text) => {
+                debug_assert_eq!(
+                    self.to_value().to_string(),
+                    text.get(),
+                    "audit detail text is not in serde_json's form"
+                );
+                Ok(Cow::Borrowed(text.get()))
+            }
+        }
+    }
 }
 
 /// A stored event with its place in the chain.
@@ -125,7 +188,7 @@ pub(crate) struct Linked<'a> {
     pub(crate) seq: i64,
     pub(crate) event: &'a NewAuditEvent,
     /// The detail's JSON text, exactly as hashed.
-    pub(crate) detail: String,
+    pub(crate) detail: Cow<'a, str>,
     pub(crate) prev_hash: Vec<u8>,
     pub(crate) hash: [u8; 32],
 }
@@ -134,7 +197,7 @@ impl Tip {
     /// Places `event` right after the tip and moves the tip to it.
     pub(crate) fn link<'a>(&mut self, event: &'a NewAuditEvent) -> Result<Linked<'a>, StoreError> {
         self.seq += 1;
-        let detail = to_json(&event.detail, "audit detail")?;
+        let detail = event.detail.text()?;
         let hash = audit_hash(
             &self.hash,
             self.seq,
@@ -358,7 +421,7 @@ impl AuditStore for Store {
                     .bind(event.client_id.as_deref())
                     .bind(event.subject.as_deref())
                     .bind(event.server.as_deref())
-                    .bind(row.detail)
+                    .bind(row.detail.into_owned())
                     .bind(row.prev_hash)
                     .bind(row.hash.to_vec());
             }

@@ -183,7 +183,7 @@ fn write_events(tx: &Connection, jobs: &[Job]) -> Result<Vec<i64>, WriteError> {
                 event.client_id,
                 event.subject,
                 event.server,
-                row.detail,
+                row.detail.as_ref(),
                 row.prev_hash,
                 &row.hash[..],
             ])?;

@@ -10,6 +10,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::{json, Value};
+use warden_store::NewAuditEvent;
 
 use super::authorize::{Permit, Visibility};
 use super::challenge::GatewayError;
@@ -19,7 +20,6 @@ use super::session::Session;
 use super::sse::{self, Rewrite};
 use super::validate::{self, Principal};
 use super::{assertion, cors, legacy, proxy, stdio};
-use crate::audit::Event;
 use crate::App;
 
 /// Largest request body the gateway reads.
@@ -33,6 +33,31 @@ pub(super) struct Trail {
     pub(super) principal: Option<Arc<Principal>>,
     pub(super) method: Option<String>,
     pub(super) target: Option<String>,
+}
+
+/// The detail of a gateway audit event, written straight to JSON text. The fields are
+/// in sorted order, as a `serde_json::Value` map writes them (see
+/// [`warden_store::AuditDetail::Text`]).
+#[derive(serde::Serialize)]
+struct AuditDetail<'a> {
+    decision: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<&'a str>,
+}
+
+impl AuditDetail<'_> {
+    fn to_text(&self) -> warden_store::AuditDetail {
+        match serde_json::value::to_raw_value(self) {
+            Ok(text) => warden_store::AuditDetail::Text(text),
+            // Unreachable (strings and a number always serialise); keep the record anyway.
+            Err(_) => warden_store::AuditDetail::Value(json!({ "decision": self.decision })),
+        }
+    }
 }
 
 /// What to do with an upstream's answer.
@@ -295,6 +320,10 @@ pub(super) fn upstream_request(
     let mut request = axum::http::Request::new(body);
     *request.method_mut() = method;
     *request.uri_mut() = uri.clone();
+    // Sized once for what is added below, instead of grown (rehashed) while filling.
+    *request.headers_mut() = HeaderMap::with_capacity(
+        client_headers.len() + principal.identity_headers().len() + server.static_headers.len() + 2,
+    );
     let headers = request.headers_mut();
     proxy::forward_headers(client_headers, headers);
     let credential = assertion::upstream_authorization(app, audience, principal, now)?;
@@ -400,37 +429,68 @@ pub(super) fn finish(
     };
     app.metrics.record_gateway_decision(&server.name, decision);
     let status = response.status().as_u16();
-    let mut detail = json!({ "decision": decision, "status": status });
-    if let Some(obj) = detail.as_object_mut() {
-        if let Some(method) = &trail.method {
-            obj.insert("method".into(), Value::String(method.clone()));
-        }
-        if let Some(target) = &trail.target {
-            obj.insert("target".into(), Value::String(target.clone()));
-        }
-        if let Some(reason) = &reason {
-            obj.insert("reason".into(), Value::String(reason.clone()));
-        }
-    }
     if let Some(reason) = &reason {
         tracing::debug!(server = %server.name, status, %reason, "gateway refused a request");
     }
+    let detail = AuditDetail {
+        decision,
+        method: trail.method.as_deref(),
+        reason: reason.as_deref(),
+        status,
+        target: trail.target.as_deref(),
+    };
     let principal = trail.principal.as_deref();
     app.gateway.journal.record(
         app,
-        app.clock.now_ms(),
-        Event {
+        NewAuditEvent {
+            ts: app.clock.now_ms(),
             kind: if decision == "deny" {
                 "gateway.deny"
             } else {
                 "gateway.allow"
-            },
+            }
+            .to_owned(),
             client_id: principal.map(|p| p.client_id().to_owned()),
             subject: principal.map(|p| p.subject().to_owned()),
             server: Some(server.name.to_string()),
-            detail,
+            detail: detail.to_text(),
         },
     );
     cors::decorate(&mut response, origin);
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The audit chain is verified by re-serialising each stored detail as a
+    /// `serde_json::Value`: the text written straight from the struct must be exactly
+    /// that, whichever fields are present.
+    #[test]
+    fn audit_detail_text_is_what_a_value_writes() {
+        let odd = "a \"quoted\"\n\u{e9}\u{1}</script>";
+        for method in [None, Some("tools/call"), Some(odd)] {
+            for reason in [None, Some("insufficient_scope"), Some(odd)] {
+                for target in [None, Some("notes_read"), Some(odd)] {
+                    let detail = AuditDetail {
+                        decision: "deny",
+                        method,
+                        reason,
+                        status: 403,
+                        target,
+                    };
+                    let warden_store::AuditDetail::Text(text) = detail.to_text() else {
+                        panic!("not written as text");
+                    };
+                    let value: Value = serde_json::from_str(text.get()).unwrap();
+                    assert_eq!(value.to_string(), text.get());
+                    assert_eq!(value["method"].as_str(), method);
+                    assert_eq!(value["reason"].as_str(), reason);
+                    assert_eq!(value["target"].as_str(), target);
+                    assert_eq!(value["status"], 403);
+                }
+            }
+        }
+    }
 }

@@ -4,9 +4,9 @@
 //! committed. Handed to the writer one at a time, a steady trickle of requests (a few
 //! thousand a second) costs the writer one transaction per event: more CPU than the rest
 //! of the request. So events wait here for at most [`LINGER`] after the first of a batch
-//! and then go to the writer together, which commits them in one transaction: one
-//! transaction per [`LINGER`] at most, whatever the rate. Order is kept, and each event
-//! keeps the time of its request.
+//! and then go to the writer together, as one job, which it commits in one transaction:
+//! one queue operation and one transaction per [`LINGER`] at most, whatever the rate.
+//! Order is kept, and each event keeps the time of its request.
 //!
 //! [`Journal::flush`] hands over whatever is pending at once; [`crate::App::shutdown`]
 //! calls it before the audit writer drains, so a graceful stop loses nothing.
@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::audit::Event;
+use warden_store::NewAuditEvent;
+
 use crate::App;
 
 /// Longest time an event waits for others to join its batch.
@@ -29,7 +30,7 @@ const MAX_PENDING: usize = 512;
 /// Events waiting for the writer, and the task that hands them over.
 #[derive(Default)]
 pub struct Journal {
-    pending: Mutex<Vec<(i64, Event)>>,
+    pending: Mutex<Vec<NewAuditEvent>>,
     wake: Notify,
     flusher_started: AtomicBool,
 }
@@ -37,11 +38,11 @@ pub struct Journal {
 // === impl Journal ===
 
 impl Journal {
-    /// Queues `event` (at `ts_ms`) for the audit log.
-    pub fn record(&self, app: &App, ts_ms: i64, event: Event) {
+    /// Queues `event` for the audit log.
+    pub fn record(&self, app: &App, event: NewAuditEvent) {
         let len = {
             let mut pending = self.lock();
-            pending.push((ts_ms, event));
+            pending.push(event);
             pending.len()
         };
         if len >= MAX_PENDING {
@@ -57,12 +58,10 @@ impl Journal {
     /// Hands every pending event to the audit writer now.
     pub fn flush(&self, app: &App) {
         let batch = std::mem::take(&mut *self.lock());
-        for (ts_ms, event) in batch {
-            app.audit.submit(ts_ms, event, &app.metrics);
-        }
+        app.audit.submit_batch(batch, &app.metrics);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(i64, Event)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<NewAuditEvent>> {
         match self.pending.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use warden_store::{
-    audit_event_hash, AuditFilter, AuditStore, NewAuditEvent, Store, VerifyReport,
+    audit_event_hash, AuditDetail, AuditFilter, AuditStore, NewAuditEvent, Store, VerifyReport,
     AUDIT_GENESIS_HASH,
 };
 
@@ -40,6 +40,7 @@ const T0: i64 = 1_700_000_000_000;
 
 backend_tests!(
     audit_append_query_verify,
+    audit_text_detail_is_stored_as_written,
     audit_concurrent_appends,
     audit_prune_keeps_chain
 );
@@ -59,7 +60,7 @@ async fn audit_append_query_verify(store: Store) {
     login.client_id = None;
     let mut call = event(T0 + 5, "tool.call");
     call.server = Some("files".to_owned());
-    call.detail = json!({ "tool": "read_file", "nested": { "b": 2, "a": 1 } });
+    call.detail = json!({ "tool": "read_file", "nested": { "b": 2, "a": 1 } }).into();
     assert_eq!(
         audit
             .append(vec![login, event(T0 + 1, "token.issued")])
@@ -73,7 +74,7 @@ async fn audit_append_query_verify(store: Store) {
     assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert_eq!(all[0].prev_hash, AUDIT_GENESIS_HASH.to_vec());
     assert_eq!(all[0].client_id, None);
-    assert_eq!(all[2].detail, call.detail);
+    assert_eq!(AuditDetail::from(all[2].detail.clone()), call.detail);
     assert_eq!(all[2].server.as_deref(), Some("files"));
     for pair in all.windows(2) {
         assert_eq!(pair[1].prev_hash, pair[0].hash);
@@ -147,6 +148,47 @@ async fn audit_append_query_verify(store: Store) {
     assert_verifies(audit, 3, None).await;
 }
 
+/// A detail handed over as JSON text (a struct written straight to JSON, fields in
+/// sorted order) is stored as that text: queried back as the same value, hashed so that
+/// an outside verifier's re-serialisation matches, next to a `Value` detail.
+async fn audit_text_detail_is_stored_as_written(store: Store) {
+    #[derive(serde::Serialize)]
+    struct Detail<'a> {
+        decision: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        method: Option<&'a str>,
+        status: u16,
+        target: &'a str,
+    }
+    let audit: &dyn AuditStore = &store;
+    let mut text = event(T0, "gateway.allow");
+    let detail = Detail {
+        decision: "allow",
+        method: None,
+        status: 200,
+        target: "quote \"and\" \u{e9}\n",
+    };
+    text.detail = AuditDetail::Text(serde_json::value::to_raw_value(&detail).unwrap());
+    let value = event(T0 + 1, "token.issued");
+    assert_eq!(
+        audit
+            .append(vec![text.clone(), value.clone()])
+            .await
+            .unwrap(),
+        vec![1, 2]
+    );
+    let all = audit.query(&AuditFilter::default()).await.unwrap();
+    assert_eq!(
+        all[0].detail,
+        json!({ "decision": "allow", "status": 200, "target": "quote \"and\" \u{e9}\n" })
+    );
+    assert_eq!(AuditDetail::from(all[1].detail.clone()), value.detail);
+    for e in &all {
+        assert_eq!(audit_event_hash(e).to_vec(), e.hash);
+    }
+    assert_verifies(audit, 2, None).await;
+}
+
 async fn audit_concurrent_appends(store: Store) {
     let audit: Arc<dyn AuditStore> = Arc::new(store);
     let barrier = Arc::new(tokio::sync::Barrier::new(16));
@@ -159,7 +201,7 @@ async fn audit_concurrent_appends(store: Store) {
             let mut seqs = Vec::new();
             for i in 0..25i64 {
                 let mut e = event(T0 + task * 100 + i, "concurrent");
-                e.detail = json!({ "task": task, "i": i });
+                e.detail = json!({ "task": task, "i": i }).into();
                 seqs.extend(audit.append(vec![e]).await.unwrap());
             }
             seqs

@@ -118,6 +118,6 @@ pub fn event(ts: i64, kind: &str) -> NewAuditEvent {
         client_id: Some("c1".to_owned()),
         subject: Some("u1".to_owned()),
         server: None,
-        detail: json!({ "ip": "192.0.2.1", "zeta": 1, "alpha": [1, 2] }),
+        detail: json!({ "ip": "192.0.2.1", "zeta": 1, "alpha": [1, 2] }).into(),
     }
 }

@@ -9,7 +9,7 @@ use std::os::unix::fs::DirBuilderExt as _;
 use std::path::Path;
 
 use anyhow::{anyhow, bail};
-use serde_json::json;
+use serde_json::{json, Value};
 use warden_core::clock::{Clock as _, SystemClock};
 use warden_core::config::{validate_public_url, Config, CONFIG_FILE};
 use warden_core::keys::MasterKey;
@@ -157,15 +157,16 @@ async fn build(staging: &Path, final_dir: &Path, public_url: &str) -> anyhow::Re
     )
     .await
     .map_err(|e| anyhow!("cannot create the admin client: {}", e.detail()))?;
-    let event =
-        |kind: &str, client_id: Option<String>, server: Option<String>, detail| NewAuditEvent {
+    let event = |kind: &str, client_id: Option<String>, server: Option<String>, detail: Value| {
+        NewAuditEvent {
             ts: now * 1000,
             kind: kind.to_owned(),
             client_id,
             subject: None,
             server,
-            detail,
-        };
+            detail: detail.into(),
+        }
+    };
     AuditStore::append(
         &store,
         vec![

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
-use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
@@ -25,7 +25,8 @@ use crate::App;
 /// Largest request body the gateway reads.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-const SESSION_HEADER: &str = "mcp-session-id";
+const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
+const ASSERTION_HEADER: HeaderName = HeaderName::from_static("x-warden-assertion");
 
 /// What the audit record of a request says, filled in as the request progresses.
 #[derive(Default)]
@@ -125,7 +126,7 @@ async fn handle(
     let sessions = &app.gateway.sessions;
     let session = parts
         .headers
-        .get(SESSION_HEADER)
+        .get(&SESSION_HEADER)
         .map(|v| sessions.unwrap(&server.name, &principal, v));
 
     if method == Method::POST {
@@ -330,7 +331,7 @@ pub(super) fn upstream_request(
     if server.assertion_in_authorization {
         headers.insert(header::AUTHORIZATION, credential);
     } else {
-        headers.insert("x-warden-assertion", credential);
+        headers.insert(ASSERTION_HEADER, credential);
     }
     for (name, value) in principal.identity_headers() {
         headers.insert(name.clone(), value.clone());
@@ -361,7 +362,7 @@ async fn answer(
     }
     proxy::clean_answer_headers(&mut parts.headers);
     let sessions = &app.gateway.sessions;
-    let upstream_session = parts.headers.remove(SESSION_HEADER);
+    let upstream_session = parts.headers.remove(&SESSION_HEADER);
     let issued = match upstream_session {
         Some(value) => match value.to_str() {
             Ok(id) => sessions.wrap(&server.name, principal, Some(id), plan.pin.as_deref()),

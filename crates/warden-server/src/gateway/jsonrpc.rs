@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -288,14 +288,14 @@ impl<'a> Message<'a> {
         headers: &HeaderMap,
     ) -> Result<(), GatewayError> {
         let required = headers
-            .get("mcp-protocol-version")
+            .get(&MCP_PROTOCOL_VERSION)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim() >= HEADERS_REQUIRED_FROM);
         let mismatch = |message: &'static str| GatewayError::HeaderMismatch {
             id: self.id(),
             message,
         };
-        match (headers.get("mcp-method"), self.method()) {
+        match (headers.get(&MCP_METHOD), self.method()) {
             (Some(h), Some(m)) if h.as_bytes() == m.as_bytes() => {}
             (Some(_), _) => return Err(mismatch("Mcp-Method header does not match the body")),
             (None, Some(_)) if required && self.is_request() => {
@@ -308,7 +308,7 @@ impl<'a> Message<'a> {
             Call::Resource { uri } if self.method() == Some("resources/read") => Some(uri.as_ref()),
             _ => None,
         };
-        match (headers.get("mcp-name"), name) {
+        match (headers.get(&MCP_NAME), name) {
             (Some(h), Some(n)) if header_value_is(h.as_bytes(), n) => Ok(()),
             (Some(_), _) => Err(mismatch("Mcp-Name header does not match the body")),
             (None, Some(_)) if required => Err(mismatch("Mcp-Name header is required")),
@@ -316,6 +316,12 @@ impl<'a> Message<'a> {
         }
     }
 }
+
+// Header names as constants: looked up by `&str`, a name is parsed and hashed anew on
+// every request.
+const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+const MCP_METHOD: HeaderName = HeaderName::from_static("mcp-method");
+const MCP_NAME: HeaderName = HeaderName::from_static("mcp-name");
 
 fn intended(capabilities: Option<Capabilities>) -> Option<Vec<String>> {
     capabilities?.experimental?.intended

@@ -110,7 +110,11 @@ impl Visibility {
         call: &Call<'_>,
     ) -> Result<Permit, GatewayError> {
         let one = |item: Item, name: &str, what: &str| -> Result<Permit, GatewayError> {
-            let target = format!("{what} {name}");
+            // Sized once (`format!` grows its buffer): this runs on every call.
+            let mut target = String::with_capacity(what.len() + 1 + name.len());
+            target.push_str(what);
+            target.push(' ');
+            target.push_str(name);
             self.check(item, name)
                 .map_err(|d| self.refusal(message, vec![(name.to_owned(), d)], &target))?;
             Ok(Permit {

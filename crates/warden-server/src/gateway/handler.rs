@@ -139,12 +139,12 @@ async fn handle(
         let pin = session.as_ref().and_then(|s| s.pinned.clone());
         let visibility = Visibility::new(Arc::clone(server), Arc::clone(&principal), pin.clone());
         let permit = visibility.authorize(&message, &call)?;
-        trail.target = permit.target.clone();
         let Permit {
             filter,
             pin: new_pin,
-            ..
+            target,
         } = permit;
+        trail.target = target;
         if let Some(tools) = &new_pin {
             tracing::info!(
                 server = %server.name,
@@ -286,13 +286,32 @@ pub(super) async fn read_body(body: Body, headers: &HeaderMap) -> Result<Bytes, 
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(GatewayError::PayloadTooLarge);
     }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            Err(GatewayError::PayloadTooLarge)
+    // A small body arrives in one frame, kept as it is; only more are joined (what
+    // `collect` would do, with a queue allocated for every body).
+    let mut body = Limited::new(body, MAX_BODY_BYTES);
+    let mut single: Option<Bytes> = None;
+    let mut joined: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            if e.downcast_ref::<LengthLimitError>().is_some() {
+                GatewayError::PayloadTooLarge
+            } else {
+                GatewayError::Parse
+            }
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        match single.take() {
+            None if joined.is_empty() => single = Some(data),
+            None => joined.extend_from_slice(&data),
+            Some(first) => {
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&data);
+            }
         }
-        Err(_) => Err(GatewayError::Parse),
     }
+    Ok(single.unwrap_or_else(|| Bytes::from(joined)))
 }
 
 /// The request to the upstream: the client's forwardable headers, the gateway's
@@ -308,8 +327,14 @@ pub(super) fn upstream_request(
     body: Body,
     now: i64,
 ) -> Result<axum::http::Request<Body>, GatewayError> {
-    let (uri, audience) = match &server.upstream {
-        Upstream::Http { uri, audience } | Upstream::LegacySse { uri, audience } => (uri, audience),
+    let (uri, audience, host) = match &server.upstream {
+        Upstream::Http {
+            uri,
+            audience,
+            host,
+        } => (uri, audience, host.as_ref()),
+        // No preset Host: the legacy transport may send its POSTs to another URI.
+        Upstream::LegacySse { uri, audience } => (uri, audience, None),
         Upstream::Unsupported(why) => {
             tracing::error!(server = %server.name, reason = %why, "cannot reach the upstream");
             return Err(GatewayError::UpstreamUnavailable { id: Value::Null });
@@ -327,6 +352,9 @@ pub(super) fn upstream_request(
     );
     let headers = request.headers_mut();
     proxy::forward_headers(client_headers, headers);
+    if let Some(host) = host {
+        headers.insert(header::HOST, host.clone());
+    }
     let credential = assertion::upstream_authorization(app, audience, principal, now)?;
     if server.assertion_in_authorization {
         headers.insert(header::AUTHORIZATION, credential);
@@ -464,6 +492,35 @@ pub(super) fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chunked(chunks: Vec<Vec<u8>>) -> Body {
+        Body::from_stream(futures_util::stream::iter(
+            chunks.into_iter().map(Ok::<_, std::io::Error>),
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_whole_in_one_frame_or_many() {
+        let headers = HeaderMap::new();
+        let one = read_body(Body::from("{\"a\":1}"), &headers).await.unwrap();
+        assert_eq!(&one[..], b"{\"a\":1}");
+        let parts = vec![
+            b"{\"a\"".to_vec(),
+            Vec::new(),
+            b":".to_vec(),
+            b"1}".to_vec(),
+        ];
+        let many = read_body(chunked(parts), &headers).await.unwrap();
+        assert_eq!(&many[..], b"{\"a\":1}");
+        let big = vec![
+            vec![b' '; MAX_BODY_BYTES / 2],
+            vec![b' '; MAX_BODY_BYTES / 2 + 1],
+        ];
+        assert!(matches!(
+            read_body(chunked(big), &headers).await,
+            Err(GatewayError::PayloadTooLarge)
+        ));
+    }
 
     /// The audit chain is verified by re-serialising each stored detail as a
     /// `serde_json::Value`: the text written straight from the struct must be exactly

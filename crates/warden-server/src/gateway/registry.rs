@@ -107,6 +107,9 @@ pub enum Upstream {
         uri: Uri,
         /// The endpoint as text: the `aud` of assertions.
         audience: String,
+        /// The `Host` header for `uri`, made once: left to the HTTP client, it is
+        /// formatted anew (two allocations) on every request.
+        host: Option<HeaderValue>,
     },
     /// The legacy HTTP+SSE transport (MCP 2024-11-05): `GET` on this URI opens the event
     /// stream whose `endpoint` event names where to POST (see [`super::legacy`]).
@@ -442,10 +445,62 @@ impl Upstream {
                 if legacy {
                     Upstream::LegacySse { uri, audience }
                 } else {
-                    Upstream::Http { uri, audience }
+                    let host = host_header(&uri);
+                    Upstream::Http {
+                        uri,
+                        audience,
+                        host,
+                    }
                 }
             }
             _ => Upstream::Unsupported("upstream is not an http(s):// URL".into()),
         })
+    }
+}
+
+/// The `Host` header an HTTP client sends for `uri`: the host, and the port unless it is
+/// the scheme's default.
+fn host_header(uri: &Uri) -> Option<HeaderValue> {
+    let host = uri.host()?;
+    let default_port = match uri.scheme_str() {
+        Some("https") => 443,
+        _ => 80,
+    };
+    match uri.port_u16() {
+        Some(port) if port != default_port => HeaderValue::try_from(format!("{host}:{port}")).ok(),
+        _ => HeaderValue::from_str(host).ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_header_is_what_an_http_client_sends() {
+        let host =
+            |u: &str| host_header(&u.parse().unwrap()).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(
+            host("http://up.internal/mcp").as_deref(),
+            Some("up.internal")
+        );
+        assert_eq!(
+            host("http://up.internal:80/mcp").as_deref(),
+            Some("up.internal")
+        );
+        assert_eq!(
+            host("http://up.internal:8080/mcp").as_deref(),
+            Some("up.internal:8080")
+        );
+        assert_eq!(
+            host("https://up.internal:443/mcp").as_deref(),
+            Some("up.internal")
+        );
+        assert_eq!(
+            host("https://up.internal:80/mcp").as_deref(),
+            Some("up.internal:80")
+        );
+        assert_eq!(host("http://[::1]:9000/mcp").as_deref(), Some("[::1]:9000"));
+        assert_eq!(host("/relative").as_deref(), None);
     }
 }

@@ -397,7 +397,13 @@ async fn decisions_are_audited_without_token_material() {
     for e in &gateway {
         let text = e.detail.to_string();
         assert!(!text.contains(&token) && !text.contains(&session));
+        // The detail, written as text straight from the gateway's struct, hashes as an
+        // outside verifier re-serialises it.
+        assert_eq!(warden_store::audit_event_hash(e).to_vec(), e.hash);
     }
+    let report = warden_store::AuditStore::verify(&gw.store).await.unwrap();
+    assert_eq!(report.first_broken, None);
+    assert_eq!(report.checked, events.len() as u64);
 }
 
 /// A listener answers `/mcp/{name}` without the router (`warden_server::Dispatch`); the
@@ -438,4 +444,85 @@ async fn direct_dispatch_and_the_router_answer_alike() {
         );
         assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
     }
+}
+
+/// `warden_server::serve::serve`, the listener `warden serve` runs: it answers HTTP/1.1
+/// and HTTP/2 with prior knowledge, and on shutdown closes idle keep-alive connections,
+/// lets a request in flight finish, and then returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_answers_and_drains_its_connections_on_shutdown() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let gw = Gw::start(json!({})).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(warden_server::serve::serve(
+        listener,
+        gw.app.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    // HTTP/2, prior knowledge.
+    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Body>();
+    let resp = h2
+        .request(
+            Request::get(format!("http://{addr}/healthz"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.version(), axum::http::Version::HTTP_2);
+    drop(h2);
+
+    // HTTP/1.1: one connection answered and left idle, one with a request in flight.
+    async fn read_answer(conn: &mut tokio::net::TcpStream) -> String {
+        let mut buf = vec![0; 8192];
+        let n = conn.read(&mut buf).await.unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    }
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(read_answer(&mut idle).await.starts_with("HTTP/1.1 200"));
+    let mut busy = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let form = b"grant_type=client_credentials";
+    busy.write_all(
+        format!(
+            "POST /oauth/token HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n",
+            form.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    stop.send(()).unwrap();
+    // The idle connection is closed (end of stream, no answer).
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), idle.read_to_end(&mut rest))
+        .await
+        .expect("the idle connection was not closed")
+        .unwrap();
+    assert!(rest.is_empty());
+    // The request in flight is still answered (no client credentials: 401), then the
+    // connection closes and `serve` returns.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!server.is_finished());
+    busy.write_all(form).await.unwrap();
+    let answer = read_answer(&mut busy).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("serve did not return after its connections closed")
+        .unwrap()
+        .unwrap();
 }

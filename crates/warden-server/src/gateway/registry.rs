@@ -478,29 +478,21 @@ mod tests {
 
     #[test]
     fn host_header_is_what_an_http_client_sends() {
-        let host =
-            |u: &str| host_header(&u.parse().unwrap()).map(|v| v.to_str().unwrap().to_owned());
-        assert_eq!(
-            host("http://up.internal/mcp").as_deref(),
-            Some("up.internal")
-        );
-        assert_eq!(
-            host("http://up.internal:80/mcp").as_deref(),
-            Some("up.internal")
-        );
-        assert_eq!(
-            host("http://up.internal:8080/mcp").as_deref(),
-            Some("up.internal:8080")
-        );
-        assert_eq!(
-            host("https://up.internal:443/mcp").as_deref(),
-            Some("up.internal")
-        );
-        assert_eq!(
-            host("https://up.internal:80/mcp").as_deref(),
-            Some("up.internal:80")
-        );
-        assert_eq!(host("http://[::1]:9000/mcp").as_deref(), Some("[::1]:9000"));
-        assert_eq!(host("/relative").as_deref(), None);
+        for (uri, expected) in [
+            ("http://up.internal/mcp", Some("up.internal")),
+            ("http://up.internal:80/mcp", Some("up.internal")),
+            ("http://up.internal:8080/mcp", Some("up.internal:8080")),
+            ("https://up.internal:443/mcp", Some("up.internal")),
+            ("https://up.internal:80/mcp", Some("up.internal:80")),
+            ("http://[::1]:9000/mcp", Some("[::1]:9000")),
+            ("/relative", None),
+        ] {
+            let host = host_header(&uri.parse().unwrap());
+            assert_eq!(
+                host.as_ref().map(|v| v.to_str().unwrap()),
+                expected,
+                "{uri}"
+            );
+        }
     }
 }

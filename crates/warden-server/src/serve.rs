@@ -57,9 +57,10 @@ pub async fn serve(
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
-        let id = drain.open();
-        let drain = Arc::clone(&drain);
+        let open = Open::new(&drain);
         tokio::spawn(async move {
+            // Dropped when the task ends, however it ends (a panic included).
+            let Open { ref drain, id } = open;
             let mut connection = pin!(connection);
             let (mut registered, mut draining) = (false, false);
             let served = poll_fn(|cx| {
@@ -78,7 +79,6 @@ pub async fn serve(
             if let Err(e) = served {
                 tracing::trace!(error = %e, "connection ended with an error");
             }
-            drain.close(id);
         });
     }
     drop(listener);
@@ -100,6 +100,27 @@ async fn accept_failed(e: io::Error) {
     }
     tracing::error!(error = %e, "accept failed");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// A connection registered with the [`Drain`]; unregistered when dropped.
+struct Open {
+    drain: Arc<Drain>,
+    id: u64,
+}
+
+impl Open {
+    fn new(drain: &Arc<Drain>) -> Self {
+        Self {
+            drain: Arc::clone(drain),
+            id: drain.open(),
+        }
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.drain.close(self.id);
+    }
 }
 
 /// The open connections, and whether they are to close.

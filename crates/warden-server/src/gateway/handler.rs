@@ -16,7 +16,7 @@ use super::authorize::{Permit, Visibility};
 use super::challenge::GatewayError;
 use super::jsonrpc::{Call, ListKind, Message};
 use super::registry::{Lookup, Protected, Upstream};
-use super::session::Session;
+use super::session::{Session, SESSION_HEADER};
 use super::sse::{self, Rewrite};
 use super::validate::{self, Principal};
 use super::{assertion, cors, legacy, proxy, stdio};
@@ -25,7 +25,6 @@ use crate::App;
 /// Largest request body the gateway reads.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
-const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 const ASSERTION_HEADER: HeaderName = HeaderName::from_static("x-warden-assertion");
 
 /// What the audit record of a request says, filled in as the request progresses.

@@ -42,6 +42,7 @@ use super::challenge::GatewayError;
 use super::handler::{self, Trail};
 use super::jsonrpc::Message;
 use super::registry::{Lookup, Protected, Upstream};
+use super::session::SESSION_HEADER;
 use super::sse::{self, Rewrite, Splitter, StreamError, MAX_EVENT_BYTES};
 use super::validate::{self, Principal};
 use super::{cors, proxy};
@@ -53,8 +54,6 @@ pub const SESSION_PARAM: &str = "sessionId";
 /// Marks a session id's upstream part as a legacy endpoint, so no other kind of id is
 /// ever taken for one.
 const ENDPOINT_MARK: &str = "sse:";
-
-const SESSION_HEADER: &str = "mcp-session-id";
 
 /// What the event-stream rewriter needs.
 struct Endpoint {
@@ -120,7 +119,7 @@ pub(super) async fn open_stream(
         return Err(GatewayError::UpstreamUnavailable { id: Value::Null });
     }
     proxy::clean_answer_headers(&mut parts.headers);
-    parts.headers.remove(SESSION_HEADER);
+    parts.headers.remove(&SESSION_HEADER);
     parts.headers.remove(header::CONTENT_LENGTH);
     proxy::no_buffering(&mut parts.headers);
     let endpoint = Endpoint {
@@ -217,7 +216,7 @@ async fn post_message(
         return Err(GatewayError::UpstreamUnavailable { id: message.id() });
     }
     proxy::clean_answer_headers(&mut parts.headers);
-    parts.headers.remove(SESSION_HEADER);
+    parts.headers.remove(&SESSION_HEADER);
     Ok(Response::from_parts(parts, body))
 }
 

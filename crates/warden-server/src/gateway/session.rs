@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::http::HeaderValue;
+use axum::http::{HeaderName, HeaderValue};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use warden_core::secret::SecretHasher;
@@ -34,6 +34,9 @@ const VERSION: &str = "w1";
 
 /// Longest session id accepted, to bound work on hostile input.
 const MAX_LEN: usize = 8 * 1024;
+
+/// The header carrying a session id, on both hops.
+pub const SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 
 /// Verified ids remembered at most; the memo starts over when it is full.
 const MEMO_CAPACITY: usize = 16_384;

@@ -39,6 +39,7 @@ use warden_core::secret::random_id;
 
 use super::challenge::GatewayError;
 use super::registry::Protected;
+use super::session::SESSION_HEADER;
 use super::validate::Principal;
 use super::SharedStr;
 
@@ -250,7 +251,7 @@ impl StdioPool {
         };
         if let Some(session) = new_session {
             if let Ok(value) = HeaderValue::try_from(session) {
-                response.headers_mut().insert("mcp-session-id", value);
+                response.headers_mut().insert(SESSION_HEADER, value);
             }
         }
         Ok(response)

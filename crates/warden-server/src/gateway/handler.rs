@@ -288,7 +288,7 @@ pub(super) async fn read_body(body: Body, headers: &HeaderMap) -> Result<Bytes, 
     // A small body arrives in one frame, kept as it is; only more are joined (what
     // `collect` would do, with a queue allocated for every body).
     let mut body = Limited::new(body, MAX_BODY_BYTES);
-    let mut single: Option<Bytes> = None;
+    let mut first: Option<Bytes> = None;
     let mut joined: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
@@ -301,16 +301,14 @@ pub(super) async fn read_body(body: Body, headers: &HeaderMap) -> Result<Bytes, 
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
-        match single.take() {
-            None if joined.is_empty() => single = Some(data),
-            None => joined.extend_from_slice(&data),
-            Some(first) => {
-                joined.extend_from_slice(&first);
-                joined.extend_from_slice(&data);
-            }
+        if first.is_none() && joined.is_empty() {
+            first = Some(data);
+        } else {
+            joined.extend_from_slice(&first.take().unwrap_or_default());
+            joined.extend_from_slice(&data);
         }
     }
-    Ok(single.unwrap_or_else(|| Bytes::from(joined)))
+    Ok(first.unwrap_or_else(|| Bytes::from(joined)))
 }
 
 /// The request to the upstream: the client's forwardable headers, the gateway's
@@ -345,9 +343,10 @@ pub(super) fn upstream_request(
     let mut request = axum::http::Request::new(body);
     *request.method_mut() = method;
     *request.uri_mut() = uri.clone();
-    // Sized once for what is added below, instead of grown (rehashed) while filling.
+    // Sized once for what is added below (with Host, the credential and the session id),
+    // instead of grown (rehashed) while filling.
     *request.headers_mut() = HeaderMap::with_capacity(
-        client_headers.len() + principal.identity_headers().len() + server.static_headers.len() + 2,
+        client_headers.len() + principal.identity_headers().len() + server.static_headers.len() + 3,
     );
     let headers = request.headers_mut();
     proxy::forward_headers(client_headers, headers);

@@ -495,7 +495,7 @@ fn pinned_tools(details: Option<&Value>, audience: &str) -> Result<Option<Vec<St
 pub(crate) mod tests {
     use super::*;
 
-    /// A principal for unit tests.
+    /// A principal of `subject` through `client_id`, for unit tests.
     pub(crate) fn principal_of(subject: &str, client_id: &str) -> Principal {
         Principal {
             client_id: client_id.into(),
@@ -503,6 +503,7 @@ pub(crate) mod tests {
         }
     }
 
+    /// A principal for unit tests.
     pub(crate) fn principal(subject: &str, exp: i64) -> Principal {
         Principal {
             subject: subject.into(),

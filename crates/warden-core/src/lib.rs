@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod jwt;
 pub mod keys;
 pub mod net;

@@ -2,8 +2,8 @@
 
 use std::sync::{Arc, RwLock};
 
-use serde_json::Value;
-use warden_core::jwt::VerifyingKey;
+use serde_json::{Map, Value};
+use warden_core::jwt::{self, AccessTokenRule, JwtError, VerifyingKey};
 use warden_core::keys::{KeyError, Sealer, SigningAlg, SigningKey};
 use warden_core::secret::random_id;
 use warden_store::{KeyStore, SigningKeyRecord, Store, StoreError};
@@ -83,6 +83,19 @@ impl KeyRing {
     /// Published keys matching `kid`.
     pub fn verifying_keys(&self) -> Vec<Arc<VerifyingKey>> {
         self.current().verifying.clone()
+    }
+
+    /// Verifies one of Warden's own access tokens with the published keys: every path
+    /// that accepts Warden's tokens (gateway, admin API, introspection, revocation, token
+    /// exchange) calls this, and it calls [`jwt::verify_access_token`], where the rules
+    /// are.
+    pub fn verify_access_token(
+        &self,
+        token: &str,
+        rule: &AccessTokenRule<'_>,
+        now: i64,
+    ) -> Result<Map<String, Value>, JwtError> {
+        jwt::verify_access_token(token, &self.current().verifying, rule, now)
     }
 }
 

@@ -227,3 +227,105 @@ fn missing_or_non_numeric_exp_is_refused() {
         Err(JwtError::Claim("exp"))
     );
 }
+
+fn own_rule(audience: Audience<'_>, expiry: Expiry) -> AccessTokenRule<'_> {
+    AccessTokenRule {
+        issuer: ISS,
+        audience,
+        leeway: 30,
+        expiry,
+    }
+}
+
+#[test]
+fn own_tokens_take_their_algorithms_from_the_key_ring() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let ring = vec![std::sync::Arc::new(vk)];
+    let t = sign(&claims(900), AT_JWT_TYP, &sk).unwrap();
+    let rule = own_rule(Audience::Exactly(AUD), Expiry::Enforce);
+    assert_eq!(
+        verify_access_token(&t, &ring, &rule, NOW).unwrap()["sub"],
+        "alice"
+    );
+    // An EdDSA token is refused by an ES256-only ring even with a kid that matches.
+    let (ed, _) = setup(SigningAlg::EdDsa);
+    let t = sign(&claims(900), AT_JWT_TYP, &ed).unwrap();
+    assert!(matches!(
+        verify_access_token(&t, &ring, &rule, NOW),
+        Err(JwtError::AlgNotAllowed(_))
+    ));
+    assert_eq!(
+        verify_access_token(&t, &[], &rule, NOW),
+        Err(JwtError::NoKeys)
+    );
+}
+
+#[test]
+fn own_tokens_name_exactly_one_audience() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let ring = vec![std::sync::Arc::new(vk)];
+    let with_aud = |aud: Value| {
+        let mut c = claims(900);
+        c.insert("aud".into(), aud);
+        sign(&c, AT_JWT_TYP, &sk).unwrap()
+    };
+    for (audience, name) in [
+        (Audience::Exactly(AUD), "exactly"),
+        (Audience::AnyOne, "any one"),
+    ] {
+        let rule = own_rule(audience, Expiry::Enforce);
+        assert!(
+            verify_access_token(&with_aud(json!(AUD)), &ring, &rule, NOW).is_ok(),
+            "{name}"
+        );
+        assert!(
+            verify_access_token(&with_aud(json!([AUD])), &ring, &rule, NOW).is_ok(),
+            "{name}"
+        );
+        // An array that merely contains the audience is a token for two resources.
+        assert_eq!(
+            verify_access_token(&with_aud(json!([AUD, "https://other"])), &ring, &rule, NOW),
+            Err(JwtError::SharedAudience),
+            "{name}"
+        );
+        assert!(
+            verify_access_token(&with_aud(json!([])), &ring, &rule, NOW).is_err(),
+            "{name}"
+        );
+        assert!(
+            verify_access_token(&with_aud(json!(7)), &ring, &rule, NOW).is_err(),
+            "{name}"
+        );
+    }
+    let rule = own_rule(Audience::Exactly(AUD), Expiry::Enforce);
+    assert_eq!(
+        verify_access_token(&with_aud(json!("https://other")), &ring, &rule, NOW),
+        Err(JwtError::WrongAudience)
+    );
+}
+
+#[test]
+fn ignoring_expiry_is_a_mode_that_still_checks_everything_else() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let ring = vec![std::sync::Arc::new(vk)];
+    let expired = sign(&claims(-3600), AT_JWT_TYP, &sk).unwrap();
+    let enforce = own_rule(Audience::AnyOne, Expiry::Enforce);
+    let ignore = own_rule(Audience::AnyOne, Expiry::Ignore);
+    assert_eq!(
+        verify_access_token(&expired, &ring, &enforce, NOW),
+        Err(JwtError::Expired)
+    );
+    assert!(verify_access_token(&expired, &ring, &ignore, NOW).is_ok());
+    let mut c = claims(-3600);
+    c.insert("iss".into(), json!("https://evil"));
+    let foreign = sign(&c, AT_JWT_TYP, &sk).unwrap();
+    assert_eq!(
+        verify_access_token(&foreign, &ring, &ignore, NOW),
+        Err(JwtError::WrongIssuer)
+    );
+    let wrong_typ = sign(&claims(-3600), "JWT", &sk).unwrap();
+    assert_eq!(
+        verify_access_token(&wrong_typ, &ring, &ignore, NOW),
+        Err(JwtError::WrongTyp)
+    );
+}

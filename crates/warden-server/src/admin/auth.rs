@@ -8,12 +8,13 @@
 //! deleting an admin client, or removing its scope, cuts its tokens off at once.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, Method};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
-use warden_core::jwt::{self, Validation, AT_JWT_TYP};
+use warden_core::credentials;
+use warden_core::jwt::{AccessTokenRule, Audience, Expiry};
 use warden_core::scope::ScopeSet;
 use warden_store::{ClientStore, ServerStore};
 
@@ -73,18 +74,12 @@ pub async fn require_token(State(app): State<App>, mut req: Request, next: Next)
     }
 }
 
-/// The bearer token of `Authorization: Bearer …`, if that is what the header holds.
+/// The bearer token of `Authorization: Bearer …`, if that is what the one header holds
+/// (the same parser as the gateway's: anything malformed is no token here).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    let text = value.to_str().ok()?;
-    let (scheme, token) = text.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' '))
-        .then_some(token)
+    let values = headers.get_all(header::AUTHORIZATION).iter();
+    let text = credentials::single_header(values.map(HeaderValue::as_bytes)).ok()??;
+    credentials::bearer(text).ok()?
 }
 
 /// Checks the request's token for a call that needs `required`.
@@ -99,10 +94,11 @@ pub async fn authorize(
         resource_metadata: resource_metadata.clone(),
     };
     let token = bearer(headers).ok_or_else(|| refuse(false))?;
+    let now = app.clock.now();
     let resource = match ServerStore::get(&app.store, ADMIN_SERVER).await? {
         Some(rec) if is_builtin(&rec) => rec,
         // Not registered yet (the store was down at startup): register it now.
-        None => ensure_resource(&app.store, &app.config, app.clock.now())
+        None => ensure_resource(&app.store, &app.config, now)
             .await
             .map_err(|e| {
                 tracing::error!(error = %e.detail(), "cannot register the admin resource");
@@ -113,8 +109,14 @@ pub async fn authorize(
                 .into(),
         )),
     };
-    let claims = verify(app, token, &resource.canonical_uri, resource.leeway_secs)
-        .ok_or_else(|| refuse(true))?;
+    let claims = verify(
+        app,
+        token,
+        &resource.canonical_uri,
+        resource.leeway_secs,
+        now,
+    )
+    .ok_or_else(|| refuse(true))?;
     let text = |k: &str| claims.get(k).and_then(Value::as_str);
     if app.revoked.token_revoked(text("jti"), text("sid")) {
         return Err(refuse(true));
@@ -154,22 +156,20 @@ pub async fn authorize(
     })
 }
 
-fn verify(app: &App, token: &str, audience: &str, leeway: i64) -> Option<Map<String, Value>> {
-    let keys = app.keys.verifying_keys();
-    let v = Validation {
-        algorithms: vec!["ES256".into(), "EdDSA".into(), "RS256".into()],
-        typ: vec![AT_JWT_TYP.into()],
-        issuer: app.config.issuer.clone(),
-        audience: Some(audience.to_owned()),
+fn verify(
+    app: &App,
+    token: &str,
+    audience: &str,
+    leeway: i64,
+    now: i64,
+) -> Option<Map<String, Value>> {
+    let rule = AccessTokenRule {
+        issuer: &app.config.issuer,
+        audience: Audience::Exactly(audience),
         leeway,
+        expiry: Expiry::Enforce,
     };
-    let lookup = |kid: Option<&str>| {
-        keys.iter()
-            .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
-            .map(|k| k.as_ref())
-            .collect()
-    };
-    match jwt::verify(token, lookup, &v, app.clock.now()) {
+    match app.keys.verify_access_token(token, &rule, now) {
         Ok(claims) => Some(claims),
         Err(e) => {
             tracing::info!(reason = %e, "admin API token refused");
@@ -195,8 +195,6 @@ pub async fn resource_metadata(State(app): State<App>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
-
     use super::*;
 
     #[test]

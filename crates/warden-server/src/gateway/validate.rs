@@ -13,7 +13,8 @@ use std::sync::{Arc, RwLock};
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
-use warden_core::jwt::{self, JwtError, Validation, VerifyingKey, AT_JWT_TYP};
+use warden_core::credentials;
+use warden_core::jwt::{AccessTokenRule, Audience, Expiry, JwtError};
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{token_hash, SecretKind};
 use warden_store::AccessTokenStore;
@@ -101,57 +102,14 @@ pub fn bearer<'h>(
     }) {
         return Err(GatewayError::TokenInQuery);
     }
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(GatewayError::MalformedAuthorization);
+    let values = headers.get_all(header::AUTHORIZATION).iter();
+    match credentials::single_header(values.map(HeaderValue::as_bytes)) {
+        Ok(Some(text)) => credentials::bearer(text),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
     }
-    let text = value
-        .to_str()
-        .map_err(|_| GatewayError::MalformedAuthorization)?;
-    let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return if scheme.is_empty()
-            || !scheme
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            Err(GatewayError::MalformedAuthorization)
-        } else {
-            Ok(None)
-        };
-    }
-    let token = rest.trim_start_matches(' ');
-    if is_token68(token) {
-        Ok(Some(token))
-    } else {
-        Err(GatewayError::MalformedAuthorization)
-    }
+    .map_err(|_| GatewayError::MalformedAuthorization)
 }
-
-/// RFC 7235 `token68`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_token68(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && token.len() <= jwt::MAX_TOKEN_LEN
-        && body.bytes().all(|b| TOKEN68[usize::from(b)])
-}
-
-/// The bytes of a `token68` before its padding, as a table: every request's token is
-/// checked byte by byte, and a table lookup is the cheapest test.
-const TOKEN68: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] =
-            c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        b += 1;
-    }
-    table
-};
 
 // === validation ===
 
@@ -234,8 +192,14 @@ async fn lookup_opaque(
     let record = AccessTokenStore::find(&app.store, &token_hash(token), now - server.leeway)
         .await
         .map_err(|e| {
-            tracing::warn!(error = %e, "opaque token lookup failed");
-            Rejection::Unsupported("the token store is unavailable")
+            // No verdict on the token: the client must keep it and retry (503), not
+            // discard it and re-authorize (401).
+            if e.is_transient() {
+                tracing::warn!(error = %e, "opaque token lookup failed");
+            } else {
+                tracing::error!(error = %e, "opaque token lookup failed");
+            }
+            Rejection::IssuerUnavailable("the token store is unavailable")
         })?
         .ok_or(Rejection::Jwt(JwtError::BadSignature))?;
     if record.audience != *server.canonical_uri {
@@ -277,40 +241,20 @@ fn verify(app: &App, server: &Protected, token: &str, now: i64) -> Result<Princi
         }
         TokenSource::Unsupported(why) => return Err(Rejection::Unsupported(why)),
     };
-    let keys = app.keys.verifying_keys();
-    if keys.is_empty() {
-        return Err(Rejection::NoKeys);
-    }
-    // The allow-list is the algorithms of the issuer's own keys: an asymmetric issuer's
-    // tokens can never verify under HMAC or `none`.
-    let mut algorithms: Vec<String> = keys.iter().map(|k| k.alg.clone()).collect();
-    algorithms.sort();
-    algorithms.dedup();
-    let validation = Validation {
-        algorithms,
-        typ: vec![AT_JWT_TYP.to_owned()],
-        issuer: issuer.clone(),
-        audience: Some(server.canonical_uri.to_string()),
+    let rule = AccessTokenRule {
+        issuer,
+        audience: Audience::Exactly(&server.canonical_uri),
         leeway: server.leeway,
+        expiry: Expiry::Enforce,
     };
-    let lookup = |kid: Option<&str>| -> Vec<&VerifyingKey> {
-        keys.iter()
-            .filter(|k| match kid {
-                Some(kid) => k.kid.as_deref() == Some(kid),
-                None => true,
-            })
-            .map(|k| &**k)
-            .collect()
-    };
-    let claims = jwt::verify(token, lookup, &validation, now).map_err(Rejection::Jwt)?;
-    let single_audience = match claims.get("aud") {
-        Some(Value::String(_)) => true,
-        Some(Value::Array(list)) => list.len() == 1,
-        _ => false,
-    };
-    if !single_audience {
-        return Err(Rejection::SharedAudience);
-    }
+    let claims = app
+        .keys
+        .verify_access_token(token, &rule, now)
+        .map_err(|e| match e {
+            JwtError::NoKeys => Rejection::NoKeys,
+            JwtError::SharedAudience => Rejection::SharedAudience,
+            e => Rejection::Jwt(e),
+        })?;
     Principal::from_claims(&claims, server)
 }
 

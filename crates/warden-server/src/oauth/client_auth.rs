@@ -2,11 +2,10 @@
 //! `none` (public clients), `client_secret_basic`, `client_secret_post` and
 //! `private_key_jwt` (RFC 7523, see [`super::assertion`]).
 
-use axum::http::{header, HeaderMap};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use std::sync::Arc;
 
+use axum::http::{header, HeaderMap, HeaderValue};
+use warden_core::credentials;
 use warden_store::ClientRecord;
 
 use super::assertion::{self, JWT_BEARER};
@@ -80,12 +79,11 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
             method: AuthMethod::PrivateKeyJwt,
         });
     }
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let text = value.to_str().map_err(|_| invalid_client(true))?;
-        let Some(b64) = text
-            .strip_prefix("Basic ")
-            .or_else(|| text.strip_prefix("basic "))
-        else {
+    let values = headers.get_all(header::AUTHORIZATION).iter();
+    let header = credentials::single_header(values.map(HeaderValue::as_bytes))
+        .map_err(|_| invalid_client(true))?;
+    if let Some(text) = header {
+        let Some(basic) = credentials::basic(text).map_err(|_| invalid_client(true))? else {
             return Err(OAuthError::invalid_request(
                 "only HTTP Basic client authentication is accepted in the Authorization header",
             ));
@@ -95,19 +93,7 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
                 "use one client authentication method, not two",
             ));
         }
-        let raw = STANDARD
-            .decode(b64.trim())
-            .map_err(|_| invalid_client(true))?;
-        let raw = String::from_utf8(raw).map_err(|_| invalid_client(true))?;
-        let (id, secret) = raw.split_once(':').ok_or_else(|| invalid_client(true))?;
-        // RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
-        let decode = |s: &str| -> String {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
-        let (id, secret) = (decode(id), decode(secret));
+        let (id, secret) = basic.oauth_client();
         if body_id.is_some_and(|b| b != id) {
             return Err(OAuthError::invalid_request(
                 "client_id does not match the credentials",
@@ -115,7 +101,7 @@ fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAuthErr
         }
         return Ok(Presented {
             client_id: id,
-            secret: Some(secret),
+            secret: Some(secret.to_string()),
             assertion: None,
             method: AuthMethod::SecretBasic,
         });

@@ -26,6 +26,7 @@
 //! §2.2.2). Every exchange is audited as `token.exchanged` with the whole `act` chain.
 
 use serde_json::{json, Map, Value};
+use warden_core::jwt::Expiry;
 use warden_core::scope::ScopeSet;
 use warden_core::uri::CanonicalUri;
 use warden_proto::oauth::TokenResponse;
@@ -61,7 +62,7 @@ fn invalid(d: &'static str) -> OAuthError {
 
 /// Verifies `token` as an unexpired, unrevoked Warden access token.
 fn live_token(app: &App, token: &str, now: i64) -> Option<Live> {
-    let claims = verify_own_jwt(app, token, 0)?;
+    let claims = verify_own_jwt(app, token, Expiry::Enforce, now)?;
     let get = |k: &str| claims.get(k).and_then(Value::as_str);
     let exp = claims.get("exp").and_then(Value::as_i64)?;
     if exp <= now || app.revoked.token_revoked(get("jti"), get("sid")) {

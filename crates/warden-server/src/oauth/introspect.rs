@@ -11,6 +11,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
+use warden_core::jwt::Expiry;
 use warden_core::secret::{token_hash, SecretKind};
 use warden_store::{AccessTokenStore, RefreshStore};
 
@@ -53,7 +54,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Value, OA
     let sees_all = client.record.scopes.iter().any(|s| s == INTROSPECT_ALL);
     let inactive = json!({ "active": false });
 
-    if let Some(claims) = verify_own_jwt(app, token, 0) {
+    if let Some(claims) = verify_own_jwt(app, token, Expiry::Enforce, now) {
         let get = |k: &str| claims.get(k).and_then(Value::as_str);
         if app.revoked.token_revoked(get("jti"), get("sid")) {
             return Ok(inactive);

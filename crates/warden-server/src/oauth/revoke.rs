@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
-use warden_core::jwt::{self, Validation, AT_JWT_TYP};
+use warden_core::jwt::{AccessTokenRule, Audience, Expiry};
 use warden_core::secret::token_hash;
 use warden_store::{AccessTokenStore, RefreshStore, RevocationStore, StoreError};
 
@@ -64,28 +64,21 @@ pub async fn revoke_session(
     Ok(n)
 }
 
-/// Verifies a Warden access token's signature and issuer, ignoring expiry and audience.
-pub fn verify_own_jwt(app: &App, token: &str, leeway: i64) -> Option<Map<String, Value>> {
-    let keys = app.keys.verifying_keys();
-    let v = Validation {
-        algorithms: vec!["ES256".into(), "EdDSA".into(), "RS256".into()],
-        typ: vec![AT_JWT_TYP.into()],
-        issuer: app.config.issuer.clone(),
-        audience: None,
-        leeway,
+/// Verifies a Warden access token for any one audience, as of `now`: introspection,
+/// revocation and token exchange look at tokens for every server.
+pub fn verify_own_jwt(
+    app: &App,
+    token: &str,
+    expiry: Expiry,
+    now: i64,
+) -> Option<Map<String, Value>> {
+    let rule = AccessTokenRule {
+        issuer: &app.config.issuer,
+        audience: Audience::AnyOne,
+        leeway: 0,
+        expiry,
     };
-    jwt::verify(
-        token,
-        |kid| {
-            keys.iter()
-                .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
-                .map(|k| k.as_ref())
-                .collect()
-        },
-        &v,
-        app.clock.now(),
-    )
-    .ok()
+    app.keys.verify_access_token(token, &rule, now).ok()
 }
 
 fn ok_empty() -> Response {
@@ -141,7 +134,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<(), OAuth
         return Ok(());
     }
     // An expired token needs no revocation, but accept it quietly.
-    if let Some(claims) = verify_own_jwt(app, token, i64::MAX / 4) {
+    if let Some(claims) = verify_own_jwt(app, token, Expiry::Ignore, now) {
         let same_client = claims.get("client_id").and_then(Value::as_str) == Some(client_id);
         let (Some(jti), Some(exp)) = (
             claims.get("jti").and_then(Value::as_str),

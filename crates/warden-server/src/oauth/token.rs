@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
+use warden_core::credentials;
 use warden_core::jwt::{self, AT_JWT_TYP};
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, random_id, token_hash, SecretKind};
@@ -56,12 +57,8 @@ fn audit_denied(app: &App, headers: &HeaderMap, body: &[u8], e: &OAuthError) {
     let basic_id = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b.trim()).ok()
-        })
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|raw| raw.split_once(':').map(|(id, _)| id.to_owned()));
+        .and_then(|v| credentials::basic(v).ok().flatten())
+        .map(|basic| basic.oauth_client().0);
     let client_id = clip(params.get("client_id")).or_else(|| clip(basic_id.as_deref()));
     let event = Event {
         kind: "token.denied",

@@ -8,6 +8,10 @@ use serde_json::json;
 
 use crate::App;
 
+/// `Retry-After` (seconds) of every 503 Warden sends: a dependency (the store, an
+/// issuer, an upstream) is down, and a client that retried at once would only add load.
+pub const RETRY_AFTER_SECS: &str = "5";
+
 /// `GET /healthz`: the process serves requests.
 pub async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()

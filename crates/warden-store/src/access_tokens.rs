@@ -96,7 +96,7 @@ impl AccessTokenStore for Store {
         .bind(t.act.clone())
         .bind(t.issued_at)
         .bind(t.expires_at)
-        .execute(&self.pool)
+        .execute(self.db()?)
         .await
         .map_err(conflict(&[("jti", "access token id")], "access token"))?;
         Ok(())
@@ -113,7 +113,7 @@ impl AccessTokenStore for Store {
         ))
         .bind(token_hash.to_vec())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db()?)
         .await?;
         row.as_ref().map(row_to).transpose()
     }
@@ -121,7 +121,7 @@ impl AccessTokenStore for Store {
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(&self.q("DELETE FROM access_tokens WHERE expires_at <= ?"))
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(done.rows_affected())
     }

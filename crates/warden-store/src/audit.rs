@@ -389,7 +389,7 @@ impl AuditStore for Store {
         if let Some(appender) = &self.audit_appender {
             return appender.append(events).await;
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db()?.begin().await?;
         let head = self.lock_audit_head(&mut tx).await?;
         // One multi-row INSERT per chunk: a statement per event would cost a round trip
         // each to the database (a thread hop for SQLite), which dominated the token path.
@@ -478,14 +478,14 @@ impl AuditStore for Store {
             };
         }
         let limit = filter.limit.unwrap_or(DEFAULT_QUERY_LIMIT).max(0);
-        let rows = query.bind(limit).fetch_all(&self.pool).await?;
+        let rows = query.bind(limit).fetch_all(self.db()?).await?;
         rows.iter().map(AuditEvent::from_row).collect()
     }
 
     async fn verify(&self) -> Result<VerifyReport, StoreError> {
         // Everything up to this head was committed together with it; later appends
         // are left for the next run.
-        let head = self.read_audit_head(&self.pool).await?;
+        let head = self.read_audit_head(self.db()?).await?;
         let mut prev_seq = head.anchor_seq;
         let mut prev_hash = head.anchor_hash;
         let mut checked = 0u64;
@@ -500,7 +500,7 @@ impl AuditStore for Store {
                 .bind(prev_seq)
                 .bind(head.seq)
                 .bind(VERIFY_PAGE)
-                .fetch_all(&self.pool)
+                .fetch_all(self.db()?)
                 .await?;
             if rows.is_empty() {
                 break;
@@ -548,7 +548,7 @@ impl AuditStore for Store {
     }
 
     async fn prune_before(&self, ts_ms: i64) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db()?.begin().await?;
         let head = self.lock_audit_head(&mut tx).await?;
         // Prune a prefix by seq, so the chain stays contiguous even if timestamps
         // from several writers interleave slightly.

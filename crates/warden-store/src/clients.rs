@@ -174,7 +174,7 @@ impl Store {
         client: &ClientRecord,
         expected_updated_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db()?.begin().await?;
         let guard = if expected_updated_at.is_some() {
             " AND updated_at = ?"
         } else {
@@ -245,8 +245,8 @@ impl Store {
             clients_q = clients_q.bind(arg);
             secrets_q = secrets_q.bind(arg);
         }
-        let client_rows = clients_q.fetch_all(&self.pool).await?;
-        let secret_rows = secrets_q.fetch_all(&self.pool).await?;
+        let client_rows = clients_q.fetch_all(self.db()?).await?;
+        let secret_rows = secrets_q.fetch_all(self.db()?).await?;
 
         let mut secrets: HashMap<String, Vec<ClientSecret>> = HashMap::new();
         for row in &secret_rows {
@@ -272,7 +272,7 @@ impl Store {
 #[async_trait]
 impl ClientStore for Store {
     async fn create(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db()?.begin().await?;
         let sql = self
             .q(&format!(
                 "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -329,7 +329,7 @@ impl ClientStore for Store {
         // Secrets go with the client through ON DELETE CASCADE.
         let done = sqlx::query(&self.q("DELETE FROM clients WHERE client_id = ?"))
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -338,7 +338,7 @@ impl ClientStore for Store {
         let done = sqlx::query(&self.q("UPDATE clients SET last_used_at = ? WHERE client_id = ?"))
             .bind(now)
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);

@@ -142,7 +142,7 @@ impl CodeStore for Store {
             .bind(code.created_at)
             .bind(code.expires_at)
             .bind(code.used_at)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await
             .map_err(conflict(&[], "authorization code"))?;
         Ok(())
@@ -160,7 +160,7 @@ impl CodeStore for Store {
             .bind(now)
             .bind(code_hash)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db()?)
             .await?;
         if let Some(row) = taken {
             return Ok(TakeOutcome::Taken(AuthCodeRecord::from_row(&row)?));
@@ -169,7 +169,7 @@ impl CodeStore for Store {
         let sql = format!("SELECT {CODE_COLUMNS} FROM auth_codes WHERE code_hash = ?");
         let row = sqlx::query(&self.q(&sql))
             .bind(code_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db()?)
             .await?;
         let Some(row) = row else {
             return Ok(TakeOutcome::NotFound);
@@ -193,7 +193,7 @@ impl CodeStore for Store {
                 OR (used_at IS NOT NULL AND used_at <= ?)"))
         .bind(now)
         .bind(now.saturating_sub(keep_used_for_secs))
-        .execute(&self.pool)
+        .execute(self.db()?)
         .await?;
         Ok(done.rows_affected())
     }

@@ -77,7 +77,7 @@ impl ConsentStore for Store {
             .bind(&consent.resource)
             .bind(to_json(&consent.scopes, "scopes")?)
             .bind(consent.granted_at)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(())
     }
@@ -96,7 +96,7 @@ impl ConsentStore for Store {
             .bind(user_id)
             .bind(client_id)
             .bind(resource)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db()?)
             .await?;
         row.as_ref().map(ConsentRecord::from_row).transpose()
     }
@@ -107,7 +107,7 @@ impl ConsentStore for Store {
         );
         let rows = sqlx::query(&self.q(&sql))
             .bind(user_id)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db()?)
             .await?;
         rows.iter().map(ConsentRecord::from_row).collect()
     }
@@ -127,14 +127,14 @@ impl ConsentStore for Store {
                     .bind(user_id)
                     .bind(client_id)
                     .bind(resource)
-                    .execute(&self.pool)
+                    .execute(self.db()?)
                     .await?
                 }
                 None => {
                     sqlx::query(&self.q("DELETE FROM consents WHERE user_id = ? AND client_id = ?"))
                         .bind(user_id)
                         .bind(client_id)
-                        .execute(&self.pool)
+                        .execute(self.db()?)
                         .await?
                 }
             };

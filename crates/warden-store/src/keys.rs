@@ -106,7 +106,7 @@ impl KeyStore for Store {
             .bind(key.activate_at)
             .bind(key.retire_at)
             .bind(key.remove_at)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await
             .map_err(conflict(&[], "key id"))?;
         Ok(())
@@ -114,7 +114,7 @@ impl KeyStore for Store {
 
     async fn list(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
         let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY activate_at, kid");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql).fetch_all(self.db()?).await?;
         rows.iter().map(SigningKeyRecord::from_row).collect()
     }
 
@@ -122,7 +122,7 @@ impl KeyStore for Store {
         let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE kid = ?");
         let row = sqlx::query(&self.q(&sql))
             .bind(kid)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db()?)
             .await?;
         row.as_ref().map(SigningKeyRecord::from_row).transpose()
     }
@@ -139,7 +139,7 @@ impl KeyStore for Store {
         .bind(retire_at)
         .bind(remove_at)
         .bind(kid)
-        .execute(&self.pool)
+        .execute(self.db()?)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
@@ -150,7 +150,7 @@ impl KeyStore for Store {
     async fn delete(&self, kid: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(&self.q("DELETE FROM signing_keys WHERE kid = ?"))
             .bind(kid)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(done.rows_affected() > 0)
     }

@@ -9,6 +9,7 @@
 //! placeholder syntax (rewritten in one helper) and connection setup.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::AnyPool;
@@ -20,6 +21,7 @@ mod clients;
 mod codes;
 mod consent;
 mod error;
+mod health;
 mod keys;
 mod migrate;
 mod policy;
@@ -57,6 +59,8 @@ pub struct Store {
     dialect: Dialect,
     /// For a SQLite file: the audit log's own writer thread (see `audit_sqlite`).
     audit_appender: Option<audit_sqlite::SqliteAppender>,
+    /// Whether the database is known to be down (see `health`).
+    health: Arc<health::Health>,
 }
 
 /// Tuning for [`Store::open_with`].
@@ -102,8 +106,12 @@ impl Store {
             pool,
             dialect: target.dialect,
             audit_appender: None,
+            health: Arc::default(),
         };
         migrate::run(&store.pool, store.dialect).await?;
+        if store.dialect == Dialect::Postgres {
+            health::Health::watch(&store.health, target.connect_url.clone());
+        }
         if let Some(path) = target.sqlite_file(&store.pool).await? {
             store.audit_appender = Some(audit_sqlite::SqliteAppender::start(&path)?);
         }
@@ -117,7 +125,7 @@ impl Store {
 
     /// The schema version recorded in the database.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        migrate::current_version(&self.pool).await
+        migrate::current_version(self.db()?).await
     }
 
     /// The newest schema version this build can apply.
@@ -127,13 +135,22 @@ impl Store {
 
     /// One round trip to the database, for readiness probes.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(self.db()?).await?;
         Ok(())
     }
 
     /// Closes every pooled connection and waits for them to finish.
     pub async fn close(&self) {
+        self.health.close();
         self.pool.close().await;
+    }
+
+    /// The pool, or [`StoreError::Unavailable`] at once while the database is known to be
+    /// down: during an outage a request is answered now, not after the connect timeout.
+    /// Every operation goes through here.
+    fn db(&self) -> Result<&AnyPool, StoreError> {
+        self.health.check()?;
+        Ok(&self.pool)
     }
 
     /// The query text for this backend (see `sql::Dialect::sql`).

@@ -42,7 +42,7 @@ impl PolicyStore for Store {
         let row = sqlx::query(
             &self.q("SELECT version, document, source, updated_at FROM policy WHERE id = 1"),
         )
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.db()?)
         .await?;
         row.map(|r| {
             Ok(StoredPolicy {
@@ -72,7 +72,7 @@ impl PolicyStore for Store {
             .bind(document)
             .bind(source)
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?
         } else {
             sqlx::query(&self.q(
@@ -83,7 +83,7 @@ impl PolicyStore for Store {
             .bind(source)
             .bind(now)
             .bind(expected)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?
         };
         if done.rows_affected() == 1 {

@@ -201,7 +201,7 @@ impl Store {
             .bind(base_value)
             .bind(now)
             .bind(reason)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(done.rows_affected())
     }
@@ -210,7 +210,7 @@ impl Store {
 #[async_trait]
 impl RefreshStore for Store {
     async fn create(&self, family: &RefreshFamily) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db()?.begin().await?;
         let sql = format!(
             "INSERT INTO refresh_families ({FAMILY_COLUMNS}) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -253,7 +253,7 @@ impl RefreshStore for Store {
         let sql = format!("SELECT {FAMILY_COLUMNS} FROM refresh_families WHERE id = ?");
         let row = sqlx::query(&self.q(&sql))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db()?)
             .await?;
         row.as_ref().map(RefreshFamily::from_row).transpose()
     }
@@ -274,7 +274,7 @@ impl RefreshStore for Store {
         );
         let row = sqlx::query(&self.q(&sql))
             .bind(token_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db()?)
             .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -302,7 +302,7 @@ impl RefreshStore for Store {
         grace: Option<&[u8]>,
         now: i64,
     ) -> Result<RotateOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db()?.begin().await?;
         // The compare-and-swap is the first statement, so SQLite takes its write lock
         // before reading anything and PostgreSQL re-checks the WHERE after a
         // concurrent winner commits.
@@ -326,7 +326,7 @@ impl RefreshStore for Store {
             tx.rollback().await?;
             let exists = sqlx::query(&self.q("SELECT id FROM refresh_families WHERE id = ?"))
                 .bind(family_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db()?)
                 .await?;
             return Ok(if exists.is_some() {
                 RotateOutcome::Lost
@@ -377,7 +377,7 @@ impl RefreshStore for Store {
         );
         let rows = sqlx::query(&self.q(&sql))
             .bind(subject)
-            .fetch_all(&self.pool)
+            .fetch_all(self.db()?)
             .await?;
         rows.iter().map(RefreshFamily::from_row).collect()
     }
@@ -389,7 +389,7 @@ impl RefreshStore for Store {
         ))
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db()?)
         .await?;
         Ok(done.rows_affected())
     }

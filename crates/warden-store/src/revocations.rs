@@ -33,7 +33,7 @@ impl RevocationStore for Store {
         .bind(jti)
         .bind(expires_at)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.db()?)
         .await?;
         Ok(())
     }
@@ -41,7 +41,7 @@ impl RevocationStore for Store {
     async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         let row = sqlx::query(&self.q("SELECT jti FROM revoked_tokens WHERE jti = ?"))
             .bind(jti)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.db()?)
             .await?;
         Ok(row.is_some())
     }
@@ -51,7 +51,7 @@ impl RevocationStore for Store {
             "SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ? ORDER BY expires_at, jti",
         ))
         .bind(now)
-        .fetch_all(&self.pool)
+        .fetch_all(self.db()?)
         .await?;
         rows.iter()
             .map(|row| Ok((col(row, "jti")?, col(row, "expires_at")?)))
@@ -61,7 +61,7 @@ impl RevocationStore for Store {
     async fn purge_expired(&self, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(&self.q("DELETE FROM revoked_tokens WHERE expires_at <= ?"))
             .bind(now)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(done.rows_affected())
     }

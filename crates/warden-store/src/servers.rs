@@ -110,7 +110,7 @@ impl Store {
         if let Some(arg) = arg {
             query = query.bind(arg);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(self.db()?).await?;
         rows.iter().map(ServerRecord::from_row).collect()
     }
 
@@ -149,7 +149,7 @@ impl Store {
             query = query.bind(expected);
         }
         let done = query
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await
             .map_err(conflict(SERVER_CONFLICTS, "server name"))?;
         if done.rows_affected() > 0 {
@@ -159,7 +159,7 @@ impl Store {
         let exists = expected.is_some()
             && sqlx::query(&self.q("SELECT 1 FROM servers WHERE name = ?"))
                 .bind(&server.name)
-                .fetch_optional(&self.pool)
+                .fetch_optional(self.db()?)
                 .await?
                 .is_some();
         Err(if exists {
@@ -188,7 +188,7 @@ impl ServerStore for Store {
             .bind(to_json(&server.settings, "server settings")?)
             .bind(server.created_at)
             .bind(server.updated_at)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await
             .map_err(conflict(SERVER_CONFLICTS, "server name"))?;
         Ok(())
@@ -227,7 +227,7 @@ impl ServerStore for Store {
     async fn delete(&self, name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(&self.q("DELETE FROM servers WHERE name = ?"))
             .bind(name)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(done.rows_affected() > 0)
     }

@@ -26,7 +26,7 @@ pub(crate) enum Dialect {
 pub(crate) struct Target {
     pub(crate) dialect: Dialect,
     /// URL handed to sqlx (for SQLite, with `mode=rwc` added so the file is created).
-    connect_url: String,
+    pub(crate) connect_url: String,
     /// Where we connect, for error messages: the file, or `host:port/db`. No password.
     pub(crate) display: String,
     /// The password from the URL, scrubbed from any driver message we pass on.

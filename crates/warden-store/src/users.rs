@@ -95,7 +95,7 @@ impl Store {
         if let Some(arg) = arg {
             query = query.bind(arg);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(self.db()?).await?;
         rows.iter().map(UserRecord::from_row).collect()
     }
 }
@@ -112,7 +112,7 @@ impl UserStore for Store {
             .bind(bool_int(user.disabled))
             .bind(user.created_at)
             .bind(user.updated_at)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await
             .map_err(conflict(USER_CONFLICTS, "user id"))?;
         Ok(())
@@ -144,7 +144,7 @@ impl UserStore for Store {
         .bind(bool_int(user.disabled))
         .bind(user.updated_at)
         .bind(&user.id)
-        .execute(&self.pool)
+        .execute(self.db()?)
         .await
         .map_err(conflict(USER_CONFLICTS, "user id"))?;
         if done.rows_affected() == 0 {
@@ -156,7 +156,7 @@ impl UserStore for Store {
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(&self.q("DELETE FROM users WHERE id = ?"))
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.db()?)
             .await?;
         Ok(done.rows_affected() > 0)
     }

@@ -166,6 +166,12 @@ impl GatewayError {
                 HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
             );
         }
+        if parts.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(crate::health::RETRY_AFTER_SECS),
+            );
+        }
         response
     }
 

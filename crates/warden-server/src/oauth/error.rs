@@ -143,6 +143,12 @@ impl IntoResponse for OAuthError {
         let h = resp.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(crate::health::RETRY_AFTER_SECS),
+            );
+        }
         if self.code == ErrorCode::InvalidClient {
             let challenge = if self.basic_challenge {
                 "Basic realm=\"warden\", charset=\"UTF-8\""
@@ -155,5 +161,27 @@ impl IntoResponse for OAuthError {
             );
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store outage is `temporarily_unavailable` with `Retry-After`; a store error
+    /// that retrying cannot mend is a plain `server_error`.
+    #[test]
+    fn an_unavailable_store_is_503_with_retry_after() {
+        let unavailable =
+            OAuthError::from(warden_store::StoreError::Unavailable("down".into())).into_response();
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            unavailable.headers().get(header::RETRY_AFTER).unwrap(),
+            crate::health::RETRY_AFTER_SECS
+        );
+        let broken =
+            OAuthError::from(warden_store::StoreError::Corrupt("bad".into())).into_response();
+        assert_eq!(broken.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(broken.headers().get(header::RETRY_AFTER).is_none());
     }
 }

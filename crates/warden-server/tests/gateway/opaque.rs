@@ -94,3 +94,22 @@ async fn an_expired_opaque_token_is_refused_beyond_the_leeway() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A store that fails while an opaque token is looked up gives no verdict on the token:
+/// 503 with `Retry-After`, so the client keeps its token, never 401 `invalid_token`.
+#[tokio::test]
+async fn a_store_failure_is_503_not_a_bad_token() {
+    let gw = Gw::start(json!({})).await;
+    opaque_server(&gw, "vault").await;
+    let (token, _) = opaque_token(&gw, "vault", "notes:read", 60).await;
+    gw.store.close().await;
+    let r = gw.initialize_with("vault", &token, json!({})).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers);
+    let challenge = r
+        .headers
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(!challenge.contains("invalid_token"), "{challenge}");
+}

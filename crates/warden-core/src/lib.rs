@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod grant;
 pub mod jwt;
 pub mod keys;
 pub mod net;

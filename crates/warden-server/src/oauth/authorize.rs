@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use url::Url;
+use warden_core::grant::narrow_scope;
 use warden_core::pkce;
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, random_id, token_hash, SecretKind};
@@ -218,22 +219,10 @@ async fn validate(
         .await
         .map_err(|d| back(ErrorCode::InvalidTarget, &d))?;
     let defined = defined_scopes(&servers);
-    let scopes = match p.get("scope") {
-        Some(s) => ScopeSet::parse(s).map_err(|e| back(ErrorCode::InvalidScope, &e.to_string()))?,
-        None => defined.clone(),
-    };
-    if let Some(unknown) = scopes.iter().find(|s| !defined.contains(s)) {
-        return Err(back(
-            ErrorCode::InvalidScope,
-            &format!("scope {unknown} is not defined by the requested resource"),
-        ));
-    }
-    if scopes.is_empty() {
-        return Err(back(
-            ErrorCode::InvalidScope,
-            "the requested resource defines no scopes",
-        ));
-    }
+    // The ceiling and what is allowed are both what the resources define; the policy
+    // narrows the grant at the token endpoint.
+    let scopes = narrow_scope(p.get("scope"), &defined, &defined)
+        .map_err(|e| back(ErrorCode::InvalidScope, &e.to_string()))?;
     let prompt = p.get("prompt").unwrap_or("");
     let pending = Pending {
         client_id: client.client_id.clone(),

@@ -122,6 +122,12 @@ impl fmt::Display for OAuthError {
     }
 }
 
+impl From<warden_core::grant::ScopeRefusal> for OAuthError {
+    fn from(e: warden_core::grant::ScopeRefusal) -> Self {
+        OAuthError::new(ErrorCode::InvalidScope, e.to_string())
+    }
+}
+
 impl From<warden_store::StoreError> for OAuthError {
     fn from(e: warden_store::StoreError) -> Self {
         if e.is_transient() {

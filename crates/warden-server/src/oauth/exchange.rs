@@ -26,12 +26,14 @@
 //! §2.2.2). Every exchange is audited as `token.exchanged` with the whole `act` chain.
 
 use serde_json::{json, Map, Value};
+use warden_core::grant::narrow_scope;
 use warden_core::jwt::Expiry;
 use warden_core::scope::ScopeSet;
 use warden_core::uri::CanonicalUri;
 use warden_proto::oauth::TokenResponse;
 use warden_store::ServerStore;
 
+use super::authorize::defined_scopes;
 use super::client_auth::{AuthMethod, AuthenticatedClient};
 use super::params::Params;
 use super::revoke::verify_own_jwt;
@@ -174,23 +176,10 @@ pub async fn token_exchange(
 
     let held = ScopeSet::parse(subject.str("scope").unwrap_or_default())
         .map_err(|_| invalid("the subject token's scope is malformed"))?;
-    let scope = match params.get("scope") {
-        Some(s) => ScopeSet::parse(s)
-            .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
-        None => held.clone(),
-    };
-    if !scope.is_subset(&held) {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            "scope exceeds what the subject token holds",
-        ));
-    }
-    if scope.is_empty() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            "the exchanged token would hold no scope",
-        ));
-    }
+    // The ceiling is what the subject token holds; allowed now is what the server still
+    // defines.
+    let defined = defined_scopes(std::slice::from_ref(&server));
+    let scope = narrow_scope(params.get("scope"), &held, &defined)?;
 
     let prior = subject.0.get("act");
     let depth = chain_depth(prior) + 1;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use warden_core::grant::narrow_scope;
 use warden_core::pkce;
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, token_hash, SecretKind};
@@ -19,6 +20,7 @@ use warden_store::{
     UserStore,
 };
 
+use super::authorize::defined_scopes;
 use super::client_auth::AuthenticatedClient;
 use super::params::Params;
 use super::revoke::revoke_family;
@@ -72,61 +74,28 @@ async fn pick_resource(
         })
 }
 
-/// Narrows `granted` by an optional `scope` parameter (never widens) and to what `server`
-/// defines.
-fn narrow(
+/// The scope a code or refresh grant issues ([`narrow_scope`]): the ceiling is what was
+/// `granted` (consented), and what is allowed now is what `server` still defines and the
+/// fleet policy lets `client_id` have for user `subject`; with the policy's bound on token
+/// lifetime. Done before any side effect, so a refused grant leaves nothing behind.
+async fn grant_scope(
+    app: &App,
     params: &Params,
     granted: &[String],
-    server: &ServerRecord,
-) -> Result<ScopeSet, OAuthError> {
-    let granted = ScopeSet::from_iter_valid(granted.iter().cloned());
-    let requested = match params.get("scope") {
-        Some(s) => ScopeSet::parse(s)
-            .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
-        None => granted.clone(),
-    };
-    if !requested.is_subset(&granted) {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            "scope exceeds what was granted",
-        ));
-    }
-    let defined = ScopeSet::from_iter_valid(server.tool_groups.iter().map(|g| g.scope.clone()));
-    let scope = requested.intersection(&defined);
-    if scope.is_empty() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            "no granted scope applies to this resource",
-        ));
-    }
-    Ok(scope)
-}
-
-/// Narrows `scope` to what the fleet policy lets `client_id` have for user `subject` on
-/// `server` now, with the policy's bound on token lifetime. Done before any side effect,
-/// so a refused grant leaves nothing behind.
-async fn policy_narrow(
-    app: &App,
     client_id: &str,
     subject: &str,
     server: &ServerRecord,
-    scope: ScopeSet,
 ) -> Result<(ScopeSet, Option<i64>), OAuthError> {
     let groups = UserStore::get(&app.store, subject)
         .await?
         .map(|u| u.groups)
         .unwrap_or_default();
     let policy = app.policy.get();
-    let defined = ScopeSet::from_iter_valid(server.tool_groups.iter().map(|g| g.scope.clone()));
+    let defined = defined_scopes(std::slice::from_ref(server));
     let allowed = policy.delegated_scopes(client_id, &groups, &server.name, &defined);
-    let narrowed = scope.intersection(&allowed);
-    if narrowed.is_empty() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            "the fleet policy allows none of these scopes",
-        ));
-    }
-    Ok((narrowed, policy.max_lifetime(client_id, &groups)))
+    let ceiling = ScopeSet::from_iter_valid(granted.iter().cloned());
+    let scope = narrow_scope(params.get("scope"), &ceiling, &allowed)?;
+    Ok((scope, policy.max_lifetime(client_id, &groups)))
 }
 
 /// What a refresh-token replay inside the grace window is answered with.
@@ -183,9 +152,15 @@ pub async fn authorization_code(
     pkce::verify(verifier, &rec.code_challenge)
         .map_err(|e| OAuthError::new(ErrorCode::InvalidGrant, e.to_string()))?;
     let server = pick_resource(app, params, &rec.resources).await?;
-    let scope = narrow(params, &rec.scopes, &server)?;
-    let (scope, max_lifetime) =
-        policy_narrow(app, &rec.client_id, &rec.subject, &server, scope).await?;
+    let (scope, max_lifetime) = grant_scope(
+        app,
+        params,
+        &rec.scopes,
+        &rec.client_id,
+        &rec.subject,
+        &server,
+    )
+    .await?;
     let refresh = if client
         .record
         .grant_types
@@ -271,9 +246,15 @@ pub async fn refresh_token(
         return Err(invalid_grant("refresh token expired"));
     }
     let server = pick_resource(app, params, &family.resources).await?;
-    let scope = narrow(params, &family.scopes, &server)?;
-    let (scope, max_lifetime) =
-        policy_narrow(app, &family.client_id, &family.subject, &server, scope).await?;
+    let (scope, max_lifetime) = grant_scope(
+        app,
+        params,
+        &family.scopes,
+        &family.client_id,
+        &family.subject,
+        &server,
+    )
+    .await?;
     let successor = generate(SecretKind::RefreshToken).map_err(|e| OAuthError::server_error(&e))?;
     let grace = if app.config.tokens.refresh_grace > 0 {
         let blob = Grace {
@@ -349,9 +330,15 @@ async fn replayed(
             let g: Grace =
                 serde_json::from_slice(&plain).map_err(|e| OAuthError::server_error(&e))?;
             let server = pick_resource(app, params, &family.resources).await?;
-            let scope = narrow(params, &family.scopes, &server)?;
-            let (scope, max_lifetime) =
-                policy_narrow(app, &family.client_id, &family.subject, &server, scope).await?;
+            let (scope, max_lifetime) = grant_scope(
+                app,
+                params,
+                &family.scopes,
+                &family.client_id,
+                &family.subject,
+                &server,
+            )
+            .await?;
             return issue_pair(
                 app,
                 &family.client_id,

@@ -14,6 +14,7 @@ use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 use warden_core::credentials;
+use warden_core::grant::narrow_scope;
 use warden_core::jwt::{self, AT_JWT_TYP};
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, random_id, token_hash, SecretKind};
@@ -21,6 +22,7 @@ use warden_core::uri::CanonicalUri;
 use warden_proto::oauth::TokenResponse;
 use warden_store::{AccessTokenRecord, AccessTokenStore, ServerRecord};
 
+use super::authorize::defined_scopes;
 use super::client_auth::{authenticate, AuthenticatedClient};
 use super::grants;
 use super::params::Params;
@@ -174,30 +176,14 @@ async fn client_credentials(
         ));
     }
     let server = resolve_resource(app, params).await?;
-    let defined = ScopeSet::from_iter_valid(server.tool_groups.iter().map(|g| g.scope.clone()));
+    let defined = defined_scopes(std::slice::from_ref(&server));
     // A machine client gets what the fleet policy grants it, or without a rule for it,
     // the scopes it was registered with.
     let policy = app.policy.get();
     let registered = ScopeSet::from_iter_valid(rec.scopes.iter().cloned());
     let allowed = policy.client_scopes(&rec.client_id, &registered, &server.name, &defined);
-    let requested = match params.get("scope") {
-        Some(s) => ScopeSet::parse(s)
-            .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?,
-        None => allowed.clone(),
-    };
-    if let Some(unknown) = requested.iter().find(|s| !defined.contains(s)) {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            format!("scope {unknown} is not defined by this resource"),
-        ));
-    }
-    let granted = requested.intersection(&allowed);
-    if granted.is_empty() {
-        return Err(OAuthError::new(
-            ErrorCode::InvalidScope,
-            "no requested scope is allowed for this client on this resource",
-        ));
-    }
+    // The ceiling is what the resource defines: naming another scope is an error.
+    let granted = narrow_scope(params.get("scope"), &defined, &allowed)?;
     let ttl =
         server_ttl(app, &server).min(policy.max_lifetime(&rec.client_id, &[]).unwrap_or(i64::MAX));
     let claims = Claims {

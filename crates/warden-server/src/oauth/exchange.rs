@@ -25,7 +25,7 @@
 //! Invalid, expired or revoked subject and actor tokens are `invalid_request` (RFC 8693
 //! §2.2.2). Every exchange is audited as `token.exchanged` with the whole `act` chain.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use warden_core::grant::narrow_scope;
 use warden_core::jwt::Expiry;
 use warden_core::scope::ScopeSet;
@@ -37,9 +37,8 @@ use super::authorize::defined_scopes;
 use super::client_auth::{AuthMethod, AuthenticatedClient};
 use super::params::Params;
 use super::revoke::verify_own_jwt;
-use super::token::{mint, Claims};
+use super::token::{answer, Answer, Claims};
 use super::{ErrorCode, OAuthError};
-use crate::audit::Event;
 use crate::App;
 
 /// `grant_type` of token exchange.
@@ -209,57 +208,36 @@ pub async fn token_exchange(
         .unwrap_or_default()
         .to_owned();
     let sub = subject.str("sub").unwrap_or_default().to_owned();
-    let issued = mint(
-        app,
-        &Claims {
-            subject: &sub,
-            client_id: &rec.client_id,
-            server: &server,
-            scope: &scope,
-            now,
-            ttl,
-            sid: Some(&sid),
-            act: Some(act.clone()),
-        },
-    )?;
-    app.audit
-        .record(
-            app.clock.now_ms(),
-            Event {
-                kind: "token.exchanged",
-                client_id: Some(rec.client_id.clone()),
-                subject: Some(sub),
-                server: Some(server.name.clone()),
-                detail: json!({
-                    "grant_type": GRANT_TYPE,
-                    "jti": issued.jti,
-                    "sid": sid,
-                    "subject_jti": subject.str("jti"),
-                    "subject_client_id": subject.str("client_id"),
-                    "actor_token": actor.is_some(),
-                    "act": act,
-                    "depth": depth,
-                    "scope": scope.to_string(),
-                    "aud": server.canonical_uri,
-                    "exp": now + ttl,
-                }),
-            },
-        )
-        .await
-        .map_err(|e| OAuthError::unavailable(&e))?;
-    app.metrics.record_token_issued("token_exchange");
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer".into(),
-        expires_in: ttl,
-        scope: Some(scope.to_string()),
+    let claims = Claims {
+        subject: &sub,
+        client_id: &rec.client_id,
+        server: &server,
+        scope: &scope,
+        now,
+        ttl,
+        sid: Some(&sid),
+        act: Some(act.clone()),
+    };
+    let mut detail = Map::new();
+    detail.insert("subject_jti".into(), subject.str("jti").into());
+    detail.insert("subject_client_id".into(), subject.str("client_id").into());
+    detail.insert("actor_token".into(), actor.is_some().into());
+    detail.insert("act".into(), act);
+    detail.insert("depth".into(), depth.into());
+    let outcome = Answer {
+        grant_type: GRANT_TYPE,
+        audit_kind: "token.exchanged",
         refresh_token: None,
-        issued_token_type: Some(ACCESS_TOKEN_TYPE.into()),
-    })
+        issued_token_type: Some(ACCESS_TOKEN_TYPE),
+        detail,
+    };
+    answer(app, &claims, outcome).await
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Map};
 use warden_core::grant::narrow_scope;
 use warden_core::pkce;
 use warden_core::scope::ScopeSet;
@@ -24,7 +24,7 @@ use super::authorize::defined_scopes;
 use super::client_auth::AuthenticatedClient;
 use super::params::Params;
 use super::revoke::revoke_family;
-use super::token::{issue, server_ttl, Claims};
+use super::token::{answer, server_ttl, Answer, Claims};
 use super::{ErrorCode, OAuthError};
 use crate::audit::Event;
 use crate::App;
@@ -395,24 +395,16 @@ async fn issue_pair(
         sid: Some(family_id),
         act: None,
     };
-    let issued = issue(app, &claims).await?;
-    app.audit
-        .record(app.clock.now_ms(), Event {
-            kind: if grant_type == "refresh_token" { "token.refreshed" } else { "token.issued" },
-            client_id: Some(client_id.to_owned()),
-            subject: Some(subject.to_owned()),
-            server: Some(server.name.clone()),
-            detail: json!({ "grant_type": grant_type, "jti": issued.jti, "sid": family_id, "scope": scope.to_string(), "aud": server.canonical_uri, "exp": now + ttl }),
-        })
-        .await
-        .map_err(|e| OAuthError::unavailable(&e))?;
-    app.metrics.record_token_issued(grant_type);
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer".into(),
-        expires_in: ttl,
-        scope: Some(scope.to_string()),
+    let outcome = Answer {
+        grant_type,
+        audit_kind: if grant_type == "refresh_token" {
+            "token.refreshed"
+        } else {
+            "token.issued"
+        },
         refresh_token,
         issued_token_type: None,
-    })
+        detail: Map::new(),
+    };
+    answer(app, &claims, outcome).await
 }

@@ -12,7 +12,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use warden_core::credentials;
 use warden_core::grant::narrow_scope;
 use warden_core::jwt::{self, AT_JWT_TYP};
@@ -196,35 +196,14 @@ async fn client_credentials(
         sid: None,
         act: None,
     };
-    let issued = issue(app, &claims).await?;
-    app.audit
-        .record(
-            app.clock.now_ms(),
-            Event {
-                kind: "token.issued",
-                client_id: Some(rec.client_id.clone()),
-                subject: Some(rec.client_id.clone()),
-                server: Some(server.name.clone()),
-                detail: json!({
-                    "grant_type": "client_credentials",
-                    "jti": issued.jti,
-                    "scope": granted.to_string(),
-                    "aud": server.canonical_uri,
-                    "exp": now + ttl,
-                }),
-            },
-        )
-        .await
-        .map_err(|e| OAuthError::unavailable(&e))?;
-    app.metrics.record_token_issued("client_credentials");
-    Ok(TokenResponse {
-        access_token: issued.token,
-        token_type: "Bearer".into(),
-        expires_in: ttl,
-        scope: Some(granted.to_string()),
+    let outcome = Answer {
+        grant_type: "client_credentials",
+        audit_kind: "token.issued",
         refresh_token: None,
         issued_token_type: None,
-    })
+        detail: Map::new(),
+    };
+    answer(app, &claims, outcome).await
 }
 
 /// The access-token lifetime of `server`: its own setting, else the configured default.
@@ -319,6 +298,63 @@ pub async fn issue(app: &App, c: &Claims<'_>) -> Result<Issued, OAuthError> {
     Ok(Issued {
         token: token.expose().to_owned(),
         jti,
+    })
+}
+
+/// How a grant's token is recorded and answered, besides its claims.
+pub struct Answer {
+    /// The grant, for the metrics label and the audit record.
+    pub grant_type: &'static str,
+    /// The audit event's kind (`token.issued`, `token.refreshed`, `token.exchanged`).
+    pub audit_kind: &'static str,
+    /// The refresh token that goes with the access token, if any.
+    pub refresh_token: Option<String>,
+    /// `issued_token_type` (RFC 8693), for token exchange.
+    pub issued_token_type: Option<&'static str>,
+    /// Audit detail particular to the grant, beside the fields every issuance records.
+    pub detail: Map<String, Value>,
+}
+
+/// The one tail of every grant: issues the access token in the server's format, waits
+/// for its audit record (a token is never handed out without one), counts it, and builds
+/// the token response.
+pub async fn answer(
+    app: &App,
+    claims: &Claims<'_>,
+    answer: Answer,
+) -> Result<TokenResponse, OAuthError> {
+    let issued = issue(app, claims).await?;
+    let scope = claims.scope.to_string();
+    let mut detail = answer.detail;
+    detail.insert("grant_type".into(), answer.grant_type.into());
+    detail.insert("jti".into(), issued.jti.as_str().into());
+    detail.insert("scope".into(), scope.as_str().into());
+    detail.insert("aud".into(), claims.server.canonical_uri.as_str().into());
+    detail.insert("exp".into(), (claims.now + claims.ttl).into());
+    if let Some(sid) = claims.sid {
+        detail.insert("sid".into(), sid.into());
+    }
+    app.audit
+        .record(
+            app.clock.now_ms(),
+            Event {
+                kind: answer.audit_kind,
+                client_id: Some(claims.client_id.to_owned()),
+                subject: Some(claims.subject.to_owned()),
+                server: Some(claims.server.name.clone()),
+                detail: Value::Object(detail),
+            },
+        )
+        .await
+        .map_err(|e| OAuthError::unavailable(&e))?;
+    app.metrics.record_token_issued(answer.grant_type);
+    Ok(TokenResponse {
+        access_token: issued.token,
+        token_type: "Bearer".into(),
+        expires_in: claims.ttl,
+        scope: Some(scope),
+        refresh_token: answer.refresh_token,
+        issued_token_type: answer.issued_token_type.map(str::to_owned),
     })
 }
 

@@ -4,6 +4,7 @@
 //! passed in by the caller, and randomness from a [`ring::rand::SecureRandom`]. The HTTP
 //! layer (`warden-server`) and the store (`warden-store`) build on these types.
 
+pub mod client_metadata;
 pub mod clock;
 pub mod config;
 pub mod credentials;

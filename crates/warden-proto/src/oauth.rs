@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// `grant_type` of token exchange (RFC 8693).
+pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 /// RFC 8414 authorization server metadata (also served as OpenID discovery).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct AuthorizationServerMetadata {

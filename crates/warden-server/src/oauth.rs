@@ -5,7 +5,6 @@ pub mod authorize;
 pub mod browser;
 pub mod cimd;
 pub mod client_auth;
-pub mod client_metadata;
 pub mod directory;
 pub mod error;
 pub mod exchange;

@@ -34,7 +34,7 @@ pub const GRANTS: &[&str] = &[
 ];
 
 /// The token-exchange grant (RFC 8693), which only an administrator assigns.
-pub const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const TOKEN_EXCHANGE: &str = warden_proto::oauth::TOKEN_EXCHANGE_GRANT;
 /// The bootstrap admin client's name.
 pub const BOOTSTRAP_NAME: &str = "warden-admin";
 /// Default rotation overlap: a day to roll the new secret out.

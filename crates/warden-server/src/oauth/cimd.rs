@@ -17,9 +17,9 @@ use url::Url;
 use warden_core::net::host_permitted;
 use warden_store::ClientRecord;
 
-use super::client_metadata::{normalize, MetadataError, Source};
 use super::fetch::{FetchError, Freshness};
 use crate::App;
+use warden_core::client_metadata::{normalize, MetadataError, Source};
 
 /// Largest document accepted.
 pub const MAX_DOCUMENT_BYTES: usize = 5 * 1024;

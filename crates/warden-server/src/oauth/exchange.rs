@@ -42,7 +42,7 @@ use super::{ErrorCode, OAuthError};
 use crate::App;
 
 /// `grant_type` of token exchange.
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+pub const GRANT_TYPE: &str = warden_proto::oauth::TOKEN_EXCHANGE_GRANT;
 /// The one token type exchanged and issued.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// Bound on how deep an `act` chain is walked.

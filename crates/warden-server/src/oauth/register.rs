@@ -38,10 +38,10 @@ use warden_core::config::RegistrationSettings;
 use warden_core::secret::{ct_eq, generate, random_id, token_hash, SecretKind};
 use warden_store::{ClientRecord, ClientSecret, ClientStore, StoreError};
 
-use super::client_metadata::{normalize, MetadataError, Normalized, Source};
 use super::directory::is_dynamic;
 use crate::audit::Event;
 use crate::App;
+use warden_core::client_metadata::{normalize, MetadataError, Normalized, Source};
 
 /// Largest registration request body.
 const MAX_BODY: usize = 64 * 1024;

@@ -1,6 +1,7 @@
 //! RFC 7591 client metadata, validated and normalized. Dynamic registration and client ID
 //! metadata documents read the same fields with the same rules; they differ only in which
-//! authentication methods and grants they admit ([`Source`]).
+//! authentication methods and grants they admit ([`Source`]). This is a rule with no I/O:
+//! fetching a metadata document and storing a registration are the server's.
 //!
 //! Unknown members are ignored and not kept (RFC 7591 §2); what is kept is the normalized
 //! form, which is also what the idempotency fingerprint is computed over.
@@ -8,9 +9,10 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 use url::Url;
-use warden_core::jwt::VerifyingKey;
-use warden_core::scope::ScopeSet;
-use warden_core::uri::{is_loopback_host, validate_redirect_uri, UriError};
+
+use crate::jwt::VerifyingKey;
+use crate::scope::ScopeSet;
+use crate::uri::{is_loopback_host, validate_redirect_uri, UriError};
 
 /// Where the metadata came from; decides what it may ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,7 +269,7 @@ pub fn normalize(
             ("implicit" | "password", _) => {
                 return Err(bad(format!("grant type {g} is not supported (OAuth 2.1 removed it)")))
             }
-            (crate::oauth::exchange::GRANT_TYPE, Source::Registration) => {
+            (warden_proto::oauth::TOKEN_EXCHANGE_GRANT, Source::Registration) => {
                 return Err(bad(
                     "the token-exchange grant is assigned by an administrator, not registered",
                 ))

@@ -268,6 +268,17 @@ pub struct EventQuery {
     pub limit: Option<i64>,
 }
 
+/// `GET /admin/v1/events`: one page of matching events, and whether more match.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EventPage {
+    /// The events, by sequence number.
+    pub events: Vec<EventView>,
+    /// Whether more events match than this page holds: the listing was cut at `limit`.
+    pub truncated: bool,
+    /// When truncated, the `after_seq` that asks for the next page; otherwise `null`.
+    pub next_after_seq: Option<i64>,
+}
+
 /// One audit event, with its place in the hash chain (hashes in hex).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct EventView {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{ClientView, ToolGroupView};
 
 /// `POST /admin/v1/servers`: register an MCP server.
-#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewServer {
     /// Name: lowercase letters, digits, `-` and `_`; the path segment under `/mcp/`.
@@ -118,7 +118,7 @@ pub struct NewClient {
 }
 
 /// `POST /admin/v1/users`: create a built-in user.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Sign-in name.
@@ -141,7 +141,7 @@ pub struct RotateSecret {
 }
 
 /// A rotated client secret, shown once.
-#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct RotatedSecret {
     /// The client, after the rotation.
     pub client: ClientView,

@@ -17,4 +17,5 @@ pub mod pkce;
 pub mod policy;
 pub mod scope;
 pub mod secret;
+pub mod sync;
 pub mod uri;

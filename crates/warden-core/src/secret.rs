@@ -48,7 +48,10 @@ impl SecretKind {
 }
 
 /// A secret string. It zeroizes on drop and never prints itself.
-#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+///
+/// It has no `PartialEq`: `==` on strings stops at the first differing byte, which leaks
+/// how much of a guess was right. Compare a secret with [`ct_eq`] on its bytes.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct SecretString(String);
 
 impl SecretString {
@@ -206,6 +209,40 @@ mod tests {
         assert!(h.verify("wdn_cs_abc", &stored));
         assert!(!h.verify("wdn_cs_abd", &stored));
         assert!(!SecretHasher::new(b"key two").verify("wdn_cs_abc", &stored));
+    }
+
+    /// Whether `T` implements `PartialEq`, decided at compile time by method resolution:
+    /// the by-reference impl is found first when it applies, the fallback otherwise.
+    struct EqProbe<T>(std::marker::PhantomData<T>);
+
+    trait HasEq {
+        fn has_eq(&self) -> bool {
+            true
+        }
+    }
+    impl<T: PartialEq> HasEq for EqProbe<T> {}
+
+    trait LacksEq {
+        fn has_eq(&self) -> bool {
+            false
+        }
+    }
+    impl<T> LacksEq for &EqProbe<T> {}
+
+    #[test]
+    #[allow(
+        clippy::needless_borrow,
+        reason = "the explicit borrow is what lets the probe's by-reference impl be tried first"
+    )]
+    fn secret_string_has_no_variable_time_equality() {
+        // The probe itself answers both ways.
+        assert!((&EqProbe::<String>(std::marker::PhantomData)).has_eq());
+        assert!(!(&EqProbe::<SecretHasher>(std::marker::PhantomData)).has_eq());
+        // A secret can only be compared through `ct_eq`.
+        assert!(!(&EqProbe::<SecretString>(std::marker::PhantomData)).has_eq());
+        let a = SecretString::new("wdn_cs_same");
+        assert!(ct_eq(a.expose().as_bytes(), b"wdn_cs_same"));
+        assert!(!ct_eq(a.expose().as_bytes(), b"wdn_cs_sama"));
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub struct ClientView {
 }
 
 /// A newly created client, with its secret shown once.
-#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct CreatedClient {
     /// The client.
     #[serde(flatten)]

@@ -53,7 +53,7 @@ pub struct AuthorizationServerMetadata {
 }
 
 /// A successful token response (RFC 6749 §5.1).
-#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,

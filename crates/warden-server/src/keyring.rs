@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use warden_core::jwt::{self, AccessTokenRule, JwtError, VerifyingKey};
 use warden_core::keys::{KeyError, Sealer, SigningAlg, SigningKey};
 use warden_core::secret::random_id;
+use warden_core::sync::{read_recovering, write_recovering};
 use warden_store::{KeyStore, SigningKeyRecord, Store, StoreError};
 
 /// Why the key ring could not be loaded or changed.
@@ -57,17 +58,14 @@ impl KeyRing {
         now: i64,
     ) -> Result<(), KeyRingError> {
         let ring = Arc::new(build(KeyStore::list(store).await?, sealer, now)?);
-        if let Ok(mut guard) = self.ring.write() {
-            *guard = ring;
-        }
+        // The ring is one `Arc`, swapped whole: a panic elsewhere under this lock cannot
+        // have left it half-built, so a poisoned lock is taken, never skipped.
+        *write_recovering(&self.ring) = ring;
         Ok(())
     }
 
     fn current(&self) -> Arc<Ring> {
-        match self.ring.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(p) => Arc::clone(&p.into_inner()),
-        }
+        Arc::clone(&read_recovering(&self.ring))
     }
 
     /// The key that signs now, if any.
@@ -166,4 +164,34 @@ pub async fn create_key_with_id(
     };
     KeyStore::insert(store, &rec).await?;
     Ok(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use warden_core::keys::MasterKey;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reload_after_a_poisoned_lock_still_takes_effect() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let sealer = MasterKey::generate().unwrap().sealer();
+        let ring = KeyRing::load(&store, &sealer, 100).await.unwrap();
+        assert!(ring.signing_key().is_none());
+
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            let _held = ring.ring.write().unwrap();
+            panic!("a panic while the ring is locked");
+        }));
+        assert!(ring.ring.is_poisoned());
+
+        let rec = create_key(&store, &sealer, SigningAlg::Es256, 100, 100, 100)
+            .await
+            .unwrap();
+        ring.reload(&store, &sealer, 100).await.unwrap();
+        assert_eq!(ring.signing_key().unwrap().kid(), rec.kid);
+        assert_eq!(ring.verifying_keys().len(), 1);
+    }
 }

@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use warden_core::sync::{read_recovering, write_recovering};
+
 /// How long a looked-up record is trusted, milliseconds.
 pub const LOOKUP_TTL_MS: i64 = 5_000;
 /// Most entries kept; beyond it the cache starts over (a flood of distinct keys cannot
@@ -17,6 +19,9 @@ pub const LOOKUP_TTL_MS: i64 = 5_000;
 const MAX_ENTRIES: usize = 10_000;
 
 /// A map from key to a record fetched at some time.
+///
+/// Every change is one map operation and any content is a valid cache, so a poisoned
+/// lock is taken: skipping `invalidate` would serve a changed record until its TTL.
 pub struct TtlCache<V> {
     map: RwLock<HashMap<String, (i64, Arc<V>)>>,
 }
@@ -32,33 +37,28 @@ impl<V> Default for TtlCache<V> {
 impl<V> TtlCache<V> {
     /// The entry for `key` if fetched less than the TTL before `now_ms`.
     pub fn get(&self, key: &str, now_ms: i64) -> Option<Arc<V>> {
-        let map = self.map.read().ok()?;
+        let map = read_recovering(&self.map);
         let (at, v) = map.get(key)?;
         (now_ms.saturating_sub(*at) < LOOKUP_TTL_MS && now_ms >= *at).then(|| Arc::clone(v))
     }
 
     /// Remembers `value` for `key`, fetched at `now_ms`.
     pub fn put(&self, key: &str, value: Arc<V>, now_ms: i64) {
-        if let Ok(mut map) = self.map.write() {
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
-            }
-            map.insert(key.to_owned(), (now_ms, value));
+        let mut map = write_recovering(&self.map);
+        if map.len() >= MAX_ENTRIES {
+            map.clear();
         }
+        map.insert(key.to_owned(), (now_ms, value));
     }
 
     /// Forgets `key` (after this process changed it).
     pub fn invalidate(&self, key: &str) {
-        if let Ok(mut map) = self.map.write() {
-            map.remove(key);
-        }
+        write_recovering(&self.map).remove(key);
     }
 
     /// Forgets everything.
     pub fn clear(&self) {
-        if let Ok(mut map) = self.map.write() {
-            map.clear();
-        }
+        write_recovering(&self.map).clear();
     }
 }
 

@@ -8,9 +8,14 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
+use warden_core::sync::{read_recovering, write_recovering};
 use warden_store::{RevocationStore, Store, StoreError};
 
 /// Revoked `jti`s and when each stops mattering.
+///
+/// Each change is one map operation (an insert, or a `retain` that only drops expired
+/// entries), so the map behind a poisoned lock is still a valid denylist; it is taken
+/// through the recovering guards; skipping an insert would un-revoke a token.
 #[derive(Default)]
 pub struct RevocationList {
     entries: RwLock<HashMap<String, i64>>,
@@ -30,10 +35,7 @@ impl RevocationList {
 
     /// Whether `jti` is revoked.
     pub fn contains(&self, jti: &str) -> bool {
-        match self.entries.read() {
-            Ok(g) => g.contains_key(jti),
-            Err(p) => p.into_inner().contains_key(jti),
-        }
+        read_recovering(&self.entries).contains_key(jti)
     }
 
     /// Whether an access token is revoked: by its own `jti`, or through its grant's
@@ -44,26 +46,17 @@ impl RevocationList {
 
     /// Adds `jti`, relevant until `expires_at`.
     pub fn insert(&self, jti: String, expires_at: i64) {
-        match self.entries.write() {
-            Ok(mut g) => {
-                g.insert(jti, expires_at);
-            }
-            Err(p) => {
-                p.into_inner().insert(jti, expires_at);
-            }
-        }
+        write_recovering(&self.entries).insert(jti, expires_at);
     }
 
     /// Drops entries whose tokens have expired by `now`.
     pub fn purge(&self, now: i64) {
-        if let Ok(mut g) = self.entries.write() {
-            g.retain(|_, exp| *exp > now);
-        }
+        write_recovering(&self.entries).retain(|_, exp| *exp > now);
     }
 
     /// How many entries are held.
     pub fn len(&self) -> usize {
-        self.entries.read().map_or(0, |g| g.len())
+        read_recovering(&self.entries).len()
     }
 
     /// Whether the list is empty.

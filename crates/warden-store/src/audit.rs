@@ -149,6 +149,16 @@ pub struct AuditFilter {
     pub limit: Option<i64>,
 }
 
+/// One page of [`AuditStore::page`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditPage {
+    /// The page's events, ordered by seq.
+    pub events: Vec<AuditEvent>,
+    /// When more events match: the seq of the page's last event, to pass as the next
+    /// page's `after_seq`. `None` when this page holds the last matching event.
+    pub next_after_seq: Option<i64>,
+}
+
 /// Result of [`AuditStore::verify`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VerifyReport {
@@ -166,6 +176,11 @@ pub trait AuditStore: Send + Sync {
     async fn append(&self, events: Vec<NewAuditEvent>) -> Result<Vec<i64>, StoreError>;
     /// Events matching `filter`, ordered by seq.
     async fn query(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Like [`AuditStore::query`], and says whether more events match: `filter.after_seq`
+    /// is the cursor and `filter.limit` the page size. Following `next_after_seq` until
+    /// it is `None` visits every matching event once, in seq order, a page in memory at
+    /// a time.
+    async fn page(&self, filter: &AuditFilter) -> Result<AuditPage, StoreError>;
     /// Recomputes the chain from the prune anchor to the head, page by page.
     /// Run it while no prune is in progress; appends may continue.
     async fn verify(&self) -> Result<VerifyReport, StoreError>;
@@ -358,6 +373,56 @@ impl Store {
         head_of(&row)
     }
 
+    /// At most `limit` events matching `filter` (whose own `limit` is ignored), by seq.
+    async fn select_events(
+        &self,
+        filter: &AuditFilter,
+        limit: i64,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut clauses: Vec<&str> = Vec::new();
+        let mut args: Vec<Arg<'_>> = Vec::new();
+        let ints = [
+            ("ts >= ?", filter.since_ms),
+            ("ts < ?", filter.until_ms),
+            ("seq > ?", filter.after_seq),
+        ];
+        for (clause, value) in ints {
+            if let Some(v) = value {
+                clauses.push(clause);
+                args.push(Arg::Int(v));
+            }
+        }
+        let texts = [
+            ("kind = ?", &filter.kind),
+            ("client_id = ?", &filter.client_id),
+            ("subject = ?", &filter.subject),
+            ("server = ?", &filter.server),
+        ];
+        for (clause, value) in texts {
+            if let Some(v) = value {
+                clauses.push(clause);
+                args.push(Arg::Text(v));
+            }
+        }
+        let filter_sql = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", clauses.join(" AND "))
+        };
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM audit_events {filter_sql} ORDER BY seq LIMIT ?");
+        let sql = self.q(&sql);
+        let mut query = sqlx::query(&sql);
+        for arg in args {
+            query = match arg {
+                Arg::Int(v) => query.bind(v),
+                Arg::Text(v) => query.bind(v),
+            };
+        }
+        let rows = query.bind(limit.max(0)).fetch_all(self.db()?).await?;
+        rows.iter().map(AuditEvent::from_row).collect()
+    }
+
     async fn read_audit_head<'e, E>(&self, executor: E) -> Result<Head, StoreError>
     where
         E: sqlx::Executor<'e, Database = Any>,
@@ -437,49 +502,27 @@ impl AuditStore for Store {
     }
 
     async fn query(&self, filter: &AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut clauses: Vec<&str> = Vec::new();
-        let mut args: Vec<Arg<'_>> = Vec::new();
-        let ints = [
-            ("ts >= ?", filter.since_ms),
-            ("ts < ?", filter.until_ms),
-            ("seq > ?", filter.after_seq),
-        ];
-        for (clause, value) in ints {
-            if let Some(v) = value {
-                clauses.push(clause);
-                args.push(Arg::Int(v));
-            }
-        }
-        let texts = [
-            ("kind = ?", &filter.kind),
-            ("client_id = ?", &filter.client_id),
-            ("subject = ?", &filter.subject),
-            ("server = ?", &filter.server),
-        ];
-        for (clause, value) in texts {
-            if let Some(v) = value {
-                clauses.push(clause);
-                args.push(Arg::Text(v));
-            }
-        }
-        let filter_sql = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
-        let sql =
-            format!("SELECT {EVENT_COLUMNS} FROM audit_events {filter_sql} ORDER BY seq LIMIT ?");
-        let sql = self.q(&sql);
-        let mut query = sqlx::query(&sql);
-        for arg in args {
-            query = match arg {
-                Arg::Int(v) => query.bind(v),
-                Arg::Text(v) => query.bind(v),
-            };
-        }
+        self.select_events(filter, filter.limit.unwrap_or(DEFAULT_QUERY_LIMIT))
+            .await
+    }
+
+    async fn page(&self, filter: &AuditFilter) -> Result<AuditPage, StoreError> {
         let limit = filter.limit.unwrap_or(DEFAULT_QUERY_LIMIT).max(0);
-        let rows = query.bind(limit).fetch_all(self.db()?).await?;
-        rows.iter().map(AuditEvent::from_row).collect()
+        // One row past the page tells whether another page exists, without a count.
+        let mut events = self.select_events(filter, limit.saturating_add(1)).await?;
+        let more = usize::try_from(limit).is_ok_and(|l| events.len() > l);
+        if more {
+            events.pop();
+        }
+        let next_after_seq = if more {
+            events.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(AuditPage {
+            events,
+            next_after_seq,
+        })
     }
 
     async fn verify(&self) -> Result<VerifyReport, StoreError> {

@@ -33,8 +33,8 @@ mod users;
 
 pub use access_tokens::{AccessTokenRecord, AccessTokenStore};
 pub use audit::{
-    audit_event_hash, audit_hash, AuditDetail, AuditEvent, AuditFilter, AuditStore, NewAuditEvent,
-    VerifyReport, AUDIT_GENESIS_HASH,
+    audit_event_hash, audit_hash, AuditDetail, AuditEvent, AuditFilter, AuditPage, AuditStore,
+    NewAuditEvent, VerifyReport, AUDIT_GENESIS_HASH,
 };
 pub use clients::{ClientRecord, ClientSecret, ClientStore};
 pub use codes::{AuthCodeRecord, CodeStore, TakeOutcome};

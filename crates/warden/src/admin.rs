@@ -6,10 +6,10 @@
 use anyhow::anyhow;
 use warden_core::secret::SecretString;
 use warden_proto::admin::{
-    ChainReport, ClientView, ConsentFilter, ConsentView, ConsentsRevoked, CreatedClient,
-    EventQuery, EventView, FleetStatus, KeyView, NewClient, NewServer, NewUser, PolicyApplied,
-    PolicyProblem, PolicyView, Removed, RotateKey, RotateSecret, RotatedSecret, ServerUpdate,
-    ServerView, UserView,
+    ChainReport, ClientView, ConsentFilter, ConsentView, ConsentsRevoked, CreatedClient, EventPage,
+    EventQuery, FleetStatus, KeyView, NewClient, NewServer, NewUser, PolicyApplied, PolicyProblem,
+    PolicyView, Removed, RotateKey, RotateSecret, RotatedSecret, ServerUpdate, ServerView,
+    UserView,
 };
 use warden_server::admin::{self as ops, Actor, AdminError};
 use warden_server::App;
@@ -221,8 +221,8 @@ impl Admin {
         }
     }
 
-    /// Audit events.
-    pub async fn events(&self, q: &EventQuery) -> anyhow::Result<Vec<EventView>> {
+    /// One page of audit events; its `next_after_seq` continues it.
+    pub async fn events(&self, q: &EventQuery) -> anyhow::Result<EventPage> {
         match self {
             Admin::Local { app, .. } => local(ops::events::query(app, q).await),
             Admin::Remote(r) => r.get_query(&["events"], q).await,

@@ -101,7 +101,7 @@ enum Command {
     #[command(subcommand)]
     Keys(cmd::keys::KeysCmd),
     /// The audit log: list, export as JSON lines, verify the hash chain.
-    Events(cmd::events::EventsArgs),
+    Events(Box<cmd::events::EventsArgs>),
     /// Fleet posture: every server, client secret and the signing key against policy.
     /// Exits 0 when all is in policy (warnings allowed), 2 when something is out of
     /// policy, 1 when the check itself failed.
@@ -160,7 +160,7 @@ fn main() -> ExitCode {
             Command::Keys(c) => cmd::keys::run(&common, c).await,
             Command::Apply(a) => cmd::policy::apply(&common, a).await,
             Command::Policy(c) => cmd::policy::run(&common, c).await,
-            Command::Events(a) => cmd::events::run(&common, a).await,
+            Command::Events(a) => cmd::events::run(&common, *a).await,
             Command::Status => cmd::status::run(&common).await,
             Command::DemoUpstream(a) => cmd::demo::run(a).await,
         }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::{ClientView, ToolGroupView};
 
 /// `POST /admin/v1/servers`: register an MCP server.
-#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewServer {
     /// Name: lowercase letters, digits, `-` and `_`; the path segment under `/mcp/`.
@@ -118,7 +118,7 @@ pub struct NewClient {
 }
 
 /// `POST /admin/v1/users`: create a built-in user.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     /// Sign-in name.
@@ -141,7 +141,7 @@ pub struct RotateSecret {
 }
 
 /// A rotated client secret, shown once.
-#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct RotatedSecret {
     /// The client, after the rotation.
     pub client: ClientView,
@@ -266,6 +266,17 @@ pub struct EventQuery {
     /// At most this many events (default 1000, at most 10000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
+}
+
+/// `GET /admin/v1/events`: one page of matching events, and whether more match.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct EventPage {
+    /// The events, by sequence number.
+    pub events: Vec<EventView>,
+    /// Whether more events match than this page holds: the listing was cut at `limit`.
+    pub truncated: bool,
+    /// When truncated, the `after_seq` that asks for the next page; otherwise `null`.
+    pub next_after_seq: Option<i64>,
 }
 
 /// One audit event, with its place in the hash chain (hashes in hex).

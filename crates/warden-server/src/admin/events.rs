@@ -5,7 +5,7 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use warden_core::secret::hex;
-use warden_proto::admin::{ChainReport, EventQuery, EventView};
+use warden_proto::admin::{ChainReport, EventPage, EventQuery, EventView};
 use warden_store::{AuditEvent, AuditFilter, AuditStore};
 
 use super::{AdminError, PREFIX};
@@ -31,8 +31,9 @@ pub fn view(e: &AuditEvent) -> EventView {
     }
 }
 
-/// Events matching `q`, by sequence number.
-pub async fn query(app: &App, q: &EventQuery) -> Result<Vec<EventView>, AdminError> {
+/// One page of the events matching `q`, by sequence number; its `next_after_seq`
+/// continues from where it was cut.
+pub async fn query(app: &App, q: &EventQuery) -> Result<EventPage, AdminError> {
     let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(AdminError::InvalidRequest(
@@ -49,11 +50,12 @@ pub async fn query(app: &App, q: &EventQuery) -> Result<Vec<EventView>, AdminErr
         after_seq: q.after_seq,
         limit: Some(limit),
     };
-    Ok(AuditStore::query(&app.store, &filter)
-        .await?
-        .iter()
-        .map(view)
-        .collect())
+    let page = AuditStore::page(&app.store, &filter).await?;
+    Ok(EventPage {
+        events: page.events.iter().map(view).collect(),
+        truncated: page.next_after_seq.is_some(),
+        next_after_seq: page.next_after_seq,
+    })
 }
 
 /// Recomputes the hash chain and reports the first broken link.
@@ -70,7 +72,7 @@ pub async fn verify(app: &App) -> Result<ChainReport, AdminError> {
 async fn query_h(
     State(app): State<App>,
     q: Result<Query<EventQuery>, QueryRejection>,
-) -> Result<Json<Vec<EventView>>, AdminError> {
+) -> Result<Json<EventPage>, AdminError> {
     let Query(q) = q.map_err(|e| AdminError::InvalidRequest(e.body_text().into()))?;
     query(&app, &q).await.map(Json)
 }

@@ -254,6 +254,15 @@ mod tests {
         );
         check(
             &doc,
+            "EventPage",
+            &EventPage {
+                events: vec![],
+                truncated: true,
+                next_after_seq: Some(1),
+            },
+        );
+        check(
+            &doc,
             "ChainReport",
             &ChainReport {
                 checked: 1,

@@ -12,6 +12,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use warden_core::sync::{read_recovering, write_recovering};
+
 use super::validate::Principal;
 
 /// Entries kept at most, across all shards.
@@ -53,19 +55,13 @@ impl TokenCache {
     /// The cached principal for `key`, if any.
     pub fn get(&self, key: &TokenKey) -> Option<Arc<Principal>> {
         let shard = self.shard(key);
-        match shard.read() {
-            Ok(map) => map.get(key).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(key).cloned(),
-        }
+        read_recovering(shard).get(key).cloned()
     }
 
     /// Caches `principal` under `key`, evicting if the shard is full.
     pub fn insert(&self, key: TokenKey, principal: Arc<Principal>, now: i64) {
         let shard = self.shard(&key);
-        let mut map = match shard.write() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = write_recovering(shard);
         if map.len() >= self.per_shard && !map.contains_key(&key) {
             map.retain(|_, p| p.usable_until() >= now);
             if map.len() >= self.per_shard {
@@ -80,18 +76,12 @@ impl TokenCache {
     /// Drops `key` (after a failed re-check).
     pub fn remove(&self, key: &TokenKey) {
         let shard = self.shard(key);
-        match shard.write() {
-            Ok(mut map) => map.remove(key),
-            Err(poisoned) => poisoned.into_inner().remove(key),
-        };
+        write_recovering(shard).remove(key);
     }
 
     /// How many entries are held.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().map_or(0, |m| m.len()))
-            .sum()
+        self.shards.iter().map(|s| read_recovering(s).len()).sum()
     }
 
     /// Whether the cache is empty.

@@ -62,10 +62,7 @@ impl Journal {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<NewAuditEvent>> {
-        match self.pending.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        warden_core::sync::lock_recovering(&self.pending)
     }
 }
 

@@ -180,18 +180,14 @@ impl UpstreamClient {
 
     fn private_pool(&self, roots: &TrustRoots) -> Client<HttpsConnector, Body> {
         let key = roots.key();
-        let found = match self.private.read() {
-            Ok(map) => map.get(&key).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
-        };
+        let found = warden_core::sync::read_recovering(&self.private)
+            .get(&key)
+            .cloned();
         if let Some(client) = found {
             return client;
         }
         let client = pooled(roots.connector(http_connector()));
-        let mut map = match self.private.write() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = warden_core::sync::write_recovering(&self.private);
         if map.len() < MAX_PRIVATE_POOLS {
             map.entry(key).or_insert_with(|| client.clone());
         }

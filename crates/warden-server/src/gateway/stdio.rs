@@ -498,10 +498,7 @@ pub fn accepts_sse(headers: &HeaderMap) -> bool {
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
+    warden_core::sync::lock_recovering(m)
 }
 
 #[cfg(test)]

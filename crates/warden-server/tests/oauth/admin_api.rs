@@ -63,9 +63,12 @@ async fn servers_register_list_show_remove_and_are_audited() {
     assert_eq!(r.json(), json!({ "removed": "tickets" }));
     assert_eq!(get(&h, "/admin/v1/servers/tickets", &t).await.status, 404);
 
-    let events = get(&h, "/admin/v1/events?kind=server.registered", &t)
+    let page = get(&h, "/admin/v1/events?kind=server.registered", &t)
         .await
         .json();
+    assert_eq!(page["truncated"], false);
+    assert_eq!(page["next_after_seq"], Value::Null);
+    let events = &page["events"];
     assert_eq!(events.as_array().unwrap().len(), 1);
     assert_eq!(events[0]["server"], "tickets");
     assert_eq!(events[0]["detail"]["actor"], format!("client:{id}"));
@@ -73,7 +76,7 @@ async fn servers_register_list_show_remove_and_are_audited() {
     let removed = get(&h, "/admin/v1/events?kind=server.removed", &t)
         .await
         .json();
-    assert_eq!(removed.as_array().unwrap().len(), 1);
+    assert_eq!(removed["events"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]
@@ -290,8 +293,22 @@ async fn clients_users_keys_events_and_status_through_the_api() {
     let r = get(&h, "/admin/v1/events?kind=user.created&limit=5", &t)
         .await
         .json();
-    assert_eq!(r.as_array().unwrap().len(), 1);
-    assert_eq!(r[0]["detail"]["username"], "bob");
+    assert_eq!(r["events"].as_array().unwrap().len(), 1);
+    assert_eq!(r["events"][0]["detail"]["username"], "bob");
+    assert_eq!(r["truncated"], false);
+    // A cut listing says so, and its cursor continues right after it.
+    let first = get(&h, "/admin/v1/events?limit=2", &t).await.json();
+    assert_eq!(first["truncated"], true);
+    let next = first["next_after_seq"].as_i64().unwrap();
+    assert_eq!(Some(next), first["events"][1]["seq"].as_i64());
+    let second = get(
+        &h,
+        &format!("/admin/v1/events?limit=2&after_seq={next}"),
+        &t,
+    )
+    .await
+    .json();
+    assert_eq!(second["events"][0]["seq"].as_i64(), Some(next + 1));
     assert_eq!(get(&h, "/admin/v1/events?limit=0", &t).await.status, 400);
     assert_eq!(get(&h, "/admin/v1/events?limit=abc", &t).await.status, 400);
     assert_eq!(

@@ -113,7 +113,8 @@ async fn patch_changes_only_the_fields_given_and_takes_effect_at_once() {
     // Audited as a registry change, with what changed (and who changed it).
     let events = get(&h, "/admin/v1/events?kind=server.updated", &t)
         .await
-        .json();
+        .json()["events"]
+        .clone();
     assert_eq!(events.as_array().unwrap().len(), 2);
     assert_eq!(events[0]["server"], "notes");
     assert_eq!(events[0]["detail"]["actor"], format!("client:{id}"));

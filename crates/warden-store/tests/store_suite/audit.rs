@@ -40,6 +40,7 @@ const T0: i64 = 1_700_000_000_000;
 
 backend_tests!(
     audit_append_query_verify,
+    audit_pages_visit_every_event_once,
     audit_text_detail_is_stored_as_written,
     audit_concurrent_appends,
     audit_prune_keeps_chain
@@ -151,6 +152,79 @@ async fn audit_append_query_verify(store: Store) {
 /// A detail handed over as JSON text (a struct written straight to JSON, fields in
 /// sorted order) is stored as that text: queried back as the same value, hashed so that
 /// an outside verifier's re-serialisation matches, next to a `Value` detail.
+/// Follows `next_after_seq` from the start; returns every seq seen and the pages' sizes.
+async fn follow_pages(audit: &dyn AuditStore, mut filter: AuditFilter) -> (Vec<i64>, Vec<usize>) {
+    let (mut seqs, mut sizes) = (Vec::new(), Vec::new());
+    loop {
+        let page = audit.page(&filter).await.unwrap();
+        sizes.push(page.events.len());
+        seqs.extend(page.events.iter().map(|e| e.seq));
+        match page.next_after_seq {
+            Some(next) => {
+                assert_eq!(
+                    Some(next),
+                    seqs.last().copied(),
+                    "the cursor is the last seq"
+                );
+                filter.after_seq = Some(next);
+            }
+            None => return (seqs, sizes),
+        }
+    }
+}
+
+async fn audit_pages_visit_every_event_once(store: Store) {
+    let audit: &dyn AuditStore = &store;
+    // 2,500 events, every fifth of another kind, more than the default query returns.
+    let events = (0..2_500)
+        .map(|i| event(T0 + i, if i % 5 == 0 { "fifth" } else { "other" }))
+        .collect();
+    audit.append(events).await.unwrap();
+    assert_eq!(
+        audit.query(&AuditFilter::default()).await.unwrap().len(),
+        1_000
+    );
+
+    let all = AuditFilter {
+        limit: Some(1_000),
+        ..AuditFilter::default()
+    };
+    let (seqs, sizes) = follow_pages(audit, all.clone()).await;
+    assert_eq!(
+        seqs,
+        (1..=2_500).collect::<Vec<_>>(),
+        "complete, in order, once"
+    );
+    assert_eq!(sizes, [1_000, 1_000, 500]);
+
+    // A page that ends exactly on the last event says there is no next one.
+    let exact = AuditFilter {
+        limit: Some(500),
+        ..AuditFilter::default()
+    };
+    let (seqs, sizes) = follow_pages(audit, exact).await;
+    assert_eq!(seqs.len(), 2_500);
+    assert_eq!(sizes, [500; 5]);
+
+    // Filters hold on every page.
+    let fifth = AuditFilter {
+        kind: Some("fifth".into()),
+        limit: Some(150),
+        ..AuditFilter::default()
+    };
+    let (seqs, sizes) = follow_pages(audit, fifth).await;
+    assert_eq!(seqs, (0..500).map(|i| 5 * i + 1).collect::<Vec<_>>());
+    assert_eq!(sizes, [150, 150, 150, 50]);
+
+    // A cursor past the end is an empty last page.
+    let past = AuditFilter {
+        after_seq: Some(2_500),
+        ..all
+    };
+    let page = audit.page(&past).await.unwrap();
+    assert!(page.events.is_empty() && page.next_after_seq.is_none());
+}
+
 async fn audit_text_detail_is_stored_as_written(store: Store) {
     #[derive(serde::Serialize)]
     struct Detail<'a> {

@@ -1,12 +1,15 @@
 //! `warden events …`: query, export and verify the audit log.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 
 use clap::{Args, Subcommand};
 use warden_proto::admin::EventQuery;
 
-use crate::admin::with_admin;
+use crate::admin::{with_admin, Admin};
 use crate::{output, Common};
+
+/// Events fetched per request while exporting: the most held in memory at once.
+const EXPORT_PAGE: i64 = 1_000;
 
 /// `warden events` subcommands; without one, lists events.
 #[derive(Args, Debug)]
@@ -19,7 +22,8 @@ pub struct EventsArgs {
 
 #[derive(Subcommand, Debug)]
 enum EventsCmd {
-    /// Write matching events as JSON lines to standard output.
+    /// Write every matching event (or the first --limit) as JSON lines to standard
+    /// output, page by page.
     Export(FilterArgs),
     /// Recompute the hash chain and report the first broken link.
     Verify,
@@ -46,9 +50,12 @@ struct FilterArgs {
     /// Only events before this time (RFC 3339 or UNIX seconds).
     #[arg(long)]
     until: Option<String>,
-    /// At most this many events.
-    #[arg(long, default_value_t = 1000)]
-    limit: i64,
+    /// Only events after this sequence number (where a cut listing continues).
+    #[arg(long = "after-seq", value_name = "SEQ")]
+    after_seq: Option<i64>,
+    /// At most this many events [default: 1000 for a listing, every one for export].
+    #[arg(long)]
+    limit: Option<i64>,
 }
 
 fn parse_time(text: &str) -> anyhow::Result<i64> {
@@ -69,10 +76,48 @@ impl FilterArgs {
             server: self.server_name.clone(),
             since_ms: self.since.as_deref().map(parse_time).transpose()?,
             until_ms: self.until.as_deref().map(parse_time).transpose()?,
-            after_seq: None,
-            limit: Some(self.limit),
+            after_seq: self.after_seq,
+            limit: self.limit,
         })
     }
+}
+
+/// Writes the events matching `q` to standard output as JSON lines, one page at a time
+/// (each written out before the next is asked for), up to `q.limit` if set. Progress
+/// goes to standard error when that is a terminal.
+async fn export(admin: &Admin, mut q: EventQuery) -> anyhow::Result<()> {
+    let mut remaining = q.limit;
+    if remaining.is_some_and(|l| l < 1) {
+        anyhow::bail!("--limit must be at least 1");
+    }
+    let progress = std::io::stderr().is_terminal();
+    let mut written = 0u64;
+    loop {
+        q.limit = Some(remaining.map_or(EXPORT_PAGE, |r| r.min(EXPORT_PAGE)));
+        let page = admin.events(&q).await?;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for e in &page.events {
+            serde_json::to_writer(&mut out, e)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        drop(out);
+        written += page.events.len() as u64;
+        if let Some(r) = &mut remaining {
+            *r -= page.events.len() as i64;
+        }
+        if progress {
+            eprint!("\rexported {written} events");
+        }
+        match page.next_after_seq {
+            Some(next) if remaining != Some(0) => q.after_seq = Some(next),
+            _ => break,
+        }
+    }
+    if progress {
+        eprintln!("\rexported {written} events.");
+    }
+    Ok(())
 }
 
 /// Runs `warden events`.
@@ -84,11 +129,12 @@ pub async fn run(common: &Common, args: EventsArgs) -> anyhow::Result<()> {
     };
     with_admin(common, async |admin| match (args.cmd, query) {
         (None, Some(q)) => {
-            let events = admin.events(&q).await?;
+            let page = admin.events(&q).await?;
             if common.json {
-                return output::json(&events);
+                return output::json(&page);
             }
-            let rows: Vec<Vec<String>> = events
+            let rows: Vec<Vec<String>> = page
+                .events
                 .iter()
                 .map(|e| {
                     vec![
@@ -105,16 +151,16 @@ pub async fn run(common: &Common, args: EventsArgs) -> anyhow::Result<()> {
                 &["SEQ", "TIME", "KIND", "CLIENT", "SUBJECT", "SERVER"],
                 &rows,
             );
-            Ok(())
-        }
-        (Some(EventsCmd::Export(_)), Some(q)) => {
-            let events = admin.events(&q).await?;
-            let mut out = std::io::stdout().lock();
-            for e in &events {
-                writeln!(out, "{}", serde_json::to_string(e)?)?;
+            if let Some(next) = page.next_after_seq {
+                eprintln!(
+                    "More events match than these {}: --after-seq {next} lists the next ones; \
+                     `warden events export` writes them all.",
+                    page.events.len()
+                );
             }
             Ok(())
         }
+        (Some(EventsCmd::Export(_)), Some(q)) => export(admin, q).await,
         (_, _) => {
             let report = admin.verify_events().await?;
             if common.json {

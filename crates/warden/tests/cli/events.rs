@@ -1,6 +1,29 @@
 //! `warden keys` and `warden events`: rotation from the CLI, and a tamper-evident log.
 
+use std::path::Path;
+
+use warden_store::{AuditStore, NewAuditEvent, Store};
+
 use crate::support::*;
+
+/// Events appended straight to the store, more than a listing shows by default.
+const BULK: usize = 2_500;
+
+/// The seqs of `export`'s JSON lines, checked to be contiguous and increasing (in order,
+/// none skipped, none twice), and how many of them are of the bulk kind.
+fn exported_seqs(export: &str) -> (Vec<i64>, usize) {
+    let events: Vec<serde_json::Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "contiguous and in order"
+    );
+    let bulk = events.iter().filter(|e| e["kind"] == "test.bulk").count();
+    (seqs, bulk)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_rotate_and_events_verify_detects_an_edited_event() {
@@ -46,7 +69,9 @@ async fn keys_rotate_and_events_verify_detects_an_edited_event() {
 
     let mut c = warden(&f.dir);
     c.args(["--json", "events", "--kind", "token.issued"]);
-    let events: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
+    let page: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
+    assert_eq!(page["truncated"], false);
+    let events = &page["events"];
     assert_eq!(events.as_array().unwrap().len(), 3);
     let mut c = warden(&f.dir);
     c.args(["events", "export"]);
@@ -119,4 +144,90 @@ async fn events_stream_to_a_file_sink_without_token_material() {
     c.env("WARDEN_AUDIT__SINK", "syslog");
     c.args(["serve", "--listen", "127.0.0.1:0"]);
     assert!(fails(c).contains("audit.sink"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_export_writes_every_event_locally_and_remotely() {
+    let (f, init) = Fixture::initialized();
+    let url = format!("sqlite://{}", f.dir.join("warden.db").display());
+    let store = Store::open(&url).await.unwrap();
+    let bulk = (0..BULK)
+        .map(|i| NewAuditEvent {
+            ts: 1_700_000_000_000 + i as i64,
+            kind: "test.bulk".into(),
+            client_id: None,
+            subject: Some(format!("user-{i}")),
+            server: None,
+            detail: serde_json::json!({ "i": i }).into(),
+        })
+        .collect();
+    AuditStore::append(&store, bulk).await.unwrap();
+    store.close().await;
+
+    // Locally: every event, from the first, though more than a listing's default.
+    let mut c = warden(&f.dir);
+    c.args(["events", "export"]);
+    let local = ok(c, None);
+    let (seqs, bulk) = exported_seqs(&local);
+    assert_eq!(bulk, BULK, "every bulk event exported");
+    assert_eq!(seqs[0], 1);
+    assert!(seqs.len() > BULK);
+
+    // --limit still limits, across pages.
+    let mut c = warden(&f.dir);
+    c.args(["events", "export", "--limit", "1500"]);
+    let (seqs, _) = exported_seqs(&ok(c, None));
+    assert_eq!(seqs, (1..=1500).collect::<Vec<_>>());
+
+    // A listing says it was cut, and where the rest begins.
+    let mut c = warden(&f.dir);
+    c.args(["--json", "events"]);
+    let page: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
+    assert_eq!(page["events"].as_array().unwrap().len(), 1000);
+    assert_eq!(page["truncated"], true);
+    assert_eq!(page["next_after_seq"], 1000);
+    let mut c = warden(&f.dir);
+    c.args(["events", "--after-seq", "1000", "--limit", "5"]);
+    let out = run(c, None);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--after-seq 1005"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1001"));
+
+    // Remotely, through the admin API's cursor: the same events, in the same order.
+    let server = f.serve(&[]);
+    let admin = &init["admin_client"];
+    let remote = |args: &[&str]| {
+        let mut c = warden(Path::new("/nonexistent/warden-data"));
+        c.env(
+            "WARDEN_ADMIN_CLIENT_ID",
+            admin["client_id"].as_str().unwrap(),
+        )
+        .env(
+            "WARDEN_ADMIN_CLIENT_SECRET",
+            admin["client_secret"].as_str().unwrap(),
+        )
+        .args(["--server", &f.base])
+        .args(args);
+        c
+    };
+    let exported = ok(remote(&["events", "export"]), None);
+    let (seqs, bulk) = exported_seqs(&exported);
+    assert_eq!(bulk, BULK);
+    assert_eq!(seqs[0], 1);
+    let local_lines: Vec<&str> = local.lines().collect();
+    assert_eq!(
+        exported.lines().take(local_lines.len()).collect::<Vec<_>>(),
+        local_lines,
+        "the remote export begins with exactly what the local one wrote"
+    );
+    let (seqs, _) = exported_seqs(&ok(
+        remote(&["events", "export", "--kind", "test.bulk", "--limit", "2200"]),
+        None,
+    ));
+    assert_eq!(seqs.len(), 2200);
+    let (status, _, _) = tokio::task::spawn_blocking(move || server.stop(15))
+        .await
+        .unwrap();
+    assert!(status.success());
 }

@@ -93,8 +93,8 @@ fn apply_validates_diffs_and_records_the_policy() {
     assert_eq!(ok(c, None), good);
     let mut c = warden(&f.dir);
     c.args(["--json", "events", "--kind", "policy.applied"]);
-    let events: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
-    assert_eq!(events.as_array().unwrap().len(), 1);
+    let page: serde_json::Value = serde_json::from_str(&ok(c, None)).unwrap();
+    assert_eq!(page["events"].as_array().unwrap().len(), 1);
 
     // The machine client now gets only what the policy grants, for at most 5 minutes.
     let server = f.serve(&[]);

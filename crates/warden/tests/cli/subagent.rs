@@ -207,12 +207,13 @@ async fn a_sub_agent_token_reaches_only_its_tool_group_and_the_chain_is_audited(
     assert!(status.success());
     let mut c = warden(&f.dir);
     c.args(["--json", "events", "--kind", "token.exchanged"]);
-    let events: Value = serde_json::from_str(&ok(c, None)).unwrap();
+    let page: Value = serde_json::from_str(&ok(c, None)).unwrap();
+    let events = &page["events"];
     assert_eq!(events.as_array().unwrap().len(), 1);
     assert_eq!(events[0]["detail"]["act"]["sub"], id.as_str(), "{events}");
     let mut c = warden(&f.dir);
     c.args(["--json", "events", "--kind", "gateway.deny"]);
-    let denies: Value = serde_json::from_str(&ok(c, None)).unwrap();
+    let denies = serde_json::from_str::<Value>(&ok(c, None)).unwrap()["events"].clone();
     assert!(
         denies
             .as_array()

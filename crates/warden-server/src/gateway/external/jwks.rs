@@ -17,6 +17,7 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode, Uri};
 use serde_json::{Map, Value};
 use warden_core::jwt::{self, JwtError, Validation, VerifyingKey, AT_JWT_TYP};
+use warden_core::sync::{read_recovering, write_recovering};
 
 use super::{check_idp_url, exchange, normalize, ExternalIssuer, IdpAnswer, JwksSettings};
 use crate::gateway::registry::Protected;
@@ -180,17 +181,11 @@ impl JwksCache {
             Some(uri) => format!("{} {uri}", issuer.issuer),
             None => issuer.issuer.clone(),
         };
-        let found = match self.issuers.read() {
-            Ok(map) => map.get(&key).cloned(),
-            Err(poisoned) => poisoned.into_inner().get(&key).cloned(),
-        };
+        let found = read_recovering(&self.issuers).get(&key).cloned();
         if let Some(entry) = found {
             return entry;
         }
-        let mut map = match self.issuers.write() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut map = write_recovering(&self.issuers);
         if map.len() >= MAX_ISSUERS && !map.contains_key(&key) {
             map.clear();
         }
@@ -214,17 +209,11 @@ impl IssuerKeys {
     }
 
     fn current(&self) -> Option<Arc<KeySet>> {
-        match self.current.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        read_recovering(&self.current).clone()
     }
 
     fn store(&self, set: Option<Arc<KeySet>>) {
-        match self.current.write() {
-            Ok(mut g) => *g = set,
-            Err(poisoned) => *poisoned.into_inner() = set,
-        }
+        *write_recovering(&self.current) = set;
     }
 
     fn failed_recently(&self, now: i64) -> bool {

@@ -14,4 +14,5 @@ pub mod pkce;
 pub mod policy;
 pub mod scope;
 pub mod secret;
+pub mod server_settings;
 pub mod uri;

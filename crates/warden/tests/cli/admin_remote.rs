@@ -320,7 +320,15 @@ async fn remote_mode_refuses_without_the_right_credentials() {
         None,
     );
     let _server = r.f.serve(&[]);
-    let mut c = r.remote(&["server", "add", "x", "--upstream", "http://127.0.0.1:9/mcp"]);
+    let mut c = r.remote(&[
+        "server",
+        "add",
+        "x",
+        "--upstream",
+        "http://127.0.0.1:9/mcp",
+        "--scope",
+        "x:use=t",
+    ]);
     c.env("WARDEN_ADMIN_CLIENT_ID", ro["client_id"].as_str().unwrap())
         .env(
             "WARDEN_ADMIN_CLIENT_SECRET",
@@ -547,7 +555,15 @@ fn server_updates_policy_and_consents_work_remotely() {
         err.contains("CLI on the data dir") && err.contains("400"),
         "{err}"
     );
-    let err = fails(r.remote(&["server", "add", "tool2", "--upstream", "stdio:sh -c id"]));
+    let err = fails(r.remote(&[
+        "server",
+        "add",
+        "tool2",
+        "--upstream",
+        "stdio:sh -c id",
+        "--scope",
+        "tool:use=t",
+    ]));
     assert!(err.contains("CLI on the data dir"), "{err}");
     let local = json(
         r.local(&["--json", "server", "update", "tool", "--leeway", "5s"]),

@@ -145,6 +145,8 @@ async fn every_admin_command_works_remotely_with_the_bootstrap_credential() {
         "tickets",
         "--upstream",
         "http://127.0.0.1:9/mcp",
+        "--scope",
+        "tickets:use=t",
     ]));
     assert!(
         err.contains("already registered") && err.contains("409"),
@@ -156,6 +158,8 @@ async fn every_admin_command_works_remotely_with_the_bootstrap_credential() {
         "x",
         "--upstream",
         "http://127.0.0.1:9/mcp",
+        "--scope",
+        "x:use=t",
         "--canonical-uri",
         "https://a.example/x#frag",
     ]));
@@ -614,6 +618,8 @@ fn status_warns_of_an_unreachable_external_issuer_and_still_exits_0() {
             "ext",
             "--upstream",
             "http://127.0.0.1:9/mcp",
+            "--scope",
+            "ext:use=t",
             "--issuer",
             &issuer,
         ]),

@@ -277,6 +277,14 @@ pub struct SettingArgs {
     pub introspection_cache: Option<String>,
 }
 
+/// A duration flag's value in seconds, e.g. `--token-ttl 10m`.
+fn duration_flag(value: &Option<String>, flag: &str) -> anyhow::Result<Option<i64>> {
+    value
+        .as_deref()
+        .map(|t| warden_core::config::parse_duration(t).map_err(|m| anyhow!("--{flag}: {m}")))
+        .transpose()
+}
+
 /// Checks a `--unset` name against the settable settings.
 fn settable_name(name: &str) -> Result<String, String> {
     if ServerSettings::settable().any(|s| s == name) {
@@ -389,13 +397,6 @@ impl SettingArgs {
     /// Writes the settings these flags give into `settings`. Reads stdin for
     /// `--static-header-stdin`.
     fn apply(&self, settings: &mut ServerSettings) -> anyhow::Result<()> {
-        let secs = |v: &Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
-            v.as_deref()
-                .map(|t| {
-                    warden_core::config::parse_duration(t).map_err(|m| anyhow!("--{flag}: {m}"))
-                })
-                .transpose()
-        };
         let mut headers = credential_pairs(&self.static_headers, "static-header")?;
         if let Some(name) = &self.static_header_stdin {
             let value = read_secret_line(&format!("the value of header {name}"))?;
@@ -415,7 +416,7 @@ impl SettingArgs {
         if !self.allowed_origins.is_empty() {
             settings.allowed_origins = Some(self.allowed_origins.clone());
         }
-        if let Some(t) = secs(&self.upstream_timeout, "upstream-timeout")? {
+        if let Some(t) = duration_flag(&self.upstream_timeout, "upstream-timeout")? {
             settings.upstream_timeout_secs =
                 Some(u64::try_from(t).map_err(|_| anyhow!("--upstream-timeout: negative"))?);
         }
@@ -430,7 +431,7 @@ impl SettingArgs {
                 .map_err(|e| anyhow!(e))?;
             settings.jwks_uri = Some(u.clone());
         }
-        if let Some(t) = secs(&self.introspection_cache, "introspection-cache")? {
+        if let Some(t) = duration_flag(&self.introspection_cache, "introspection-cache")? {
             settings.introspection_cache_secs = Some(t);
         }
         Ok(())
@@ -488,13 +489,6 @@ pub fn parse_group(text: &str) -> anyhow::Result<ToolGroupView> {
 impl AddArgs {
     /// The registration request these arguments describe.
     pub fn to_new(&self) -> anyhow::Result<NewServer> {
-        let secs = |v: &Option<String>, key: &str| -> anyhow::Result<Option<i64>> {
-            v.as_deref()
-                .map(|t| {
-                    warden_core::config::parse_duration(t).map_err(|m| anyhow!("--{key}: {m}"))
-                })
-                .transpose()
-        };
         if self.scopes.is_empty() {
             bail!(
                 "give at least one --scope SCOPE=TOOL[,TOOL…]: with none, no client can get a \
@@ -548,8 +542,8 @@ impl AddArgs {
                 .iter()
                 .map(|g| parse_group(g))
                 .collect::<anyhow::Result<_>>()?,
-            access_token_ttl_secs: secs(&self.token_ttl, "token-ttl")?,
-            leeway_secs: secs(&self.leeway, "leeway")?,
+            access_token_ttl_secs: duration_flag(&self.token_ttl, "token-ttl")?,
+            leeway_secs: duration_flag(&self.leeway, "leeway")?,
         })
     }
 }
@@ -559,13 +553,6 @@ impl AddArgs {
 impl UpdateArgs {
     /// The partial update these arguments describe; an error if they change nothing.
     pub fn to_patch(&self) -> anyhow::Result<ServerUpdate> {
-        let secs = |v: &Option<String>, key: &str| -> anyhow::Result<Option<i64>> {
-            v.as_deref()
-                .map(|t| {
-                    warden_core::config::parse_duration(t).map_err(|m| anyhow!("--{key}: {m}"))
-                })
-                .transpose()
-        };
         let mut settings = ServerSettings {
             accept_jwt_typ: self.accept_jwt_typ,
             extra_audiences: (!self.extra_audiences.is_empty())
@@ -620,8 +607,8 @@ impl UpdateArgs {
             upstream: self.upstream.clone(),
             canonical_uri: self.canonical_uri.clone(),
             tool_groups,
-            access_token_ttl_secs: secs(&self.token_ttl, "token-ttl")?,
-            leeway_secs: secs(&self.leeway, "leeway")?,
+            access_token_ttl_secs: duration_flag(&self.token_ttl, "token-ttl")?,
+            leeway_secs: duration_flag(&self.leeway, "leeway")?,
             issuer,
             token_format: self.token_format.clone(),
             settings: (!settings.is_empty()).then_some(settings),

@@ -8,23 +8,6 @@ const HEADER_SECRET: &str = "hdr-Y2xpLXN0YXRpYy1oZWFkZXItdmFsdWU";
 const STDIN_SECRET: &str = "hdr-c3RkaW4taGVhZGVyLXZhbHVlLXNlY3JldA";
 const ENV_SECRET: &str = "env-Y2xpLWVudi12YWx1ZS1zZWNyZXQtdmFs";
 
-/// Every byte of the SQLite database and its WAL.
-fn database_bytes(f: &Fixture) -> Vec<u8> {
-    let mut db = Vec::new();
-    for entry in std::fs::read_dir(&f.dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("warden.db")
-        {
-            db.extend(std::fs::read(&p).unwrap());
-        }
-    }
-    assert!(db.len() > 10_000);
-    db
-}
-
 fn json_of(c: std::process::Command) -> serde_json::Value {
     serde_json::from_str(&ok(c, None)).unwrap()
 }
@@ -103,7 +86,8 @@ fn upstream_credentials_are_sealed_at_rest_and_never_shown() {
     c.args(["server", "update", "vault", "--leeway", "5s"]);
     ok(c, None);
 
-    let db = database_bytes(&f);
+    let db = database_bytes(&f.dir);
+    assert!(db.len() > 10_000);
     for secret in [HEADER_SECRET, STDIN_SECRET, ENV_SECRET] {
         assert!(!shown.contains(secret), "{secret} shown");
         assert!(

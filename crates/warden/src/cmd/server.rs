@@ -157,7 +157,7 @@ pub struct UpdateArgs {
     /// For a stdio upstream: replace its processes' environment, `KEY=VALUE`. Repeatable.
     /// The values are sealed before they are stored.
     #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
+    pub env: Vec<NamedValue>,
     /// Remove a setting (its default applies again), e.g. `--unset challenge_scope`.
     /// Repeatable.
     #[arg(long = "unset", value_name = "SETTING", value_parser = settable_name)]
@@ -222,7 +222,7 @@ pub struct UpstreamArgs {
     /// Repeatable. The processes get nothing else of Warden's environment. The values are
     /// sealed with the master key before they are stored, and never shown back.
     #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
+    pub env: Vec<NamedValue>,
 }
 
 /// The per-server settings that `add` and `update` share: one flag per field of
@@ -233,7 +233,7 @@ pub struct SettingArgs {
     /// Repeatable. The value is sealed before it is stored and never shown back; prefer
     /// `--static-header-stdin`, which keeps it out of the shell's history.
     #[arg(long = "static-header", value_name = "NAME=VALUE")]
-    pub static_headers: Vec<String>,
+    pub static_headers: Vec<NamedValue>,
     /// A static header whose value is read from stdin (one line, after the introspection
     /// client secret if that is read too).
     #[arg(long, value_name = "NAME")]
@@ -295,24 +295,44 @@ fn settable_name(name: &str) -> Result<String, String> {
     }
 }
 
+/// A `NAME=VALUE` flag whose value may be a secret (`--env`, `--static-header`): `Debug`
+/// shows the name only.
+#[derive(Clone)]
+pub struct NamedValue {
+    /// The variable's or header's name.
+    pub name: String,
+    /// Its value.
+    pub value: SecretString,
+}
+
+impl std::str::FromStr for NamedValue {
+    type Err = String;
+
+    fn from_str(pair: &str) -> Result<Self, String> {
+        match pair.split_once('=') {
+            Some((name, value)) if !name.is_empty() => Ok(Self {
+                name: name.to_owned(),
+                value: SecretString::new(value),
+            }),
+            _ => Err("expected NAME=VALUE".into()),
+        }
+    }
+}
+
+impl std::fmt::Debug for NamedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}=[REDACTED]", self.name)
+    }
+}
+
 /// `NAME=VALUE` flags as a map of credentials.
-fn credential_pairs(
-    pairs: &[String],
-    flag: &str,
-) -> anyhow::Result<Option<BTreeMap<String, Credential>>> {
-    if pairs.is_empty() {
-        return Ok(None);
-    }
-    let mut out = BTreeMap::new();
-    for pair in pairs {
-        // The error quotes the name only: the value may be a secret.
-        let (k, v) = pair
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| anyhow!("--{flag}: expected NAME=VALUE"))?;
-        out.insert(k.to_owned(), Credential::clear(v));
-    }
-    Ok(Some(out))
+fn credential_pairs(pairs: &[NamedValue]) -> Option<BTreeMap<String, Credential>> {
+    (!pairs.is_empty()).then(|| {
+        pairs
+            .iter()
+            .map(|p| (p.name.clone(), Credential::Clear(p.value.clone())))
+            .collect()
+    })
 }
 
 fn read_pem(path: &PathBuf, flag: &str) -> anyhow::Result<String> {
@@ -397,7 +417,7 @@ impl SettingArgs {
     /// Writes the settings these flags give into `settings`. Reads stdin for
     /// `--static-header-stdin`.
     fn apply(&self, settings: &mut ServerSettings) -> anyhow::Result<()> {
-        let mut headers = credential_pairs(&self.static_headers, "static-header")?;
+        let mut headers = credential_pairs(&self.static_headers);
         if let Some(name) = &self.static_header_stdin {
             let value = read_secret_line(&format!("the value of header {name}"))?;
             headers
@@ -508,7 +528,7 @@ impl AddArgs {
             settings.transport = Some(transport.parse().map_err(|e: String| anyhow!(e))?);
         }
         let stdio = self.upstream.starts_with("stdio:");
-        if let Some(env) = credential_pairs(&self.connection.env, "env")? {
+        if let Some(env) = credential_pairs(&self.connection.env) {
             if !stdio {
                 bail!("--env applies to a stdio upstream");
             }
@@ -559,7 +579,7 @@ impl UpdateArgs {
                 .then(|| self.extra_audiences.clone()),
             introspection_endpoint: self.introspection_endpoint.clone(),
             introspection_client_id: self.introspection_client_id.clone(),
-            env: credential_pairs(&self.env, "env")?,
+            env: credential_pairs(&self.env),
             ..Default::default()
         };
         if let Some(path) = &self.issuer_ca {
@@ -825,11 +845,11 @@ mod tests {
             leeway: None,
             issuer: IssuerArgs::default(),
             connection: UpstreamArgs {
-                env: vec!["TOKEN=env-s3cret".into()],
+                env: vec!["TOKEN=env-s3cret".parse().unwrap()],
                 ..Default::default()
             },
             settings: SettingArgs {
-                static_headers: vec!["x-api-key=hdr-s3cret".into()],
+                static_headers: vec!["x-api-key=hdr-s3cret".parse().unwrap()],
                 unmapped_tools: Some(Unmapped::Allow),
                 unmapped_resources: Some(Unmapped::Deny),
                 unmapped_prompts: Some(Unmapped::Allow),
@@ -841,6 +861,11 @@ mod tests {
                 ..Default::default()
             },
         };
+        let printed = format!("{a:?}");
+        assert!(
+            !printed.contains("s3cret") && printed.contains("TOKEN"),
+            "{printed}"
+        );
         let s = Value::Object(a.to_new().unwrap().settings.unwrap());
         assert_eq!(s["unmapped_tools"], "allow");
         assert_eq!(s["unmapped_resources"], "deny");

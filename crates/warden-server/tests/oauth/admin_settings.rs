@@ -17,6 +17,17 @@ fn groups() -> Value {
     json!([{ "scope": "crm:read", "tools": ["search"] }])
 }
 
+/// Registers server `crm` (one tool group) with `settings`.
+async fn register_crm(h: &H, token: &str, settings: Value) -> Resp {
+    let body = json!({
+        "name": "crm",
+        "upstream": "http://127.0.0.1:9/mcp",
+        "tool_groups": groups(),
+        "settings": settings,
+    });
+    post(h, "/admin/v1/servers", token, body).await
+}
+
 #[tokio::test]
 async fn a_registration_without_a_tool_group_is_refused() {
     let h = H::new().await;
@@ -51,24 +62,18 @@ async fn a_registration_without_a_tool_group_is_refused() {
 async fn challenge_scope_and_every_other_setting_can_be_set_and_unset() {
     let h = H::new().await;
     let t = admin_token(&h, &["admin:read", "admin:write"]).await;
-    let r = post(
+    let r = register_crm(
         &h,
-        "/admin/v1/servers",
         &t,
         json!({
-            "name": "crm",
-            "upstream": "http://127.0.0.1:9/mcp",
-            "tool_groups": groups(),
-            "settings": {
-                "challenge_scope": "crm:read",
-                "unmapped_tools": "allow",
-                "unmapped_resources": "deny",
-                "unmapped_prompts": "allow",
-                "allowed_origins": ["https://app.example"],
-                "upstream_timeout_secs": 30,
-                "resource_name": "CRM",
-                "transport": "streamable-http",
-            },
+            "challenge_scope": "crm:read",
+            "unmapped_tools": "allow",
+            "unmapped_resources": "deny",
+            "unmapped_prompts": "allow",
+            "allowed_origins": ["https://app.example"],
+            "upstream_timeout_secs": 30,
+            "resource_name": "CRM",
+            "transport": "streamable-http",
         }),
     )
     .await;
@@ -126,18 +131,8 @@ async fn static_header_values_are_sealed_and_shown_only_as_set() {
     const SECRET: &str = "hdr-Zm9vYmFyLXNlY3JldC12YWx1ZQ";
     let h = H::new().await;
     let t = admin_token(&h, &["admin:read", "admin:write"]).await;
-    let r = post(
-        &h,
-        "/admin/v1/servers",
-        &t,
-        json!({
-            "name": "crm",
-            "upstream": "http://127.0.0.1:9/mcp",
-            "tool_groups": groups(),
-            "settings": { "static_headers": { "x-api-key": SECRET } },
-        }),
-    )
-    .await;
+    let headers = json!({ "static_headers": { "x-api-key": SECRET } });
+    let r = register_crm(&h, &t, headers).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(!r.body.contains(SECRET));
     assert_eq!(r.json()["settings"]["static_headers"]["x-api-key"], "set");

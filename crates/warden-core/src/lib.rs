@@ -17,5 +17,6 @@ pub mod pkce;
 pub mod policy;
 pub mod scope;
 pub mod secret;
+pub mod server_settings;
 pub mod sync;
 pub mod uri;

@@ -37,6 +37,10 @@ pub struct ServerView {
     /// The external issuer this server trusts; absent for this Warden's own tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
+    /// The server's settings (see `NewServer::settings`); a credential (a static header's
+    /// value, an `env` value, the introspection client secret) is shown only as `"set"`.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub settings: serde_json::Map<String, serde_json::Value>,
     /// Created, UNIX seconds.
     pub created_at: i64,
 }

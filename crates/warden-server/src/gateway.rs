@@ -56,8 +56,10 @@
 //! `tools/list`, `resources/list`, `resources/templates/list` and `prompts/list` results
 //! are filtered to what the token may use, so nothing is listed that would be denied.
 //!
-//! Other per-server `settings`: `"static_headers"` (an object of header → value sent to
-//! the upstream; secret-typed and never logged; if it sets `Authorization`, the assertion
+//! The settings are the fields of [`warden_core::server_settings::ServerSettings`], parsed
+//! once when a registration is compiled. Other per-server `settings`: `"static_headers"`
+//! (an object of header → value sent to the upstream; sealed at rest, secret-typed and
+//! never logged; if it sets `Authorization`, the assertion
 //! moves to `X-Warden-Assertion`), `"allowed_origins"` (extra browser origins),
 //! `"challenge_scope"` (the `scope` of a 401 challenge; by default every scope the server
 //! defines), `"upstream_timeout_secs"` (time to the upstream's response headers, default

@@ -27,7 +27,8 @@ pub struct ServerRecord {
     pub leeway_secs: i64,
     /// Issuer override, if any.
     pub issuer: Option<String>,
-    /// Further settings, kept as given.
+    /// Further settings: a JSON object that `warden_core::server_settings::ServerSettings`
+    /// parses, its credentials sealed before they are written.
     pub settings: serde_json::Value,
     /// UNIX seconds.
     pub created_at: i64,

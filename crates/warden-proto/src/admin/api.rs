@@ -36,9 +36,10 @@ pub struct NewServer {
     /// `jwt` (default) or `opaque`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_format: Option<String>,
-    /// Per-server gateway settings (see the gateway documentation): `accept_jwt_typ`,
-    /// `introspection_endpoint`, `introspection_client_id`, `introspection_requires_aud`,
-    /// `issuer_ca`, `upstream_ca`, `transport`, `unmapped_tools`, …
+    /// Per-server gateway settings: the fields of Warden's `ServerSettings` type
+    /// (`transport`, `static_headers`, `unmapped_tools`, `challenge_scope`, …; see the
+    /// OpenAPI document). An unknown key is refused. Credential values (`static_headers`,
+    /// `env`) are sealed before they are stored and never returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<serde_json::Map<String, serde_json::Value>>,
     /// The introspection client secret, in clear on the way in only: the server seals it

@@ -68,6 +68,23 @@ mod tests {
     }
 
     #[test]
+    fn the_settings_schema_lists_exactly_the_settable_settings() {
+        use warden_core::server_settings::ServerSettings;
+        let doc = document_for("https://w.example", "https://w.example").unwrap();
+        let settable: BTreeSet<String> = ServerSettings::settable().map(str::to_owned).collect();
+        assert_eq!(properties(&doc, "ServerSettings"), settable);
+        let schemas = &doc["components"]["schemas"];
+        let patchable: BTreeSet<String> = schemas["ServerUpdate"]["properties"]["settings"]
+            ["propertyNames"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(patchable, settable);
+    }
+
+    #[test]
     fn the_document_parses_and_its_schemas_match_the_wire_types() {
         let doc = document_for("https://w.example", "https://w.example").unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
@@ -86,6 +103,7 @@ mod tests {
             access_token_ttl_secs: 1,
             leeway_secs: 1,
             issuer: Some("i".into()),
+            settings: serde_json::Map::from_iter([("transport".to_owned(), json!("sse"))]),
             created_at: 1,
         };
         check(&doc, "ServerView", &server);

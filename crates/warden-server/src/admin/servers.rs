@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use warden_core::config::Config;
 use warden_core::keys::Sealer;
 use warden_core::scope::valid_token;
+use warden_core::server_settings::{Credential, ServerSettings, TokenFormat};
 use warden_core::uri::CanonicalUri;
 use warden_proto::admin::{NewServer, Removed, ServerUpdate, ServerView, ToolGroupView};
 use warden_store::{ServerRecord, ServerStore, StoreError, ToolGroup};
@@ -114,39 +115,14 @@ fn validate_groups(groups: &[ToolGroupView]) -> Result<Vec<ToolGroup>, AdminErro
     Ok(out)
 }
 
-/// Settings only an external issuer uses: a server returned to Warden's own tokens
-/// drops them (and its sealed introspection secret).
-const EXTERNAL_SETTINGS: &[&str] = &[
-    "accept_jwt_typ",
-    "extra_audiences",
-    "introspection_endpoint",
-    "introspection_client_id",
-    "introspection_requires_aud",
-    "introspection_cache_secs",
-    "issuer_ca",
-    "jwks_uri",
-];
-
-/// The other settings a registration may carry; anything in neither list is refused.
-const OTHER_SETTINGS: &[&str] = &[
-    "upstream_ca",
-    "transport",
-    "unmapped_tools",
-    "unmapped_resources",
-    "unmapped_prompts",
-    "allowed_origins",
-    "upstream_timeout_secs",
-    "resource_name",
-    "static_headers",
-    "env",
-    "max_processes",
-];
-
-/// Where the sealed introspection client secret is kept in a record's settings.
-const SEALED_SECRET: &str = "introspection_client_secret";
+/// Why a registration needs a tool group: a server that defines no scope is one no
+/// client can be granted a token for (every request for it gets `invalid_scope`).
+const NO_SCOPE: &str = "a server needs at least one tool group (a scope and the tools it \
+     grants, e.g. `--scope notes:read=search,read`): with none, no client can get a token \
+     for it";
 
 /// Validates a registration against the config's policy and builds its record, with
-/// the introspection secret sealed and the whole registration compiled the way the
+/// every credential setting sealed and the whole registration compiled the way the
 /// gateway will compile it, so a bad one is refused now rather than at first use.
 pub fn build_sealed(
     new: &NewServer,
@@ -168,10 +144,10 @@ fn build_keeping(
 ) -> Result<ServerRecord, AdminError> {
     let mut rec = build(new, config, now)?;
     if let Some(format) = &new.token_format {
-        if !matches!(format.as_str(), "jwt" | "opaque") {
-            return Err(invalid("token_format must be jwt or opaque"));
-        }
-        rec.token_format = format.clone();
+        let format: TokenFormat = format
+            .parse()
+            .map_err(|_| invalid("token_format must be jwt or opaque"))?;
+        rec.token_format = format.as_str().to_owned();
     }
     if let Some(issuer) = &new.issuer {
         if issuer != &config.issuer {
@@ -179,22 +155,36 @@ fn build_keeping(
         }
         rec.issuer = Some(issuer.clone());
     }
-    if let Some(settings) = &new.settings {
-        let known = |k: &str| EXTERNAL_SETTINGS.contains(&k) || OTHER_SETTINGS.contains(&k);
-        if let Some(k) = settings.keys().find(|k| !known(k)) {
-            return Err(invalid(format!("unknown setting {k:?}")));
+    // The settings a registration may carry are the fields of `ServerSettings`, less the
+    // internal ones.
+    let mut settings = match &new.settings {
+        Some(map) => {
+            if let Some(k) = map.keys().find(|k| ServerSettings::is_internal(k)) {
+                return Err(invalid(format!(
+                    "setting {k:?} cannot be set here{}",
+                    if k == "introspection_client_secret" {
+                        ": give it as the introspection_client_secret field, to be sealed"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            ServerSettings::parse_map(map).map_err(invalid)?
         }
-        rec.settings = serde_json::Value::Object(settings.clone());
-    }
-    let sealed = match &new.introspection_client_secret {
-        Some(secret) => Some(
-            crate::gateway::external::seal_secret(sealer, &rec.name, secret).map_err(invalid)?,
-        ),
-        None => sealed,
+        None => ServerSettings::default(),
     };
-    if let (Some(sealed), Some(map)) = (sealed, rec.settings.as_object_mut()) {
-        map.insert(SEALED_SECRET.into(), sealed);
-    }
+    settings.introspection_client_secret = match (&new.introspection_client_secret, sealed) {
+        (Some(secret), _) => Some(Credential::clear(secret.clone())),
+        (None, Some(kept)) => Some(
+            serde_json::from_value(kept)
+                .map_err(|_| invalid("the stored introspection client secret does not parse"))?,
+        ),
+        (None, None) => None,
+    };
+    settings
+        .seal_credentials(sealer, &rec.name)
+        .map_err(invalid)?;
+    rec.settings = settings.to_value();
     crate::gateway::registry::Protected::compile(&rec, config, sealer)
         .map(drop)
         .map_err(|e| invalid(format!("invalid registration: {e}")))?;
@@ -266,6 +256,11 @@ pub fn view(r: &ServerRecord) -> ServerView {
         access_token_ttl_secs: r.access_token_ttl_secs,
         leeway_secs: r.leeway_secs,
         issuer: r.issuer.clone(),
+        // Credentials are shown as "set"; a record whose settings no longer parse shows
+        // none (the gateway refuses it, and logs why).
+        settings: ServerSettings::parse(&r.settings)
+            .map(|s| s.redacted())
+            .unwrap_or_default(),
         created_at: r.created_at,
     }
 }
@@ -274,13 +269,11 @@ pub fn view(r: &ServerRecord) -> ServerView {
 /// introspection secret to keep if the patch brings no new one.
 fn patched(rec: &ServerRecord, patch: &ServerUpdate) -> (NewServer, Option<Value>) {
     let mut settings: Map<String, Value> = rec.settings.as_object().cloned().unwrap_or_default();
-    let mut sealed = settings.remove(SEALED_SECRET);
+    let mut sealed = settings.remove("introspection_client_secret");
     let issuer = match &patch.issuer {
         None => rec.issuer.clone(),
         Some(None) => {
-            for k in EXTERNAL_SETTINGS {
-                settings.remove(*k);
-            }
+            ServerSettings::clear_external(&mut settings);
             sealed = None;
             None
         }
@@ -353,6 +346,9 @@ pub async fn update(
             ));
         }
         local_only_stdio(actor, &old)?;
+        if patch.tool_groups.as_ref().is_some_and(Vec::is_empty) {
+            return Err(invalid(NO_SCOPE));
+        }
         let (new, sealed) = patched(&old, patch);
         let now = app.clock.now();
         let mut rec = build_keeping(&new, sealed, &app.config, &app.sealer, now)?;
@@ -486,6 +482,9 @@ fn local_only_stdio(actor: &Actor, rec: &ServerRecord) -> Result<(), AdminError>
 /// Registers a server.
 pub async fn create(app: &App, actor: &Actor, new: &NewServer) -> Result<ServerView, AdminError> {
     let rec = build_sealed(new, &app.config, &app.sealer, app.clock.now())?;
+    if rec.tool_groups.is_empty() {
+        return Err(invalid(NO_SCOPE));
+    }
     local_only_stdio(actor, &rec)?;
     // The name is checked first for the clearer message; the store's unique keys still
     // decide a race.

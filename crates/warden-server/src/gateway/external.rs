@@ -46,10 +46,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Limited};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use warden_core::jwt::JwtError;
 use warden_core::keys::Sealer;
 use warden_core::secret::{token_hash, SecretString};
+use warden_core::server_settings::{seal_context, Credential, ServerSettings, TokenFormat};
 use warden_store::ServerRecord;
 
 use super::registry::Protected;
@@ -66,9 +67,8 @@ pub const IDP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest document read from an issuer.
 pub const MAX_IDP_DOCUMENT: usize = 256 * 1024;
 
-/// Default and largest lifetime of a cached introspection result, seconds.
+/// Default lifetime of a cached introspection result, seconds.
 const DEFAULT_INTROSPECTION_CACHE: i64 = 60;
-const MAX_INTROSPECTION_CACHE: i64 = 3600;
 
 /// A server's external issuer, compiled from its registration.
 pub struct ExternalIssuer {
@@ -134,31 +134,39 @@ pub(crate) struct IdpAnswer {
 impl ExternalIssuer {
     /// Compiles the external-issuer part of `record` (whose issuer is `issuer`).
     pub fn compile(issuer: &str, record: &ServerRecord, sealer: &Sealer) -> Result<Self, String> {
-        let settings = &record.settings;
+        let settings = ServerSettings::parse(&record.settings)?;
+        Self::compile_parsed(issuer, record, &settings, sealer)
+    }
+
+    /// [`Self::compile`] with the record's settings already parsed.
+    pub fn compile_parsed(
+        issuer: &str,
+        record: &ServerRecord,
+        settings: &ServerSettings,
+        sealer: &Sealer,
+    ) -> Result<Self, String> {
         check_idp_url(issuer, "issuer")?;
-        let roots = match settings.get("issuer_ca") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(pem)) => Some(TrustRoots::from_pem(pem, "issuer_ca")?),
-            Some(_) => return Err("settings.issuer_ca must be a PEM string".into()),
+        let roots = match &settings.issuer_ca {
+            None => None,
+            Some(pem) => Some(TrustRoots::from_pem(pem, "issuer_ca")?),
         };
-        let has_introspection = settings
-            .as_object()
-            .is_some_and(|m| m.keys().any(|k| k.starts_with("introspection_")));
-        let check = match record.token_format.as_str() {
-            "opaque" => Check::Introspection(IntrospectionSettings::compile(record, sealer)?),
-            "jwt" if has_introspection => {
+        let check = match record.token_format.parse()? {
+            TokenFormat::Opaque => Check::Introspection(IntrospectionSettings::compile(
+                &record.name,
+                settings,
+                sealer,
+            )?),
+            TokenFormat::Jwt if settings.has_introspection() => {
                 return Err("settings.introspection_* apply to token_format \"opaque\" only".into())
             }
-            "jwt" => Check::Jwks(JwksSettings {
-                jwks_uri: match settings.get("jwks_uri") {
-                    None | Some(Value::Null) => None,
-                    Some(Value::String(u)) => Some(check_idp_url(u, "settings.jwks_uri")?),
-                    Some(_) => return Err("settings.jwks_uri must be a string".into()),
+            TokenFormat::Jwt => Check::Jwks(JwksSettings {
+                jwks_uri: match &settings.jwks_uri {
+                    None => None,
+                    Some(u) => Some(check_idp_url(u, "settings.jwks_uri")?),
                 },
-                accept_jwt_typ: flag(settings, "accept_jwt_typ", false)?,
-                extra_audiences: extra_audiences(settings)?,
+                accept_jwt_typ: settings.accept_jwt_typ.unwrap_or(false),
+                extra_audiences: settings.extra_audiences()?,
             }),
-            other => return Err(format!("token_format {other:?} is not jwt or opaque")),
         };
         Ok(Self {
             issuer: issuer.to_owned(),
@@ -166,32 +174,6 @@ impl ExternalIssuer {
             roots,
         })
     }
-}
-
-/// Reads `settings.extra_audiences`: a list of audience names that are not URLs (a URL
-/// would name a resource, and accepting tokens also meant for another resource is what
-/// audience binding forbids).
-fn extra_audiences(settings: &Value) -> Result<Vec<String>, String> {
-    const WHAT: &str = "settings.extra_audiences must be a list of audience names";
-    let list = match settings.get("extra_audiences") {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(list)) => list,
-        Some(_) => return Err(WHAT.into()),
-    };
-    let mut out: Vec<String> = Vec::with_capacity(list.len());
-    for v in list {
-        let name = v.as_str().filter(|s| !s.trim().is_empty()).ok_or(WHAT)?;
-        if name.contains(':') || name.contains('/') {
-            return Err(format!(
-                "settings.extra_audiences: {name:?} looks like a resource URI; only names such \
-                 as Keycloak's `account` may be accepted besides the canonical URI"
-            ));
-        }
-        if !out.iter().any(|o| o == name) {
-            out.push(name.to_owned());
-        }
-    }
-    Ok(out)
 }
 
 impl std::fmt::Debug for ExternalIssuer {
@@ -210,38 +192,25 @@ impl std::fmt::Debug for ExternalIssuer {
 // === impl IntrospectionSettings ===
 
 impl IntrospectionSettings {
-    fn compile(record: &ServerRecord, sealer: &Sealer) -> Result<Self, String> {
-        let settings = &record.settings;
-        let text = |key: &str| -> Result<&str, String> {
-            settings
-                .get(key)
-                .and_then(Value::as_str)
+    fn compile(server: &str, settings: &ServerSettings, sealer: &Sealer) -> Result<Self, String> {
+        let required = |value: &Option<String>, key: &str| -> Result<String, String> {
+            value
+                .clone()
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| format!("settings.{key} is required for opaque external tokens"))
         };
         let endpoint = check_idp_url(
-            text("introspection_endpoint")?,
+            &required(&settings.introspection_endpoint, "introspection_endpoint")?,
             "settings.introspection_endpoint",
         )?;
-        let client_id = text("introspection_client_id")?.to_owned();
-        let secret = open_secret(
-            sealer,
-            &record.name,
-            settings.get("introspection_client_secret"),
-        )?;
-        let cache_secs = match settings.get("introspection_cache_secs") {
-            None | Some(Value::Null) => DEFAULT_INTROSPECTION_CACHE,
-            Some(v) => match v.as_i64() {
-                Some(s) if (1..=MAX_INTROSPECTION_CACHE).contains(&s) => s,
-                _ => return Err("settings.introspection_cache_secs must be 1..=3600".into()),
-            },
-        };
         Ok(Self {
             endpoint,
-            client_id,
-            secret,
-            requires_aud: flag(settings, "introspection_requires_aud", true)?,
-            cache_secs,
+            client_id: required(&settings.introspection_client_id, "introspection_client_id")?,
+            secret: settings.open_introspection_secret(sealer, server)?,
+            requires_aud: settings.introspection_requires_aud.unwrap_or(true),
+            cache_secs: settings
+                .introspection_cache_secs
+                .unwrap_or(DEFAULT_INTROSPECTION_CACHE),
         })
     }
 
@@ -402,60 +371,18 @@ pub fn check_idp_url(text: &str, what: &str) -> Result<Uri, String> {
         .map_err(|_| format!("{what} {text:?} is not a valid URI"))
 }
 
-fn flag(settings: &Value, key: &str, default: bool) -> Result<bool, String> {
-    match settings.get(key) {
-        None | Some(Value::Null) => Ok(default),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(format!("settings.{key} must be true or false")),
-    }
-}
-
-// === the sealed client secret ===
-
-fn seal_context(server: &str) -> String {
-    format!("warden:server:{server}:introspection_client_secret")
-}
-
-/// The value of `settings.introspection_client_secret` for `secret`: sealed with the
-/// master key and bound to the server's name, so the database never holds it in clear.
+/// The stored value of `settings.introspection_client_secret` for `secret`: sealed with
+/// the master key and bound to the server's name, so the database never holds it in clear.
 pub fn seal_secret(sealer: &Sealer, server: &str, secret: &str) -> Result<Value, String> {
-    let sealed = sealer
-        .seal(&seal_context(server), secret.as_bytes())
-        .map_err(|_| "cannot seal the introspection client secret".to_owned())?;
-    Ok(json!({ "sealed": STANDARD.encode(sealed) }))
-}
-
-fn open_secret(
-    sealer: &Sealer,
-    server: &str,
-    value: Option<&Value>,
-) -> Result<SecretString, String> {
-    // The errors name the setting, never its content.
-    let sealed = match value {
-        Some(Value::Object(map)) => map.get("sealed").and_then(Value::as_str),
-        Some(Value::String(_)) => {
-            return Err(
-                "settings.introspection_client_secret must be sealed, not clear text \
-                 (use `warden server add --introspection-client-secret-stdin`)"
-                    .into(),
-            )
-        }
-        _ => None,
-    }
-    .ok_or("settings.introspection_client_secret is required for opaque external tokens")?;
-    let bytes = STANDARD
-        .decode(sealed)
-        .map_err(|_| "settings.introspection_client_secret is not valid base64")?;
-    let plain = sealer
-        .open(&seal_context(server), &bytes)
-        .map_err(|_| "settings.introspection_client_secret does not open with this master key")?;
-    let text = std::str::from_utf8(&plain)
-        .map_err(|_| "settings.introspection_client_secret is not UTF-8")?;
-    Ok(SecretString::new(text))
+    let mut credential = Credential::clear(secret);
+    credential.seal(sealer, &seal_context(server, "introspection_client_secret"))?;
+    serde_json::to_value(&credential).map_err(|_| "cannot store the sealed secret".to_owned())
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -504,7 +431,7 @@ mod tests {
             settings: json!({
                 "introspection_endpoint": "https://idp.example/introspect",
                 "introspection_client_id": "gw",
-                "introspection_client_secret": seal_secret(&sealer, "vault", "s3cret-value").unwrap(),
+                "introspection_client_secret": sealed(&sealer, "vault", "s3cret-value"),
             }),
             created_at: 0,
             updated_at: 0,
@@ -523,19 +450,25 @@ mod tests {
         );
     }
 
+    fn sealed(sealer: &Sealer, server: &str, secret: &str) -> Value {
+        seal_secret(sealer, server, secret).unwrap()
+    }
+
     #[test]
     fn the_secret_is_sealed_and_bound_to_the_server() {
         let master = warden_core::keys::MasterKey::generate().unwrap();
         let sealer = master.sealer();
-        let v = seal_secret(&sealer, "a", "s3cret").unwrap();
+        let v = json!({ "introspection_client_secret": sealed(&sealer, "a", "s3cret") });
         assert!(!v.to_string().contains("s3cret"));
-        assert_eq!(
-            open_secret(&sealer, "a", Some(&v)).unwrap().expose(),
-            "s3cret"
-        );
-        assert!(open_secret(&sealer, "b", Some(&v)).is_err());
-        let clear = json!("s3cret");
-        let err = open_secret(&sealer, "a", Some(&clear)).unwrap_err();
+        let s = ServerSettings::parse(&v).unwrap();
+        let open = |server| s.open_introspection_secret(&sealer, server);
+        assert_eq!(open("a").unwrap().expose(), "s3cret");
+        assert!(open("b").is_err());
+        let clear = ServerSettings::parse(&json!({"introspection_client_secret": "s3cret"}));
+        let err = clear
+            .unwrap()
+            .open_introspection_secret(&sealer, "a")
+            .unwrap_err();
         assert!(!err.contains("s3cret"));
     }
 }

@@ -5,17 +5,9 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
+use warden_core::server_settings::ServerSettings;
+pub use warden_core::server_settings::Unmapped;
 use warden_store::ToolGroup;
-
-/// What a server does with a tool, resource or prompt no group names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unmapped {
-    /// Refuse it (the default): a new upstream tool is not silently reachable.
-    Deny,
-    /// Allow it to any valid token for the server.
-    Allow,
-}
 
 /// What a call needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,9 +38,10 @@ pub struct Policy {
 // === impl Policy ===
 
 impl Policy {
-    /// Compiles `groups` and the `unmapped_*` members of `settings`. A setting with a value
-    /// other than `"allow"` or `"deny"` is an error (failing closed would hide a typo).
-    pub fn compile(groups: &[ToolGroup], settings: &Value) -> Result<Self, String> {
+    /// Compiles `groups` and the `unmapped_*` members of `settings` (a value other than
+    /// `"allow"` or `"deny"` was refused when they were parsed: failing closed would hide
+    /// a typo).
+    pub fn compile(groups: &[ToolGroup], settings: &ServerSettings) -> Self {
         let mut policy = Policy::default();
         for group in groups {
             if !policy.scopes.contains(&group.scope) {
@@ -79,11 +72,11 @@ impl Policy {
         policy
             .resources
             .sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
-        policy.unmapped_tools = unmapped(settings, "unmapped_tools")?;
-        policy.unmapped_resources = unmapped(settings, "unmapped_resources")?;
-        policy.unmapped_prompts = unmapped(settings, "unmapped_prompts")?;
+        policy.unmapped_tools = settings.unmapped_tools;
+        policy.unmapped_resources = settings.unmapped_resources;
+        policy.unmapped_prompts = settings.unmapped_prompts;
         policy.scopes.sort();
-        Ok(policy)
+        policy
     }
 
     /// Every scope the server defines, sorted.
@@ -141,15 +134,6 @@ fn fallback(setting: Option<Unmapped>) -> Requirement<'static> {
     }
 }
 
-fn unmapped(settings: &Value, key: &str) -> Result<Option<Unmapped>, String> {
-    match settings.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s == "deny" => Ok(Some(Unmapped::Deny)),
-        Some(Value::String(s)) if s == "allow" => Ok(Some(Unmapped::Allow)),
-        Some(_) => Err(format!("settings.{key} must be \"allow\" or \"deny\"")),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -173,9 +157,8 @@ mod tests {
                 ),
                 group("admin", &["resource:note://secret/", "x_admin*"]),
             ],
-            &json!({}),
-        )
-        .unwrap();
+            &ServerSettings::default(),
+        );
         assert_eq!(p.tool("a"), Requirement::Scope("read"));
         assert_eq!(p.tool("b"), Requirement::Scope("read"));
         assert_eq!(p.tool("x_list"), Requirement::Scope("read"));
@@ -195,9 +178,10 @@ mod tests {
 
     #[test]
     fn unmapped_settings_relax_or_fail_loudly() {
-        let p = Policy::compile(&[], &json!({"unmapped_tools": "allow"})).unwrap();
+        let settings = ServerSettings::parse(&json!({"unmapped_tools": "allow"})).unwrap();
+        let p = Policy::compile(&[], &settings);
         assert_eq!(p.tool("anything"), Requirement::AnyToken);
         assert_eq!(p.prompt("anything"), Requirement::Unmapped);
-        assert!(Policy::compile(&[], &json!({"unmapped_tools": "yes"})).is_err());
+        assert!(ServerSettings::parse(&json!({"unmapped_tools": "yes"})).is_err());
     }
 }

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderName, HeaderValue, Uri};
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::json;
 use warden_core::config::Config;
 use warden_core::keys::Sealer;
+use warden_core::server_settings::{ServerSettings, TokenFormat, Transport};
 use warden_store::{ServerRecord, ServerStore};
 
 use super::external::ExternalIssuer;
@@ -288,20 +289,24 @@ fn plausible_name(name: &str) -> bool {
 
 impl Protected {
     /// Compiles `record` against the gateway's `config`; `sealer` opens sealed settings.
+    /// The record's settings are parsed here, once, into [`ServerSettings`].
     pub fn compile(
         record: &ServerRecord,
         config: &Config,
         sealer: &Sealer,
     ) -> Result<Self, String> {
-        let settings = &record.settings;
-        let policy = Policy::compile(&record.tool_groups, settings)?;
+        let settings = ServerSettings::parse(&record.settings)?;
+        let format: TokenFormat = record.token_format.parse()?;
+        let policy = Policy::compile(&record.tool_groups, &settings);
         let issuer = record
             .issuer
             .clone()
             .unwrap_or_else(|| config.issuer.clone());
         let tokens = if issuer != config.issuer {
-            TokenSource::External(Arc::new(ExternalIssuer::compile(&issuer, record, sealer)?))
-        } else if record.token_format == "opaque" {
+            TokenSource::External(Arc::new(ExternalIssuer::compile_parsed(
+                &issuer, record, &settings, sealer,
+            )?))
+        } else if format == TokenFormat::Opaque {
             TokenSource::WardenOpaque
         } else {
             TokenSource::Warden {
@@ -312,10 +317,7 @@ impl Protected {
             "{}/.well-known/oauth-protected-resource/mcp/{}",
             config.public_url, record.name
         );
-        let resource_name = settings
-            .get("resource_name")
-            .and_then(Value::as_str)
-            .unwrap_or(&record.name);
+        let resource_name = settings.resource_name.as_deref().unwrap_or(&record.name);
         let metadata = json!({
             "resource": record.canonical_uri,
             "authorization_servers": [issuer],
@@ -324,35 +326,26 @@ impl Protected {
             "resource_name": resource_name,
         });
         let metadata = Bytes::from(serde_json::to_vec(&metadata).map_err(|e| e.to_string())?);
-        let challenge_scope = match settings.get("challenge_scope") {
-            Some(Value::String(s)) => s.clone(),
-            None | Some(Value::Null) => policy.scopes().join(" "),
-            Some(_) => return Err("settings.challenge_scope must be a string".into()),
-        };
-        let static_headers = static_headers(settings)?;
+        let challenge_scope = settings
+            .challenge_scope
+            .clone()
+            .unwrap_or_else(|| policy.scopes().join(" "));
+        let static_headers = static_headers(&settings, sealer, &record.name)?;
         let assertion_in_authorization = !static_headers
             .iter()
             .any(|(n, _)| n == axum::http::header::AUTHORIZATION);
-        let upstream_timeout = match settings.get("upstream_timeout_secs") {
-            None | Some(Value::Null) => DEFAULT_UPSTREAM_TIMEOUT,
-            Some(v) => match v.as_u64() {
-                Some(s) if (1..=3600).contains(&s) => Duration::from_secs(s),
-                _ => return Err("settings.upstream_timeout_secs must be 1..=3600".into()),
-            },
-        };
-        let allowed_origins = match settings.get("allowed_origins") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(list)) => list
-                .iter()
-                .map(|o| o.as_str().map(|s| s.trim_end_matches('/').to_owned()))
-                .collect::<Option<Vec<_>>>()
-                .ok_or("settings.allowed_origins must be a list of strings")?,
-            Some(_) => return Err("settings.allowed_origins must be a list of strings".into()),
-        };
-        let upstream_roots = match settings.get("upstream_ca") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(pem)) => Some(TrustRoots::from_pem(pem, "upstream_ca")?),
-            Some(_) => return Err("settings.upstream_ca must be a PEM string".into()),
+        let upstream_timeout = settings
+            .upstream_timeout_secs
+            .map_or(DEFAULT_UPSTREAM_TIMEOUT, Duration::from_secs);
+        let allowed_origins = settings
+            .allowed_origins
+            .iter()
+            .flatten()
+            .map(|o| o.trim_end_matches('/').to_owned())
+            .collect();
+        let upstream_roots = match &settings.upstream_ca {
+            None => None,
+            Some(pem) => Some(TrustRoots::from_pem(pem, "upstream_ca")?),
         };
         let validation_id = validation_id(record, &issuer);
         Ok(Self {
@@ -361,7 +354,7 @@ impl Protected {
             validation_id,
             tokens,
             leeway: record.leeway_secs.clamp(0, 300),
-            upstream: Upstream::parse(&record.upstream, settings)?,
+            upstream: Upstream::parse(&record.upstream, &settings, sealer, &record.name)?,
             upstream_roots,
             policy,
             metadata,
@@ -386,21 +379,21 @@ fn validation_id(record: &ServerRecord, issuer: &str) -> SharedStr {
     warden_core::secret::hex(&warden_core::secret::token_hash(&text)).into()
 }
 
-fn static_headers(settings: &Value) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
-    let map = match settings.get("static_headers") {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Object(map)) => map,
-        Some(_) => return Err("settings.static_headers must be an object".into()),
-    };
-    map.iter()
+/// The `static_headers` setting, opened and marked sensitive.
+fn static_headers(
+    settings: &ServerSettings,
+    sealer: &Sealer,
+    server: &str,
+) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    settings
+        .open_static_headers(sealer, server)?
+        .into_iter()
         .map(|(name, value)| {
             let header = HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| format!("settings.static_headers: invalid header name {name:?}"))?;
             // The error names the header, never the value: it may be a credential.
-            let mut value = value
-                .as_str()
-                .and_then(|v| HeaderValue::from_str(v).ok())
-                .ok_or_else(|| format!("settings.static_headers.{name}: invalid value"))?;
+            let mut value = HeaderValue::from_str(value.expose())
+                .map_err(|_| format!("settings.static_headers.{name}: invalid value"))?;
             value.set_sensitive(true);
             Ok((header, value))
         })
@@ -418,23 +411,28 @@ pub fn origin_of(url: &str) -> String {
 // === impl Upstream ===
 
 impl Upstream {
-    /// Parses a registration's `upstream` (and, for stdio, its settings).
+    /// Parses a registration's `upstream` (and, for stdio, its settings, whose `env` is
+    /// opened with `sealer`).
     ///
     /// An `http(s)://` upstream speaks Streamable HTTP unless `settings.transport` is
     /// `"sse"`, or, with no `transport` setting, its path ends in `/sse` (the legacy
     /// transport's conventional endpoint); `"streamable-http"` forces the modern transport.
-    pub fn parse(text: &str, settings: &Value) -> Result<Self, String> {
+    pub fn parse(
+        text: &str,
+        settings: &ServerSettings,
+        sealer: &Sealer,
+        server: &str,
+    ) -> Result<Self, String> {
         if let Some(command) = text.strip_prefix("stdio:") {
-            return super::stdio::StdioCommand::parse(command, settings).map(Upstream::Stdio);
+            let env = settings
+                .open_env(sealer, server)?
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.expose().to_owned()))
+                .collect();
+            return super::stdio::StdioCommand::parse(command, env, settings.max_processes)
+                .map(Upstream::Stdio);
         }
-        let legacy = match settings.get("transport") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(t)) if t == "sse" => Some(true),
-            Some(Value::String(t)) if t == "streamable-http" => Some(false),
-            Some(_) => {
-                return Err("settings.transport must be \"streamable-http\" or \"sse\"".into())
-            }
-        };
+        let legacy = settings.transport.map(|t| t == Transport::Sse);
         Ok(match text.parse::<Uri>() {
             Ok(uri)
                 if matches!(uri.scheme_str(), Some("http" | "https"))

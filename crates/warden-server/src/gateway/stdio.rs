@@ -55,12 +55,13 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 /// Messages queued per open stream before the process's reader waits.
 const STREAM_BUFFER: usize = 64;
 
-/// The command a stdio upstream runs, and its settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The command a stdio upstream runs, and its settings. `Debug` shows the environment's
+/// names only: its values may be credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StdioCommand {
     /// Program and arguments (no shell).
     pub argv: Vec<String>,
-    /// Extra environment from `settings.env`.
+    /// Extra environment from `settings.env`, opened.
     pub env: Vec<(String, String)>,
     /// Most processes at once for this server.
     pub max_processes: usize,
@@ -107,34 +108,39 @@ pub struct Posted<'a> {
 
 impl StdioCommand {
     /// Parses the command line after `stdio:` (whitespace-separated, with `'…'` and
-    /// `"…"` quoting and `\` escapes; no shell) and the server's settings.
-    pub fn parse(line: &str, settings: &Value) -> Result<Self, String> {
+    /// `"…"` quoting and `\` escapes; no shell), with the server's opened `env` and its
+    /// `max_processes` setting (already range-checked).
+    pub fn parse(
+        line: &str,
+        env: Vec<(String, String)>,
+        max_processes: Option<u64>,
+    ) -> Result<Self, String> {
         let argv = split_command_line(line)?;
         if argv.is_empty() {
             return Err("stdio upstream has no command".into());
         }
-        let env = match settings.get("env") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Object(map)) => map
-                .iter()
-                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-                .collect::<Option<Vec<_>>>()
-                .ok_or("settings.env values must be strings")?,
-            Some(_) => return Err("settings.env must be an object".into()),
-        };
-        let max_processes = match settings.get("max_processes") {
-            None | Some(Value::Null) => DEFAULT_MAX_PROCESSES,
-            Some(v) => v
-                .as_u64()
-                .and_then(|n| usize::try_from(n).ok())
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or("settings.max_processes must be 1..=10000")?,
-        };
+        if let Some((k, _)) = env.iter().find(|(_, v)| v.contains('\0')) {
+            return Err(format!("settings.env.{k}: a value cannot hold a NUL byte"));
+        }
+        let max_processes = max_processes
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(DEFAULT_MAX_PROCESSES);
         Ok(Self {
             argv,
             env,
             max_processes,
         })
+    }
+}
+
+impl std::fmt::Debug for StdioCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("StdioCommand")
+            .field("argv", &self.argv)
+            .field("env", &env)
+            .field("max_processes", &self.max_processes)
+            .finish()
     }
 }
 
@@ -503,15 +509,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
     fn command_lines_split_without_a_shell() {
         let c = StdioCommand::parse(
             r#"python3 "my server.py" --name 'a b' x\ y $HOME;rm"#,
-            &json!({}),
+            Vec::new(),
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -525,12 +530,14 @@ mod tests {
                 "$HOME;rm"
             ]
         );
-        assert!(StdioCommand::parse("  ", &json!({})).is_err());
-        assert!(StdioCommand::parse("a 'b", &json!({})).is_err());
-        let c =
-            StdioCommand::parse("srv", &json!({"env": {"K": "v"}, "max_processes": 2})).unwrap();
-        assert_eq!(c.env, [("K".to_owned(), "v".to_owned())]);
+        assert!(StdioCommand::parse("  ", Vec::new(), None).is_err());
+        assert!(StdioCommand::parse("a 'b", Vec::new(), None).is_err());
+        let env = vec![("K".to_owned(), "v-s3cret".to_owned())];
+        let c = StdioCommand::parse("srv", env.clone(), Some(2)).unwrap();
+        assert_eq!(c.env, env);
         assert_eq!(c.max_processes, 2);
-        assert!(StdioCommand::parse("srv", &json!({"env": {"K": 1}})).is_err());
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let nul = vec![("K".to_owned(), "a\0b".to_owned())];
+        assert!(StdioCommand::parse("srv", nul, None).is_err());
     }
 }

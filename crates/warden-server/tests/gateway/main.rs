@@ -9,6 +9,7 @@ mod legacy_sse;
 mod metadata;
 mod opaque;
 mod scopes;
+mod sealed_settings;
 mod sessions;
 mod stdio;
 mod support;

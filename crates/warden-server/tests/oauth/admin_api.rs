@@ -96,12 +96,12 @@ async fn registry_bad_input_is_a_clear_4xx_and_changes_nothing() {
             "https",
         ),
         (
-            json!({ "name": "x", "upstream": "http://127.0.0.1:9/mcp", "canonical_uri": NOTES }),
+            json!({ "name": "x", "upstream": "http://127.0.0.1:9/mcp", "canonical_uri": NOTES, "tool_groups": [{ "scope": "x:use", "tools": ["t"] }] }),
             409,
             "canonical uri",
         ),
         (
-            json!({ "name": "notes", "upstream": "http://127.0.0.1:9/mcp" }),
+            json!({ "name": "notes", "upstream": "http://127.0.0.1:9/mcp", "tool_groups": [{ "scope": "x:use", "tools": ["t"] }] }),
             409,
             "server named \"notes\"",
         ),

@@ -224,7 +224,7 @@ async fn patch_refusals_are_clear_and_change_nothing() {
         &h,
         "/admin/v1/servers",
         &t,
-        json!({ "name": "tool", "upstream": "stdio:sh -c id" }),
+        json!({ "name": "tool", "upstream": "stdio:sh -c id", "tool_groups": [{ "scope": "tool:use", "tools": ["t"] }] }),
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
@@ -448,7 +448,12 @@ async fn status_probes_each_external_issuer_and_flags_an_unreachable_one() {
             &h,
             "/admin/v1/servers",
             &t,
-            json!({ "name": name, "upstream": "http://127.0.0.1:9/mcp", "issuer": issuer }),
+            json!({
+                "name": name,
+                "upstream": "http://127.0.0.1:9/mcp",
+                "issuer": issuer,
+                "tool_groups": [{ "scope": format!("{name}:use"), "tools": ["t"] }],
+            }),
         )
         .await;
         assert_eq!(r.status, 201, "{}", r.body);

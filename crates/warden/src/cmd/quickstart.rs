@@ -70,6 +70,7 @@ pub async fn run(common: &Common, args: QuickstartArgs) -> anyhow::Result<()> {
                 leeway: None,
                 issuer: server::IssuerArgs::default(),
                 connection: server::UpstreamArgs::default(),
+                settings: server::SettingArgs::default(),
             };
             let rec = admin::servers::build(&add.to_new()?, &opened.config, now)
                 .map_err(|e| anyhow!("{e}"))?;

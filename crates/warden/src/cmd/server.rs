@@ -1,11 +1,13 @@
 //! `warden server …`: the registry of MCP servers.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail};
 use clap::Subcommand;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use warden_core::secret::SecretString;
+use warden_core::server_settings::{Credential, ServerSettings, Unmapped};
 use warden_proto::admin::{NewServer, ServerUpdate, ServerView, ToolGroupView};
 
 use crate::admin::with_admin;
@@ -15,6 +17,20 @@ use crate::{output, Common};
 #[derive(Subcommand, Debug)]
 pub enum ServerCmd {
     /// Register an MCP server behind the gateway.
+    ///
+    /// Every tool, resource and prompt the upstream offers needs a scope: `--scope
+    /// SCOPE=ENTRY[,ENTRY…]` maps entries to a scope, where an entry is a tool name, a
+    /// tool-name prefix ending in `*` (`notes_*`), `resource:URI-PREFIX`
+    /// (`resource:note://`) or `prompt:NAME`. Anything no `--scope` maps is denied and
+    /// hidden from lists, unless `--unmapped-tools allow` (or `--unmapped-resources`,
+    /// `--unmapped-prompts`) lets any valid token for the server use it. At least one
+    /// `--scope` is required: with none, no client can get a token for the server.
+    ///
+    /// Credentials for the upstream (`--static-header`, `--env`) are sealed with the
+    /// master key before they are stored, and shown back only as "set". Pass a secret
+    /// with `--static-header-stdin NAME` rather than on the command line, where it would
+    /// land in the shell's history.
+    #[command(verbatim_doc_comment)]
     Add(Box<AddArgs>),
     /// List registered servers (the built-in `admin` resource included).
     List,
@@ -25,6 +41,13 @@ pub enum ServerCmd {
     },
     /// Change a registered server: only the fields given change, and the result is
     /// checked like a registration (a scope the policy grants cannot be dropped).
+    ///
+    /// `--scope` replaces every tool group (entries as for `add`: `tool`, `prefix*`,
+    /// `resource:URI-PREFIX`, `prompt:NAME`; anything unmapped is denied and hidden unless
+    /// `--unmapped-tools`/`--unmapped-resources`/`--unmapped-prompts allow`). A repeatable
+    /// setting (`--static-header`, `--env`, `--allowed-origin`) replaces the whole list;
+    /// `--unset SETTING` removes one setting.
+    #[command(verbatim_doc_comment)]
     Update(Box<UpdateArgs>),
     /// Remove a server.
     Remove {
@@ -43,7 +66,9 @@ pub struct AddArgs {
     /// dir only: the admin API refuses to register a command).
     #[arg(long)]
     pub upstream: String,
-    /// A tool group: `SCOPE=TOOL[,TOOL…]`. Repeatable.
+    /// A tool group: `SCOPE=ENTRY[,ENTRY…]`, an entry being a tool name, a tool-name
+    /// prefix ending in `*`, `resource:URI-PREFIX` or `prompt:NAME`. Repeatable; at least
+    /// one is required. Anything no group maps is denied (see `--unmapped-tools`).
     #[arg(long = "scope", value_name = "SCOPE=TOOLS")]
     pub scopes: Vec<String>,
     /// The canonical URI (default `{public_url}/mcp/{name}`).
@@ -62,6 +87,9 @@ pub struct AddArgs {
     /// How the upstream is reached.
     #[command(flatten)]
     pub connection: UpstreamArgs,
+    /// The other per-server settings.
+    #[command(flatten)]
+    pub settings: SettingArgs,
 }
 
 /// Arguments of `warden server update`.
@@ -72,7 +100,8 @@ pub struct UpdateArgs {
     /// A new upstream MCP endpoint.
     #[arg(long)]
     pub upstream: Option<String>,
-    /// Replace every tool group: `SCOPE=TOOL[,TOOL…]`. Repeatable.
+    /// Replace every tool group: `SCOPE=ENTRY[,ENTRY…]` (entries as for `add`).
+    /// Repeatable.
     #[arg(long = "scope", value_name = "SCOPE=TOOLS")]
     pub scopes: Vec<String>,
     /// A new canonical URI (still unique across the fleet).
@@ -126,8 +155,16 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "streamable-http|sse", value_parser = ["streamable-http", "sse"])]
     pub transport: Option<String>,
     /// For a stdio upstream: replace its processes' environment, `KEY=VALUE`. Repeatable.
+    /// The values are sealed before they are stored.
     #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
+    pub env: Vec<NamedValue>,
+    /// Remove a setting (its default applies again), e.g. `--unset challenge_scope`.
+    /// Repeatable.
+    #[arg(long = "unset", value_name = "SETTING", value_parser = settable_name)]
+    pub unset: Vec<String>,
+    /// The other per-server settings.
+    #[command(flatten)]
+    pub settings: SettingArgs,
 }
 
 /// Where a server's tokens come from: this Warden (the default) or the organisation's own
@@ -182,25 +219,120 @@ pub struct UpstreamArgs {
     #[arg(long, value_name = "streamable-http|sse", value_parser = ["streamable-http", "sse"])]
     pub transport: Option<String>,
     /// For a stdio upstream: an environment variable of its processes, `KEY=VALUE`.
-    /// Repeatable. The processes get nothing else of Warden's environment.
+    /// Repeatable. The processes get nothing else of Warden's environment. The values are
+    /// sealed with the master key before they are stored, and never shown back.
     #[arg(long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
+    pub env: Vec<NamedValue>,
 }
 
-/// `--env KEY=VALUE` flags as the `env` setting.
-fn env_setting(pairs: &[String]) -> anyhow::Result<Option<Value>> {
-    if pairs.is_empty() {
-        return Ok(None);
+/// The per-server settings that `add` and `update` share: one flag per field of
+/// [`ServerSettings`] that no other flag group sets.
+#[derive(clap::Args, Debug, Default)]
+pub struct SettingArgs {
+    /// A header sent to the upstream with every request (an API key, say), `NAME=VALUE`.
+    /// Repeatable. The value is sealed before it is stored and never shown back; prefer
+    /// `--static-header-stdin`, which keeps it out of the shell's history.
+    #[arg(long = "static-header", value_name = "NAME=VALUE")]
+    pub static_headers: Vec<NamedValue>,
+    /// A static header whose value is read from stdin (one line, after the introspection
+    /// client secret if that is read too).
+    #[arg(long, value_name = "NAME")]
+    pub static_header_stdin: Option<String>,
+    /// Tools that no `--scope` maps: `deny` (the default: refused, and hidden from
+    /// `tools/list`) or `allow` (any valid token for the server may call them).
+    #[arg(long, value_name = "allow|deny")]
+    pub unmapped_tools: Option<Unmapped>,
+    /// Resources that no `resource:` entry covers: `deny` (the default) or `allow`.
+    #[arg(long, value_name = "allow|deny")]
+    pub unmapped_resources: Option<Unmapped>,
+    /// Prompts that no `prompt:` entry names: `deny` (the default) or `allow`.
+    #[arg(long, value_name = "allow|deny")]
+    pub unmapped_prompts: Option<Unmapped>,
+    /// The `scope` the gateway's 401 challenge asks for, space-separated, e.g.
+    /// `"notes:read"` (default: every scope of the server).
+    #[arg(long, value_name = "SCOPES")]
+    pub challenge_scope: Option<String>,
+    /// A browser origin allowed to call the server, besides the gateway's own and
+    /// loopback, e.g. `https://app.example`. Repeatable.
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+    /// Time allowed to the upstream's response headers, e.g. `30s` (default 120s, at
+    /// most 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub upstream_timeout: Option<String>,
+    /// The `resource_name` of the server's protected-resource metadata (default: its
+    /// name).
+    #[arg(long, value_name = "NAME")]
+    pub resource_name: Option<String>,
+    /// For a stdio upstream: most processes at once (default 32).
+    #[arg(long, value_name = "N")]
+    pub max_processes: Option<u64>,
+    /// With an external issuer's JWTs: its JWKS URL, instead of discovering it from the
+    /// issuer's metadata.
+    #[arg(long, value_name = "URL")]
+    pub jwks_uri: Option<String>,
+    /// With an external issuer's opaque tokens: the longest a positive introspection
+    /// answer is cached, e.g. `30s` (default 60s, at most 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub introspection_cache: Option<String>,
+}
+
+/// A duration flag's value in seconds, e.g. `--token-ttl 10m`.
+fn duration_flag(value: &Option<String>, flag: &str) -> anyhow::Result<Option<i64>> {
+    value
+        .as_deref()
+        .map(|t| warden_core::config::parse_duration(t).map_err(|m| anyhow!("--{flag}: {m}")))
+        .transpose()
+}
+
+/// Checks a `--unset` name against the settable settings.
+fn settable_name(name: &str) -> Result<String, String> {
+    if ServerSettings::settable().any(|s| s == name) {
+        Ok(name.to_owned())
+    } else {
+        let all: Vec<&str> = ServerSettings::settable().collect();
+        Err(format!("not a setting; one of: {}", all.join(", ")))
     }
-    let mut env = Map::new();
-    for pair in pairs {
-        let (k, v) = pair
-            .split_once('=')
-            .filter(|(k, _)| !k.is_empty())
-            .ok_or_else(|| anyhow!("--env {pair:?}: expected KEY=VALUE"))?;
-        env.insert(k.to_owned(), Value::String(v.to_owned()));
+}
+
+/// A `NAME=VALUE` flag whose value may be a secret (`--env`, `--static-header`): `Debug`
+/// shows the name only.
+#[derive(Clone)]
+pub struct NamedValue {
+    /// The variable's or header's name.
+    pub name: String,
+    /// Its value.
+    pub value: SecretString,
+}
+
+impl std::str::FromStr for NamedValue {
+    type Err = String;
+
+    fn from_str(pair: &str) -> Result<Self, String> {
+        match pair.split_once('=') {
+            Some((name, value)) if !name.is_empty() => Ok(Self {
+                name: name.to_owned(),
+                value: SecretString::new(value),
+            }),
+            _ => Err("expected NAME=VALUE".into()),
+        }
     }
-    Ok(Some(Value::Object(env)))
+}
+
+impl std::fmt::Debug for NamedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}=[REDACTED]", self.name)
+    }
+}
+
+/// `NAME=VALUE` flags as a map of credentials.
+fn credential_pairs(pairs: &[NamedValue]) -> Option<BTreeMap<String, Credential>> {
+    (!pairs.is_empty()).then(|| {
+        pairs
+            .iter()
+            .map(|p| (p.name.clone(), Credential::Clear(p.value.clone())))
+            .collect()
+    })
 }
 
 fn read_pem(path: &PathBuf, flag: &str) -> anyhow::Result<String> {
@@ -220,7 +352,7 @@ fn read_pem(path: &PathBuf, flag: &str) -> anyhow::Result<String> {
 /// [`finish_record`].
 fn token_source(
     args: &IssuerArgs,
-    settings: &mut Map<String, Value>,
+    settings: &mut ServerSettings,
 ) -> anyhow::Result<(Option<String>, String)> {
     let format = args.token_format.clone().unwrap_or_else(|| "jwt".into());
     let introspection = args.introspection_endpoint.is_some()
@@ -239,20 +371,17 @@ fn token_source(
     };
     warden_server::gateway::external::check_idp_url(issuer, "--issuer").map_err(|e| anyhow!(e))?;
     if let Some(path) = &args.issuer_ca {
-        settings.insert(
-            "issuer_ca".into(),
-            Value::String(read_pem(path, "issuer-ca")?),
-        );
+        settings.issuer_ca = Some(read_pem(path, "issuer-ca")?);
     }
     if format == "jwt" {
         if introspection {
             bail!("--introspection-* apply to --token-format opaque");
         }
         if args.accept_jwt_typ {
-            settings.insert("accept_jwt_typ".into(), Value::Bool(true));
+            settings.accept_jwt_typ = Some(true);
         }
         if !args.extra_audiences.is_empty() {
-            settings.insert("extra_audiences".into(), json!(args.extra_audiences));
+            settings.extra_audiences = Some(args.extra_audiences.clone());
         }
         return Ok((Some(issuer.clone()), format));
     }
@@ -274,18 +403,71 @@ fn token_source(
     if client_id.is_empty() {
         bail!("--introspection-client-id must not be empty");
     }
-    settings.insert(
-        "introspection_endpoint".into(),
-        Value::String(endpoint.clone()),
-    );
-    settings.insert(
-        "introspection_client_id".into(),
-        Value::String(client_id.clone()),
-    );
+    settings.introspection_endpoint = Some(endpoint.clone());
+    settings.introspection_client_id = Some(client_id.clone());
     if args.introspection_allow_missing_aud {
-        settings.insert("introspection_requires_aud".into(), Value::Bool(false));
+        settings.introspection_requires_aud = Some(false);
     }
     Ok((Some(issuer.clone()), format))
+}
+
+// === impl SettingArgs ===
+
+impl SettingArgs {
+    /// Writes the settings these flags give into `settings`. Reads stdin for
+    /// `--static-header-stdin`.
+    fn apply(&self, settings: &mut ServerSettings) -> anyhow::Result<()> {
+        let mut headers = credential_pairs(&self.static_headers);
+        if let Some(name) = &self.static_header_stdin {
+            let value = read_secret_line(&format!("the value of header {name}"))?;
+            headers
+                .get_or_insert_with(BTreeMap::new)
+                .insert(name.clone(), Credential::Clear(value));
+        }
+        if headers.is_some() {
+            settings.static_headers = headers;
+        }
+        settings.unmapped_tools = self.unmapped_tools.or(settings.unmapped_tools);
+        settings.unmapped_resources = self.unmapped_resources.or(settings.unmapped_resources);
+        settings.unmapped_prompts = self.unmapped_prompts.or(settings.unmapped_prompts);
+        if let Some(v) = &self.challenge_scope {
+            settings.challenge_scope = Some(v.clone());
+        }
+        if !self.allowed_origins.is_empty() {
+            settings.allowed_origins = Some(self.allowed_origins.clone());
+        }
+        if let Some(t) = duration_flag(&self.upstream_timeout, "upstream-timeout")? {
+            settings.upstream_timeout_secs =
+                Some(u64::try_from(t).map_err(|_| anyhow!("--upstream-timeout: negative"))?);
+        }
+        if let Some(v) = &self.resource_name {
+            settings.resource_name = Some(v.clone());
+        }
+        if let Some(n) = self.max_processes {
+            settings.max_processes = Some(n);
+        }
+        if let Some(u) = &self.jwks_uri {
+            warden_server::gateway::external::check_idp_url(u, "--jwks-uri")
+                .map_err(|e| anyhow!(e))?;
+            settings.jwks_uri = Some(u.clone());
+        }
+        if let Some(t) = duration_flag(&self.introspection_cache, "introspection-cache")? {
+            settings.introspection_cache_secs = Some(t);
+        }
+        Ok(())
+    }
+}
+
+/// The settings as the request's `settings` object, checked the way the server will
+/// check them; `None` when there are none.
+fn settings_map(settings: &ServerSettings) -> anyhow::Result<Option<Map<String, Value>>> {
+    let value = settings.to_value();
+    // The same parse the server runs: a bad value is reported before anything is opened.
+    ServerSettings::parse(&value).map_err(|e| anyhow!(e))?;
+    Ok(match value {
+        Value::Object(map) if !map.is_empty() => Some(map),
+        _ => None,
+    })
 }
 
 /// Reads a secret from the first line of stdin.
@@ -327,42 +509,50 @@ pub fn parse_group(text: &str) -> anyhow::Result<ToolGroupView> {
 impl AddArgs {
     /// The registration request these arguments describe.
     pub fn to_new(&self) -> anyhow::Result<NewServer> {
-        let secs = |v: &Option<String>, key: &str| -> anyhow::Result<Option<i64>> {
-            v.as_deref()
-                .map(|t| {
-                    warden_core::config::parse_duration(t).map_err(|m| anyhow!("--{key}: {m}"))
-                })
-                .transpose()
-        };
-        let mut settings = Map::new();
+        if self.scopes.is_empty() {
+            bail!(
+                "give at least one --scope SCOPE=TOOL[,TOOL…]: with none, no client can get a \
+                 token for the server (tools no scope maps are denied unless \
+                 --unmapped-tools allow)"
+            );
+        }
+        let mut settings = ServerSettings::default();
         let (issuer, token_format) = token_source(&self.issuer, &mut settings)?;
         if let Some(path) = &self.connection.upstream_ca {
             if !self.upstream.starts_with("https://") {
                 bail!("--upstream-ca applies to an https upstream");
             }
-            settings.insert(
-                "upstream_ca".into(),
-                Value::String(read_pem(path, "upstream-ca")?),
-            );
+            settings.upstream_ca = Some(read_pem(path, "upstream-ca")?);
         }
         if let Some(transport) = &self.connection.transport {
-            settings.insert("transport".into(), Value::String(transport.clone()));
+            settings.transport = Some(transport.parse().map_err(|e: String| anyhow!(e))?);
         }
-        if let Some(env) = env_setting(&self.connection.env)? {
-            if !self.upstream.starts_with("stdio:") {
+        let stdio = self.upstream.starts_with("stdio:");
+        if let Some(env) = credential_pairs(&self.connection.env) {
+            if !stdio {
                 bail!("--env applies to a stdio upstream");
             }
-            settings.insert("env".into(), env);
+            settings.env = Some(env);
         }
+        if self.settings.max_processes.is_some() && !stdio {
+            bail!("--max-processes applies to a stdio upstream");
+        }
+        if self.issuer.issuer.is_none()
+            && (self.settings.jwks_uri.is_some() || self.settings.introspection_cache.is_some())
+        {
+            bail!("--jwks-uri and --introspection-cache need --issuer (an external issuer)");
+        }
+        // The introspection secret is read first, then a static header's value.
         let secret = if self.issuer.introspection_client_secret_stdin {
             Some(read_secret_line("the introspection client secret")?)
         } else {
             None
         };
+        self.settings.apply(&mut settings)?;
         Ok(NewServer {
             issuer,
             token_format: Some(token_format),
-            settings: (!settings.is_empty()).then_some(settings),
+            settings: settings_map(&settings)?,
             introspection_client_secret: secret.map(|s: SecretString| s.expose().to_owned()),
             name: self.name.clone(),
             upstream: self.upstream.clone(),
@@ -372,8 +562,8 @@ impl AddArgs {
                 .iter()
                 .map(|g| parse_group(g))
                 .collect::<anyhow::Result<_>>()?,
-            access_token_ttl_secs: secs(&self.token_ttl, "token-ttl")?,
-            leeway_secs: secs(&self.leeway, "leeway")?,
+            access_token_ttl_secs: duration_flag(&self.token_ttl, "token-ttl")?,
+            leeway_secs: duration_flag(&self.leeway, "leeway")?,
         })
     }
 }
@@ -383,45 +573,40 @@ impl AddArgs {
 impl UpdateArgs {
     /// The partial update these arguments describe; an error if they change nothing.
     pub fn to_patch(&self) -> anyhow::Result<ServerUpdate> {
-        let secs = |v: &Option<String>, key: &str| -> anyhow::Result<Option<i64>> {
-            v.as_deref()
-                .map(|t| {
-                    warden_core::config::parse_duration(t).map_err(|m| anyhow!("--{key}: {m}"))
-                })
-                .transpose()
+        let mut settings = ServerSettings {
+            accept_jwt_typ: self.accept_jwt_typ,
+            extra_audiences: (!self.extra_audiences.is_empty())
+                .then(|| self.extra_audiences.clone()),
+            introspection_endpoint: self.introspection_endpoint.clone(),
+            introspection_client_id: self.introspection_client_id.clone(),
+            env: credential_pairs(&self.env),
+            ..Default::default()
         };
-        let mut settings = Map::new();
-        if let Some(v) = self.accept_jwt_typ {
-            settings.insert("accept_jwt_typ".into(), Value::Bool(v));
-        }
-        if !self.extra_audiences.is_empty() {
-            settings.insert("extra_audiences".into(), json!(self.extra_audiences));
-        } else if self.no_extra_audiences {
-            settings.insert("extra_audiences".into(), Value::Null);
-        }
-        if let Some(v) = &self.introspection_endpoint {
-            settings.insert("introspection_endpoint".into(), Value::String(v.clone()));
-        }
-        if let Some(v) = &self.introspection_client_id {
-            settings.insert("introspection_client_id".into(), Value::String(v.clone()));
-        }
         if let Some(path) = &self.issuer_ca {
-            settings.insert(
-                "issuer_ca".into(),
-                Value::String(read_pem(path, "issuer-ca")?),
-            );
+            settings.issuer_ca = Some(read_pem(path, "issuer-ca")?);
         }
         if let Some(path) = &self.upstream_ca {
-            settings.insert(
-                "upstream_ca".into(),
-                Value::String(read_pem(path, "upstream-ca")?),
-            );
+            settings.upstream_ca = Some(read_pem(path, "upstream-ca")?);
         }
         if let Some(t) = &self.transport {
-            settings.insert("transport".into(), Value::String(t.clone()));
+            settings.transport = Some(t.parse().map_err(|e: String| anyhow!(e))?);
         }
-        if let Some(env) = env_setting(&self.env)? {
-            settings.insert("env".into(), env);
+        // The introspection secret is read first, then a static header's value.
+        let secret = if self.introspection_client_secret_stdin {
+            Some(read_secret_line("the introspection client secret")?)
+        } else {
+            None
+        };
+        self.settings.apply(&mut settings)?;
+        let mut settings = settings_map(&settings)?.unwrap_or_default();
+        if self.no_extra_audiences {
+            settings.insert("extra_audiences".into(), Value::Null);
+        }
+        for name in &self.unset {
+            if settings.contains_key(name) {
+                bail!("--unset {name} and a flag setting it contradict each other");
+            }
+            settings.insert(name.clone(), Value::Null);
         }
         let issuer = match (&self.issuer, self.warden_issuer) {
             (Some(i), _) => Some(Some(i.clone())),
@@ -442,21 +627,16 @@ impl UpdateArgs {
             upstream: self.upstream.clone(),
             canonical_uri: self.canonical_uri.clone(),
             tool_groups,
-            access_token_ttl_secs: secs(&self.token_ttl, "token-ttl")?,
-            leeway_secs: secs(&self.leeway, "leeway")?,
+            access_token_ttl_secs: duration_flag(&self.token_ttl, "token-ttl")?,
+            leeway_secs: duration_flag(&self.leeway, "leeway")?,
             issuer,
             token_format: self.token_format.clone(),
             settings: (!settings.is_empty()).then_some(settings),
             introspection_client_secret: None,
         };
-        if patch == ServerUpdate::default() && !self.introspection_client_secret_stdin {
+        if patch == ServerUpdate::default() && secret.is_none() {
             bail!("nothing to change: give at least one of --upstream, --scope, --canonical-uri, --token-ttl, --leeway, --issuer, …");
         }
-        let secret = if self.introspection_client_secret_stdin {
-            Some(read_secret_line("the introspection client secret")?)
-        } else {
-            None
-        };
         Ok(ServerUpdate {
             introspection_client_secret: secret.map(|s: SecretString| s.expose().to_owned()),
             ..patch
@@ -477,6 +657,14 @@ fn print_one(v: &ServerView) {
     println!("created        {}", output::time(v.created_at));
     for g in &v.tool_groups {
         println!("scope          {} = {}", g.scope, g.tools.join(", "));
+    }
+    for (k, value) in &v.settings {
+        let shown = match value {
+            Value::String(pem) if pem.contains("-----BEGIN") => "(PEM)".to_owned(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        println!("setting        {k} = {shown}");
     }
 }
 
@@ -570,6 +758,7 @@ mod tests {
             leeway: None,
             issuer: IssuerArgs::default(),
             connection: UpstreamArgs::default(),
+            settings: SettingArgs::default(),
         };
         let new = args.to_new().unwrap();
         assert_eq!(new.tool_groups[0].tools, ["a", "b"]);
@@ -584,12 +773,13 @@ mod tests {
         let base = || AddArgs {
             name: "kc".into(),
             upstream: "http://127.0.0.1:9000/mcp".into(),
-            scopes: vec![],
+            scopes: vec!["kc:use=t".into()],
             canonical_uri: None,
             token_ttl: None,
             leeway: None,
             issuer: IssuerArgs::default(),
             connection: UpstreamArgs::default(),
+            settings: SettingArgs::default(),
         };
         let mut a = base();
         a.issuer.issuer = Some("https://idp.example/realms/x".into());
@@ -599,7 +789,10 @@ mod tests {
         assert_eq!(new.settings.unwrap()["accept_jwt_typ"], true);
         a.issuer.extra_audiences = vec!["account".into()];
         let new = a.to_new().unwrap();
-        assert_eq!(new.settings.unwrap()["extra_audiences"], json!(["account"]));
+        assert_eq!(
+            new.settings.unwrap()["extra_audiences"],
+            serde_json::json!(["account"])
+        );
         // Extra audiences need an external issuer's JWTs.
         let mut a = base();
         a.issuer.extra_audiences = vec!["account".into()];
@@ -620,6 +813,88 @@ mod tests {
         let mut a = base();
         a.connection.transport = Some("sse".into());
         assert_eq!(a.to_new().unwrap().settings.unwrap()["transport"], "sse");
+    }
+
+    #[test]
+    fn a_registration_needs_a_scope() {
+        let mut a = AddArgs {
+            name: "notes".into(),
+            upstream: "http://127.0.0.1:9000/mcp".into(),
+            scopes: vec![],
+            canonical_uri: None,
+            token_ttl: None,
+            leeway: None,
+            issuer: IssuerArgs::default(),
+            connection: UpstreamArgs::default(),
+            settings: SettingArgs::default(),
+        };
+        let e = a.to_new().unwrap_err().to_string();
+        assert!(e.contains("at least one --scope"), "{e}");
+        a.scopes = vec!["notes:read=search".into()];
+        assert!(a.to_new().is_ok());
+    }
+
+    #[test]
+    fn every_setting_has_a_flag() {
+        let a = AddArgs {
+            name: "notes".into(),
+            upstream: "stdio:srv".into(),
+            scopes: vec!["notes:read=search".into()],
+            canonical_uri: None,
+            token_ttl: None,
+            leeway: None,
+            issuer: IssuerArgs::default(),
+            connection: UpstreamArgs {
+                env: vec!["TOKEN=env-s3cret".parse().unwrap()],
+                ..Default::default()
+            },
+            settings: SettingArgs {
+                static_headers: vec!["x-api-key=hdr-s3cret".parse().unwrap()],
+                unmapped_tools: Some(Unmapped::Allow),
+                unmapped_resources: Some(Unmapped::Deny),
+                unmapped_prompts: Some(Unmapped::Allow),
+                challenge_scope: Some("notes:read notes:write".into()),
+                allowed_origins: vec!["https://app.example".into()],
+                upstream_timeout: Some("30s".into()),
+                resource_name: Some("Notes".into()),
+                max_processes: Some(4),
+                ..Default::default()
+            },
+        };
+        let printed = format!("{a:?}");
+        assert!(
+            !printed.contains("s3cret") && printed.contains("TOKEN"),
+            "{printed}"
+        );
+        let s = Value::Object(a.to_new().unwrap().settings.unwrap());
+        assert_eq!(s["unmapped_tools"], "allow");
+        assert_eq!(s["unmapped_resources"], "deny");
+        assert_eq!(s["unmapped_prompts"], "allow");
+        assert_eq!(s["challenge_scope"], "notes:read notes:write");
+        assert_eq!(s["allowed_origins"][0], "https://app.example");
+        assert_eq!(s["upstream_timeout_secs"], 30);
+        assert_eq!(s["resource_name"], "Notes");
+        assert_eq!(s["max_processes"], 4);
+        assert_eq!(s["static_headers"]["x-api-key"], "hdr-s3cret");
+        assert_eq!(s["env"]["TOKEN"], "env-s3cret");
+        // Checked like the server checks them.
+        let mut bad = UpdateArgs {
+            name: "notes".into(),
+            ..Default::default()
+        };
+        bad.settings.challenge_scope = Some("a \"b".into());
+        assert!(bad.to_patch().is_err());
+        assert!(settable_name("challenge_scope").is_ok());
+        assert!(settable_name("builtin").is_err());
+        let unset = UpdateArgs {
+            name: "notes".into(),
+            unset: vec!["challenge_scope".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            unset.to_patch().unwrap().settings.unwrap()["challenge_scope"],
+            Value::Null
+        );
     }
 
     #[test]

@@ -145,6 +145,8 @@ async fn every_admin_command_works_remotely_with_the_bootstrap_credential() {
         "tickets",
         "--upstream",
         "http://127.0.0.1:9/mcp",
+        "--scope",
+        "tickets:use=t",
     ]));
     assert!(
         err.contains("already registered") && err.contains("409"),
@@ -156,6 +158,8 @@ async fn every_admin_command_works_remotely_with_the_bootstrap_credential() {
         "x",
         "--upstream",
         "http://127.0.0.1:9/mcp",
+        "--scope",
+        "x:use=t",
         "--canonical-uri",
         "https://a.example/x#frag",
     ]));
@@ -321,7 +325,15 @@ async fn remote_mode_refuses_without_the_right_credentials() {
         None,
     );
     let _server = r.f.serve(&[]);
-    let mut c = r.remote(&["server", "add", "x", "--upstream", "http://127.0.0.1:9/mcp"]);
+    let mut c = r.remote(&[
+        "server",
+        "add",
+        "x",
+        "--upstream",
+        "http://127.0.0.1:9/mcp",
+        "--scope",
+        "x:use=t",
+    ]);
     c.env("WARDEN_ADMIN_CLIENT_ID", ro["client_id"].as_str().unwrap())
         .env(
             "WARDEN_ADMIN_CLIENT_SECRET",
@@ -551,7 +563,15 @@ fn server_updates_policy_and_consents_work_remotely() {
         err.contains("CLI on the data dir") && err.contains("400"),
         "{err}"
     );
-    let err = fails(r.remote(&["server", "add", "tool2", "--upstream", "stdio:sh -c id"]));
+    let err = fails(r.remote(&[
+        "server",
+        "add",
+        "tool2",
+        "--upstream",
+        "stdio:sh -c id",
+        "--scope",
+        "tool:use=t",
+    ]));
     assert!(err.contains("CLI on the data dir"), "{err}");
     let local = json(
         r.local(&["--json", "server", "update", "tool", "--leeway", "5s"]),
@@ -602,6 +622,8 @@ fn status_warns_of_an_unreachable_external_issuer_and_still_exits_0() {
             "ext",
             "--upstream",
             "http://127.0.0.1:9/mcp",
+            "--scope",
+            "ext:use=t",
             "--issuer",
             &issuer,
         ]),

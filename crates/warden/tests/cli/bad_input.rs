@@ -155,6 +155,8 @@ fn admin_commands_refuse_bad_input_without_writing() {
         "x",
         "--upstream",
         "http://127.0.0.1:9/mcp",
+        "--scope",
+        "x:use=t",
         "--canonical-uri",
         f.resource.as_str(),
     ];
@@ -166,6 +168,8 @@ fn admin_commands_refuse_bad_input_without_writing() {
             "notes",
             "--upstream",
             "http://127.0.0.1:9/mcp",
+            "--scope",
+            "notes:use=t",
         ],
         &[
             "server",
@@ -173,6 +177,8 @@ fn admin_commands_refuse_bad_input_without_writing() {
             "Bad Name",
             "--upstream",
             "http://127.0.0.1:9/mcp",
+            "--scope",
+            "bad-name:use=t",
         ],
         &[
             "server",
@@ -180,6 +186,8 @@ fn admin_commands_refuse_bad_input_without_writing() {
             "y",
             "--upstream",
             "http://127.0.0.1:9/mcp",
+            "--scope",
+            "y:use=t",
             "--canonical-uri",
             "https://a.example/x#f",
         ],

@@ -23,4 +23,5 @@ mod replicas;
 mod scrubbing;
 mod sdk_clients;
 mod serve;
+mod server_settings;
 mod subagent;

@@ -86,6 +86,8 @@ fn the_remote_cli_speaks_https_under_a_private_ca() {
                 "tickets",
                 "--upstream",
                 "http://127.0.0.1:9/mcp",
+                "--scope",
+                "tickets:use=t",
             ],
         ),
         None,

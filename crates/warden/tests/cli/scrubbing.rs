@@ -256,17 +256,7 @@ async fn no_secret_survives_anywhere_after_every_flow() {
     );
 
     // Every byte of the database files.
-    let mut db = Vec::new();
-    for entry in std::fs::read_dir(&f.dir).unwrap() {
-        let p = entry.unwrap().path();
-        if p.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("warden.db")
-        {
-            db.extend(std::fs::read(&p).unwrap());
-        }
-    }
+    let db = database_bytes(&f.dir);
     assert!(db.len() > 10_000);
 
     for s in &secrets {

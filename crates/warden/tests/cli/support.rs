@@ -391,6 +391,22 @@ pub fn register_demo(mut c: Command, name: &str, upstream: &str, extra: &[&str])
     ok(c, None);
 }
 
+/// Every byte of the SQLite database files in `dir` (`warden.db` and its `-wal`).
+pub fn database_bytes(dir: &Path) -> Vec<u8> {
+    let mut db = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("warden.db")
+        {
+            db.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    db
+}
+
 /// Waits until something listens on `port`.
 pub fn wait_for_port(port: u16) {
     for _ in 0..200 {

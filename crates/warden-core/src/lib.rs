@@ -19,4 +19,5 @@ pub mod scope;
 pub mod secret;
 pub mod server_settings;
 pub mod sync;
+pub mod tool_policy;
 pub mod uri;

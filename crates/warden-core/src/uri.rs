@@ -157,6 +157,13 @@ impl fmt::Debug for CanonicalUri {
     }
 }
 
+/// The path component of an issuer URL, without a trailing slash (`""` for none).
+pub fn issuer_path(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

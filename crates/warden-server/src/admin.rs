@@ -40,8 +40,7 @@ pub mod users;
 
 pub use error::AdminError;
 
-/// The built-in server that stands for the admin API.
-pub const ADMIN_SERVER: &str = "admin";
+pub use crate::builtin::{is_builtin, ADMIN_SERVER};
 /// Lets a client read: every `GET`.
 pub const SCOPE_READ: &str = "admin:read";
 /// Lets a client change anything (and read: a writer could grant itself read anyway).
@@ -79,18 +78,12 @@ pub fn resource_uri(config: &Config) -> String {
 /// Where the admin resource's RFC 9728 metadata lives: the well-known prefix inserted
 /// before the resource's path.
 pub fn resource_metadata_url(config: &Config) -> String {
-    let path = crate::router::issuer_path(&config.public_url);
+    let path = warden_core::uri::issuer_path(&config.public_url);
     let origin = config
         .public_url
         .strip_suffix(path.as_str())
         .unwrap_or(&config.public_url);
     format!("{origin}/.well-known/oauth-protected-resource{path}/admin")
-}
-
-/// Whether `rec` is the built-in admin resource (and not a server that merely took the
-/// name before it was reserved).
-pub fn is_builtin(rec: &ServerRecord) -> bool {
-    rec.name == ADMIN_SERVER && rec.settings.get("builtin").and_then(Value::as_str) == Some("admin")
 }
 
 fn builtin_record(config: &Config, now: i64) -> ServerRecord {
@@ -107,7 +100,7 @@ fn builtin_record(config: &Config, now: i64) -> ServerRecord {
         access_token_ttl_secs: config.tokens.access_token_ttl,
         leeway_secs: config.gateway.leeway,
         issuer: None,
-        settings: json!({ "builtin": "admin" }),
+        settings: json!({ "builtin": crate::builtin::BUILTIN_MARK }),
         created_at: now,
         updated_at: now,
     }
@@ -182,7 +175,7 @@ pub fn routes(app: &App) -> Router<App> {
             app.clone(),
             auth::require_token,
         ));
-    let path = crate::router::issuer_path(&app.config.public_url);
+    let path = warden_core::uri::issuer_path(&app.config.public_url);
     let mut public = Router::new()
         .route(&format!("{PREFIX}/openapi.json"), get(openapi::document))
         .route(

@@ -112,7 +112,6 @@ pub mod journal;
 pub mod jsonrpc;
 pub mod legacy;
 pub mod metadata;
-pub mod policy;
 pub mod proxy;
 pub mod registry;
 pub mod session;

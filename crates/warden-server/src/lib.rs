@@ -15,6 +15,7 @@ use warden_telemetry::Metrics;
 
 pub mod admin;
 pub mod audit;
+pub mod builtin;
 pub mod gateway;
 pub mod health;
 pub mod keyring;

@@ -11,6 +11,7 @@ pub mod exchange;
 pub mod fetch;
 pub mod grants;
 pub mod introspect;
+pub mod issue;
 pub mod lockout;
 pub mod metadata;
 pub mod pages;

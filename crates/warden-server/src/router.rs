@@ -32,7 +32,7 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// served under that path (for proxies that do not strip it), and the discovery documents
 /// are also served at the path-inserted locations of RFC 8414 §3.1 and OIDC Discovery.
 pub fn router(app: App) -> Router {
-    let path = issuer_path(&app.config.issuer);
+    let path = warden_core::uri::issuer_path(&app.config.issuer);
     let routes = routes(&app);
     let mut router = Router::new().merge(routes.clone());
     if !path.is_empty() {
@@ -101,7 +101,7 @@ impl Dispatch {
 
     /// Serves `app` with `router` (built by [`router`], perhaps with layers added).
     pub fn with_router(app: App, router: Router) -> Self {
-        let nested = issuer_path(&app.config.issuer);
+        let nested = warden_core::uri::issuer_path(&app.config.issuer);
         let nested_route = format!("{nested}{GATEWAY_ROUTE}");
         Self {
             shared: Arc::new(Shared {
@@ -179,13 +179,6 @@ fn gateway_target<'p>(path: &'p str, nested: &str) -> Option<(&'p str, bool)> {
     };
     let plain = !rest.is_empty() && !rest.bytes().any(|b| b == b'/' || b == b'%');
     plain.then_some((rest, under))
-}
-
-/// The path component of an issuer URL, without a trailing slash (`""` for none).
-pub fn issuer_path(issuer: &str) -> String {
-    url::Url::parse(issuer)
-        .map(|u| u.path().trim_end_matches('/').to_owned())
-        .unwrap_or_default()
 }
 
 fn routes(app: &App) -> Router<App> {

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use warden_core::scope::ScopeSet;
+use warden_core::tool_policy::Requirement;
 
 use super::challenge::GatewayError;
 use super::jsonrpc::{Call, ListKind, Message};
-use super::policy::Requirement;
 use super::registry::Protected;
 use super::validate::Principal;
 

@@ -18,10 +18,10 @@ use serde_json::json;
 use warden_core::config::Config;
 use warden_core::keys::Sealer;
 use warden_core::server_settings::{ServerSettings, TokenFormat, Transport};
+use warden_core::tool_policy::Policy;
 use warden_store::{ServerRecord, ServerStore};
 
 use super::external::ExternalIssuer;
-use super::policy::Policy;
 use super::tls::TrustRoots;
 use super::SharedStr;
 use crate::App;
@@ -260,7 +260,7 @@ impl From<Entry> for Lookup {
 async fn load(app: &App, name: &str) -> Option<Entry> {
     match ServerStore::get(&app.store, name).await {
         // The admin API is served by Warden itself, not proxied: not a gateway server.
-        Ok(Some(record)) if crate::admin::is_builtin(&record) => Some(Entry::Missing),
+        Ok(Some(record)) if crate::builtin::is_builtin(&record) => Some(Entry::Missing),
         Ok(Some(record)) => match Protected::compile(&record, &app.config, &app.sealer) {
             Ok(p) => Some(Entry::Found(Arc::new(p))),
             Err(reason) => {
@@ -297,7 +297,11 @@ impl Protected {
     ) -> Result<Self, String> {
         let settings = ServerSettings::parse(&record.settings)?;
         let format: TokenFormat = record.token_format.parse()?;
-        let policy = Policy::compile(&record.tool_groups, &settings);
+        let groups = record.tool_groups.iter();
+        let policy = Policy::compile(
+            groups.map(|g| (g.scope.as_str(), g.tools.as_slice())),
+            &settings,
+        );
         let issuer = record
             .issuer
             .clone()

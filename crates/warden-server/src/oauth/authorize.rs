@@ -133,7 +133,7 @@ async fn resolve_servers(app: &App, resources: &[String]) -> Result<Vec<ServerRe
             .ok_or_else(|| "resource is not a registered server".to_owned())?;
         // The admin API is for machine identities (client credentials) only: a user never
         // consents to admin scopes on behalf of an app.
-        if crate::admin::is_builtin(&server) {
+        if crate::builtin::is_builtin(&server) {
             return Err("the admin API cannot be authorized by a user".to_owned());
         }
         if !out.iter().any(|s| s.name == server.name) {

@@ -35,9 +35,9 @@ use warden_store::ServerStore;
 
 use super::authorize::defined_scopes;
 use super::client_auth::{AuthMethod, AuthenticatedClient};
+use super::issue::{answer, Answer, Claims};
 use super::params::Params;
 use super::revoke::verify_own_jwt;
-use super::token::{answer, Answer, Claims};
 use super::{ErrorCode, OAuthError};
 use crate::App;
 

@@ -22,9 +22,9 @@ use warden_store::{
 
 use super::authorize::defined_scopes;
 use super::client_auth::AuthenticatedClient;
+use super::issue::{answer, server_ttl, Answer, Claims};
 use super::params::Params;
 use super::revoke::revoke_family;
-use super::token::{answer, server_ttl, Answer, Claims};
 use super::{ErrorCode, OAuthError};
 use crate::audit::Event;
 use crate::App;

@@ -17,7 +17,7 @@ pub async fn document(app: &App) -> Result<AuthorizationServerMetadata, OAuthErr
         .await?
         .into_iter()
         // The admin scopes are for admin clients only: not advertised to everyone.
-        .filter(|s| !crate::admin::is_builtin(s))
+        .filter(|s| !crate::builtin::is_builtin(s))
         .flat_map(|s| s.tool_groups.into_iter().map(|g| g.scope))
         .collect();
     scopes.sort();

@@ -1,13 +1,17 @@
-//! A server's scope policy, compiled from its tool groups and settings.
+//! A server's scope policy, compiled from its tool groups and settings: what each tool,
+//! resource and prompt needs. The gateway asks it for every call and for every item of a
+//! list result, so what is listed and what may be called are decided by the same rule.
 //!
-//! See the [gateway module docs](super) for the entry syntax (`tool`, `tool*`,
-//! `resource:<prefix>`, `prompt:<name>`) and the `unmapped_*` settings.
+//! A tool group is a scope and the entries it unlocks. An entry is a tool name
+//! (`notes_read`), a tool-name prefix ending in `*` (`notes_*`; the longest prefix wins),
+//! explicitly `tool:<name>`, `resource:<uri-prefix>` (the longest matching prefix wins),
+//! or `prompt:<name>`. Anything no entry covers needs [`Requirement::Unmapped`] (denied)
+//! unless the server's `unmapped_*` setting is `allow`.
 
 use std::collections::HashMap;
 
-use warden_core::server_settings::ServerSettings;
-pub use warden_core::server_settings::Unmapped;
-use warden_store::ToolGroup;
+use crate::server_settings::ServerSettings;
+pub use crate::server_settings::Unmapped;
 
 /// What a call needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,17 +42,20 @@ pub struct Policy {
 // === impl Policy ===
 
 impl Policy {
-    /// Compiles `groups` and the `unmapped_*` members of `settings` (a value other than
-    /// `"allow"` or `"deny"` was refused when they were parsed: failing closed would hide
-    /// a typo).
-    pub fn compile(groups: &[ToolGroup], settings: &ServerSettings) -> Self {
+    /// Compiles tool groups, each a scope and its entries, and the `unmapped_*` members
+    /// of `settings` (a value other than `"allow"` or `"deny"` was refused when they were
+    /// parsed: failing closed would hide a typo).
+    pub fn compile<'g>(
+        groups: impl IntoIterator<Item = (&'g str, &'g [String])>,
+        settings: &ServerSettings,
+    ) -> Self {
         let mut policy = Policy::default();
-        for group in groups {
-            if !policy.scopes.contains(&group.scope) {
-                policy.scopes.push(group.scope.clone());
+        for (group_scope, entries) in groups {
+            if !policy.scopes.iter().any(|s| s == group_scope) {
+                policy.scopes.push(group_scope.to_owned());
             }
-            for entry in &group.tools {
-                let scope = group.scope.clone();
+            for entry in entries {
+                let scope = group_scope.to_owned();
                 if let Some(prefix) = entry.strip_prefix("resource:") {
                     policy.resources.push((prefix.to_owned(), scope));
                 } else if let Some(name) = entry.strip_prefix("prompt:") {
@@ -140,16 +147,23 @@ mod tests {
 
     use super::*;
 
-    fn group(scope: &str, tools: &[&str]) -> ToolGroup {
-        ToolGroup {
-            scope: scope.into(),
-            tools: tools.iter().map(|t| (*t).to_owned()).collect(),
-        }
+    fn group(scope: &str, tools: &[&str]) -> (String, Vec<String>) {
+        (
+            scope.to_owned(),
+            tools.iter().map(|t| (*t).to_owned()).collect(),
+        )
+    }
+
+    fn compile(groups: &[(String, Vec<String>)], settings: &ServerSettings) -> Policy {
+        Policy::compile(
+            groups.iter().map(|(s, t)| (s.as_str(), t.as_slice())),
+            settings,
+        )
     }
 
     #[test]
     fn entries_map_to_scopes_and_unmapped_is_denied() {
-        let p = Policy::compile(
+        let p = compile(
             &[
                 group(
                     "read",
@@ -179,7 +193,7 @@ mod tests {
     #[test]
     fn unmapped_settings_relax_or_fail_loudly() {
         let settings = ServerSettings::parse(&json!({"unmapped_tools": "allow"})).unwrap();
-        let p = Policy::compile(&[], &settings);
+        let p = compile(&[], &settings);
         assert_eq!(p.tool("anything"), Requirement::AnyToken);
         assert_eq!(p.prompt("anything"), Requirement::Unmapped);
         assert!(ServerSettings::parse(&json!({"unmapped_tools": "yes"})).is_err());

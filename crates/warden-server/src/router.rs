@@ -162,7 +162,12 @@ where
                 GATEWAY_ROUTE
             };
             let method = request.method().clone();
-            let served = crate::gateway::serve(&shared.app, name, request);
+            let served = crate::gateway::serve(
+                &shared.app,
+                name,
+                crate::gateway::Endpoint::Canonical,
+                request,
+            );
             Ok(measured(&shared.app, route, &method, served).await)
         }))
     }

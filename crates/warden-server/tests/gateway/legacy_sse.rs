@@ -127,7 +127,7 @@ impl EventStream {
             .unwrap()
             .starts_with("text/event-stream"));
         EventStream {
-            body: resp.into_body(),
+            body: Body::new(resp.into_body()),
             buf: String::new(),
         }
     }

@@ -477,6 +477,54 @@ async fn direct_dispatch_and_the_router_answer_alike() {
     }
 }
 
+/// Layers are declared in one place and the direct `/mcp/{name}` service runs under
+/// them as the router's routes do: the trace layer, declared only there, records a
+/// request that `Dispatch` answered without the router.
+#[tokio::test]
+async fn the_direct_gateway_service_runs_under_every_layer() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let gw = Gw::start(json!({})).await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let r = {
+        // This test's runtime runs on this thread only.
+        let _guard = tracing::subscriber::set_default(subscriber);
+        gw.rpc(
+            "notes",
+            None,
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+        )
+        .await
+    };
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.lines().any(|l| l.contains("uri=/mcp/notes")
+            && l.contains("finished processing request")
+            && l.contains("status=401")),
+        "{text}"
+    );
+}
+
 /// `warden_server::serve::serve`, the listener `warden serve` runs: it answers HTTP/1.1
 /// and HTTP/2 with prior knowledge, and on shutdown closes idle keep-alive connections,
 /// lets a request in flight finish, and then returns.

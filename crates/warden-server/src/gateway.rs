@@ -103,6 +103,7 @@ use crate::App;
 
 pub mod assertion;
 pub mod authorize;
+mod body;
 pub mod cache;
 pub mod challenge;
 pub mod cors;

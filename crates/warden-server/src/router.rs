@@ -80,7 +80,7 @@ type Layers = ServiceBuilder<
     Stack<
         MetricsLayer,
         Stack<
-            TraceLayer<SharedClassifier<ServerErrorsAsFailures>>,
+            TraceLayer<SharedClassifier<ServerErrorsAsFailures>, MakeRequestSpan>,
             Stack<SetSensitiveRequestHeadersLayer, Identity>,
         >,
     >,
@@ -110,11 +110,25 @@ fn layers(app: &App, route: &str) -> Layers {
     ServiceBuilder::new()
         // Marks credentials so that no layer's Debug output prints them.
         .layer(SetSensitiveRequestHeadersLayer::new(SENSITIVE_HEADERS))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span as MakeRequestSpan))
         .layer(MetricsLayer {
             app: app.clone(),
             route: route.into(),
         })
+}
+
+/// How the trace layer opens a request's span.
+type MakeRequestSpan = fn(&Request<Body>) -> tracing::Span;
+
+/// The span of a request: its method and path, never its query, where a misplaced token
+/// (`?access_token=`, refused by the gateway) or a code would be.
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        version = ?request.version(),
+    )
 }
 
 /// What a listener serves: [`router`], except that the gateway's `/mcp/{name}` (the path

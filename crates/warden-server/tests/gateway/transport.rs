@@ -504,25 +504,28 @@ async fn the_direct_gateway_service_runs_under_every_layer() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let r = {
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let (r, misplaced) = {
         // This test's runtime runs on this thread only.
         let _guard = tracing::subscriber::set_default(subscriber);
-        gw.rpc(
-            "notes",
-            None,
-            None,
-            json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
-        )
-        .await
+        let r = gw.rpc("notes", None, None, ping.clone()).await;
+        // A token in the query string is refused, and never written to the request's span.
+        let req = Request::post("/mcp/notes?access_token=leaked-query-token")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(ping.to_string()))
+            .unwrap();
+        (r, gw.send(req).await)
     };
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(misplaced.status, StatusCode::BAD_REQUEST);
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
-        text.lines().any(|l| l.contains("uri=/mcp/notes")
+        text.lines().any(|l| l.contains("path=/mcp/notes")
             && l.contains("finished processing request")
             && l.contains("status=401")),
         "{text}"
     );
+    assert!(!text.contains("leaked-query-token"), "{text}");
 }
 
 /// `warden_server::serve::serve`, the listener `warden serve` runs: it answers HTTP/1.1

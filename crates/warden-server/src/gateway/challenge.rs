@@ -195,6 +195,11 @@ impl GatewayError {
                 HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
             );
         }
+        if parts.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is left unread: the connection cannot carry another
+            // request, and a keep-alive client must know before it sends one.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 

@@ -379,6 +379,7 @@ async fn oversized_bodies_are_413() {
     let r = gw.send(req).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.json()["error"]["message"], "Payload Too Large");
+    assert_eq!(r.header("connection"), "close", "the rest is left unread");
     // Between the AS's 1 MiB limit and the gateway's 4 MiB: accepted.
     let token2 = gw.token("notes", "notes:read").await;
     // (The demo itself takes up to axum's default 2 MB.)

@@ -24,10 +24,12 @@
 //!
 //! Every refusal is one [`challenge::GatewayError`], mapped to a status, a
 //! `WWW-Authenticate` challenge and a JSON-RPC error body in one exhaustive `match`.
-//! Every decision (allow, deny, upstream failure) is counted in
-//! `warden_gateway_decisions_total` and queued to the audit log (`gateway.allow` /
-//! `gateway.deny`, with method, target and reason, never token material), in batches of
-//! up to a few milliseconds ([`journal`]).
+//! Every request is one decision ([`journal::Decision`]: allow, deny, or error when the
+//! gateway could not decide or deliver), requests for unknown or unavailable servers
+//! included. It is counted in `warden_gateway_decisions_total` (unknown and unavailable
+//! names under the fixed labels `(unknown)` and `(unavailable)`) and queued to the audit
+//! log (`gateway.allow` / `gateway.deny` / `gateway.error`, with method, target and
+//! reason, never token material), in batches of up to a few milliseconds ([`journal`]).
 //!
 //! Upstreams are Streamable HTTP over `http://` or `https://` ([`proxy`], TLS in
 //! [`tls`]), the legacy HTTP+SSE transport ([`legacy`]), or stdio commands ([`stdio`]).
@@ -103,6 +105,7 @@ use crate::App;
 
 pub mod assertion;
 pub mod authorize;
+mod body;
 pub mod cache;
 pub mod challenge;
 pub mod cors;
@@ -159,13 +162,13 @@ impl Gateway {
     }
 }
 
-pub(crate) use handler::serve;
+pub(crate) use handler::{serve, Endpoint};
 
 /// The gateway's routes, merged into the main router.
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/mcp/{name}", any(handler::mcp))
-        .route("/mcp/{name}/message", any(legacy::message))
+        .route("/mcp/{name}/message", any(handler::message))
         .route(
             "/.well-known/oauth-protected-resource/mcp/{name}",
             get(metadata::protected_resource).options(metadata::preflight),

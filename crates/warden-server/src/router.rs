@@ -3,30 +3,38 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, Method, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{ConnectInfo, MatchedPath};
+use axum::http::{header, Method, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::future::{BoxFuture, Either};
+use futures_util::future::{BoxFuture, Either, FutureExt as _, Map};
 use serde_json::json;
+use tower::builder::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
+use tower::{Layer, Service};
+use tower_http::classify::{
+    NeverClassifyEos, ServerErrorsAsFailures, ServerErrorsFailureClass, SharedClassifier,
+};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{
+    DefaultOnBodyChunk, DefaultOnEos, DefaultOnFailure, ResponseBody, TraceLayer,
+};
 
 use crate::{health, oauth, App};
 
 /// Largest request body any endpoint reads.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// Builds the router for `app`.
+/// Builds the router for `app`, every route under [`layers`].
 ///
 /// When the issuer has a path (`https://auth.example.com/tenant`), every route is also
 /// served under that path (for proxies that do not strip it), and the discovery documents
@@ -49,10 +57,7 @@ pub fn router(app: App) -> Router {
     }
     router
         .fallback(not_found)
-        .layer(middleware::from_fn_with_state(app.clone(), record_metrics))
-        .layer(TraceLayer::new_for_http())
-        // Marks credentials so that no layer's Debug output prints them.
-        .layer(SetSensitiveRequestHeadersLayer::new(SENSITIVE_HEADERS))
+        .layer(layers(&app, UNMATCHED))
         .with_state(app)
 }
 
@@ -67,13 +72,71 @@ const SENSITIVE_HEADERS: [header::HeaderName; 3] = [
 /// [`MatchedPath`] gives it.
 const GATEWAY_ROUTE: &str = "/mcp/{name}";
 
+/// The route label of a request no route matched.
+const UNMATCHED: &str = "unmatched";
+
+/// The layer stack of [`layers`].
+type Layers = ServiceBuilder<
+    Stack<
+        MetricsLayer,
+        Stack<
+            TraceLayer<SharedClassifier<ServerErrorsAsFailures>, MakeRequestSpan>,
+            Stack<SetSensitiveRequestHeadersLayer, Identity>,
+        >,
+    >,
+>;
+
+/// `S` under [`layers`].
+type Layered<S> = <Layers as Layer<S>>::Service;
+
+/// The body of a response that passed through [`layers`] outside the router.
+type LayeredBody = ResponseBody<
+    Body,
+    NeverClassifyEos<ServerErrorsFailureClass>,
+    DefaultOnBodyChunk,
+    DefaultOnEos,
+    DefaultOnFailure,
+>;
+
+/// The body of a [`Dispatch`] response: from the router, or from the gateway's direct
+/// service.
+pub type DispatchBody = http_body_util::Either<Body, LayeredBody>;
+
+/// Every layer a request passes through, outermost first: the one place layers are
+/// declared. [`router`] applies it to each of its routes and [`Dispatch`] to the
+/// gateway's direct service, so a layer added here cannot be skipped by either.
+/// `route` labels the HTTP metrics of a request the router did not match.
+fn layers(app: &App, route: &str) -> Layers {
+    ServiceBuilder::new()
+        // Marks credentials so that no layer's Debug output prints them.
+        .layer(SetSensitiveRequestHeadersLayer::new(SENSITIVE_HEADERS))
+        .layer(TraceLayer::new_for_http().make_span_with(request_span as MakeRequestSpan))
+        .layer(MetricsLayer {
+            app: app.clone(),
+            route: route.into(),
+        })
+}
+
+/// How the trace layer opens a request's span.
+type MakeRequestSpan = fn(&Request<Body>) -> tracing::Span;
+
+/// The span of a request: its method and path, never its query, where a misplaced token
+/// (`?access_token=`, refused by the gateway) or a code would be.
+fn request_span(request: &Request<Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        version = ?request.version(),
+    )
+}
+
 /// What a listener serves: [`router`], except that the gateway's `/mcp/{name}` (the path
-/// every MCP request of the fleet takes) goes straight to its handler.
+/// every MCP request of the fleet takes) goes straight to its handler, under the same
+/// [`layers`].
 ///
-/// The router's matching, its layers and the boxed services between them cost about a
-/// tenth of a proxied request's CPU. The direct call does what they did for this route:
-/// the credentials are marked sensitive and the HTTP metrics recorded under the same
-/// label; the request span is the handler's own.
+/// The router's matching and the boxed services between its layers cost about a tenth
+/// of a proxied request's CPU. The direct service skips those, not the layers.
 #[derive(Clone)]
 pub struct Dispatch {
     /// Shared by every connection's copy: hyper clones the service for every request.
@@ -84,13 +147,65 @@ pub struct Dispatch {
 }
 
 struct Shared {
-    app: App,
     router: Router,
+    /// The gateway's endpoint, at the root and under `nested`.
+    gateway: Layered<Gateway>,
+    nested_gateway: Layered<Gateway>,
     /// The issuer's path, under which every route is also served (`""` for none).
     nested: String,
-    /// The metrics label of the gateway route under `nested`.
-    nested_route: String,
 }
+
+/// `/mcp/{name}` without the router: what [`Dispatch`] puts under [`layers`].
+#[derive(Clone)]
+struct Gateway {
+    app: App,
+}
+
+/// Records the HTTP metrics of each response, under the route the router matched, or
+/// the service's own.
+#[derive(Clone)]
+struct MetricsLayer {
+    app: App,
+    route: Arc<str>,
+}
+
+/// See [`MetricsLayer`].
+#[derive(Clone)]
+struct RecordMetrics<S> {
+    inner: S,
+    app: App,
+    route: Arc<str>,
+}
+
+/// A response on its way, with what its metrics need.
+struct Measured<F> {
+    inner: F,
+    app: App,
+    route: RouteLabel,
+    method: Method,
+    start: Instant,
+}
+
+/// The metrics label of a request's route.
+enum RouteLabel {
+    Matched(MatchedPath),
+    Own(Arc<str>),
+}
+
+/// The answer of a [`Dispatch`].
+pub struct DispatchFuture(Either<RouterFuture, GatewayFuture>);
+
+/// A response from the router.
+type RouterFuture = Map<RouteFuture<Infallible>, ToDispatchBody<Body>>;
+
+/// A response from the gateway's direct service.
+type GatewayFuture =
+    Map<<Layered<Gateway> as Service<Request<Body>>>::Future, ToDispatchBody<LayeredBody>>;
+
+type ToDispatchBody<B> =
+    fn(Result<Response<B>, Infallible>) -> Result<Response<DispatchBody>, Infallible>;
+
+// === impl Dispatch ===
 
 impl Dispatch {
     /// Serves `app` with [`router`].
@@ -103,12 +218,13 @@ impl Dispatch {
     pub fn with_router(app: App, router: Router) -> Self {
         let nested = warden_core::uri::issuer_path(&app.config.issuer);
         let nested_route = format!("{nested}{GATEWAY_ROUTE}");
+        let gateway = Gateway { app: app.clone() };
         Self {
             shared: Arc::new(Shared {
-                app,
                 router,
+                gateway: layers(&app, GATEWAY_ROUTE).service(gateway.clone()),
+                nested_gateway: layers(&app, &nested_route).service(gateway),
                 nested,
-                nested_route,
             }),
             peer: None,
         }
@@ -123,48 +239,156 @@ impl Dispatch {
     }
 }
 
-impl<B> tower::Service<axum::http::Request<B>> for Dispatch
+impl<B> Service<Request<B>> for Dispatch
 where
     B: axum::body::HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
 {
-    type Response = Response;
+    type Response = Response<DispatchBody>;
     type Error = Infallible;
-    type Future = Either<RouteFuture<Infallible>, BoxFuture<'static, Result<Response, Infallible>>>;
+    type Future = DispatchFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<B>) -> Self::Future {
         let mut request = request.map(Body::new);
-        let Some((name, nested)) = gateway_target(request.uri().path(), &self.shared.nested) else {
+        let Some((_, nested)) = gateway_target(request.uri().path(), &self.shared.nested) else {
             // Only the router's handlers ask for the peer.
             if let Some(peer) = self.peer {
                 request.extensions_mut().insert(ConnectInfo(peer));
             }
-            return Either::Left(tower::Service::call(
-                &mut self.shared.router.clone(),
-                request,
+            let routed = self.shared.router.clone().call(request);
+            return DispatchFuture(Either::Left(
+                routed.map(from_router as ToDispatchBody<Body>),
             ));
         };
-        let name = name.to_owned();
-        let shared = Arc::clone(&self.shared);
-        Either::Right(Box::pin(async move {
-            for name in &SENSITIVE_HEADERS {
-                if let Some(v) = request.headers_mut().get_mut(name) {
-                    v.set_sensitive(true);
-                }
-            }
-            let route = if nested {
-                &shared.nested_route
-            } else {
-                GATEWAY_ROUTE
+        let mut gateway = if nested {
+            self.shared.nested_gateway.clone()
+        } else {
+            self.shared.gateway.clone()
+        };
+        let served = gateway.call(request);
+        DispatchFuture(Either::Right(
+            served.map(from_gateway as ToDispatchBody<LayeredBody>),
+        ))
+    }
+}
+
+fn from_router(answer: Result<Response, Infallible>) -> Result<Response<DispatchBody>, Infallible> {
+    answer.map(|r| r.map(http_body_util::Either::Left))
+}
+
+fn from_gateway(
+    answer: Result<Response<LayeredBody>, Infallible>,
+) -> Result<Response<DispatchBody>, Infallible> {
+    answer.map(|r| r.map(http_body_util::Either::Right))
+}
+
+impl Future for DispatchFuture {
+    type Output = Result<Response<DispatchBody>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+// === impl Gateway ===
+
+impl Service<Request<Body>> for Gateway {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let app = self.app.clone();
+        Box::pin(async move {
+            // The path was matched by `Dispatch`: the name is its last segment.
+            let name = request
+                .uri()
+                .path()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            Ok(
+                crate::gateway::serve(&app, name, crate::gateway::Endpoint::Canonical, request)
+                    .await,
+            )
+        })
+    }
+}
+
+// === impl MetricsLayer ===
+
+impl<S> Layer<S> for MetricsLayer {
+    type Service = RecordMetrics<S>;
+
+    fn layer(&self, inner: S) -> RecordMetrics<S> {
+        RecordMetrics {
+            inner,
+            app: self.app.clone(),
+            route: Arc::clone(&self.route),
+        }
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for RecordMetrics<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    S::Future: Unpin,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Measured<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let route = match request.extensions().get::<MatchedPath>() {
+            Some(matched) => RouteLabel::Matched(matched.clone()),
+            None => RouteLabel::Own(Arc::clone(&self.route)),
+        };
+        let method = request.method().clone();
+        Measured {
+            inner: self.inner.call(request),
+            app: self.app.clone(),
+            route,
+            method,
+            start: Instant::now(),
+        }
+    }
+}
+
+impl<F, ResBody, E> Future for Measured<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>> + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let result = ready!(Pin::new(&mut this.inner).poll(cx));
+        if let Ok(response) = &result {
+            let route = match &this.route {
+                RouteLabel::Matched(matched) => matched.as_str(),
+                RouteLabel::Own(own) => own,
             };
-            let method = request.method().clone();
-            let served = crate::gateway::serve(&shared.app, name, request);
-            Ok(measured(&shared.app, route, &method, served).await)
-        }))
+            this.app.metrics.record_http(
+                route,
+                this.method.as_str(),
+                response.status().as_u16(),
+                this.start.elapsed(),
+            );
+        }
+        Poll::Ready(result)
     }
 }
 
@@ -219,34 +443,6 @@ fn routes(app: &App) -> Router<App> {
 
 async fn not_found() -> Response {
     (StatusCode::NOT_FOUND, Json(json!({ "error": "not_found" }))).into_response()
-}
-
-async fn record_metrics(State(app): State<App>, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    measured(&app, &route, &method, next.run(req)).await
-}
-
-/// Runs `answer` and records the HTTP metrics of its response under `route`.
-async fn measured(
-    app: &App,
-    route: &str,
-    method: &Method,
-    answer: impl Future<Output = Response>,
-) -> Response {
-    let start = Instant::now();
-    let response = answer.await;
-    app.metrics.record_http(
-        route,
-        method.as_str(),
-        response.status().as_u16(),
-        start.elapsed(),
-    );
-    response
 }
 
 #[cfg(test)]

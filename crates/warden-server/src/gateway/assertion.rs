@@ -15,7 +15,10 @@
 //! | `jti` | fresh |
 //!
 //! Signing costs about as much as verifying, so one assertion is reused for all requests
-//! carrying the same token until shortly before it expires.
+//! carrying the same token until shortly before it expires, and only for the audience it
+//! was minted for: a server whose upstream changes gets a fresh one at once.
+
+use std::sync::PoisonError;
 
 use axum::http::HeaderValue;
 use serde_json::{json, Map, Value};
@@ -40,6 +43,8 @@ const REFRESH_MARGIN: i64 = 15;
 #[derive(Clone)]
 pub(crate) struct CachedAssertion {
     header: HeaderValue,
+    /// The `aud` it carries.
+    audience: Box<str>,
     iat: i64,
     exp: i64,
 }
@@ -51,22 +56,40 @@ pub fn upstream_authorization(
     principal: &Principal,
     now: i64,
 ) -> Result<HeaderValue, GatewayError> {
-    let cached = match principal.assertion.read() {
-        Ok(guard) => guard.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
+    // Only the header is cloned out of the lock (a reference count), not the entry.
+    let reused = {
+        let guard = principal
+            .assertion
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        guard
+            .as_ref()
+            .filter(|c| c.reusable_for(audience, now))
+            .map(|c| c.header.clone())
     };
-    if let Some(c) = cached {
-        if now >= c.iat && now < c.exp - REFRESH_MARGIN.min((c.exp - c.iat) / 2) {
-            return Ok(c.header);
-        }
+    if let Some(header) = reused {
+        return Ok(header);
     }
     let fresh = mint(app, audience, principal, now)?;
     let header = fresh.header.clone();
-    match principal.assertion.write() {
-        Ok(mut guard) => *guard = Some(fresh),
-        Err(poisoned) => *poisoned.into_inner() = Some(fresh),
-    }
+    *principal
+        .assertion
+        .write()
+        .unwrap_or_else(PoisonError::into_inner) = Some(fresh);
     Ok(header)
+}
+
+// === impl CachedAssertion ===
+
+impl CachedAssertion {
+    /// Whether this assertion may go to the upstream `audience` at `now`: it was minted
+    /// for that audience (a server's upstream can change while its tokens stay valid) and
+    /// is not about to expire.
+    fn reusable_for(&self, audience: &str, now: i64) -> bool {
+        *self.audience == *audience
+            && now >= self.iat
+            && now < self.exp - REFRESH_MARGIN.min((self.exp - self.iat) / 2)
+    }
 }
 
 fn mint(
@@ -104,6 +127,7 @@ fn mint(
     header.set_sensitive(true);
     Ok(CachedAssertion {
         header,
+        audience: audience.into(),
         iat: now,
         exp,
     })

@@ -11,6 +11,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use warden_core::scope::ScopeSet;
 
+use super::journal::Decision;
 use super::jsonrpc::{
     self, FORBIDDEN, HEADER_MISMATCH, INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR,
     SERVER_ERROR, SESSION_NOT_FOUND,
@@ -131,6 +132,34 @@ enum Challenge {
 // === impl GatewayError ===
 
 impl GatewayError {
+    /// The decision this refusal records: a deny when the request was refused, an error
+    /// when the gateway could not decide or deliver.
+    pub fn decision(&self) -> Decision {
+        match self {
+            GatewayError::UnknownServer
+            | GatewayError::MethodNotAllowed
+            | GatewayError::ForbiddenOrigin
+            | GatewayError::TokenInQuery
+            | GatewayError::MalformedAuthorization
+            | GatewayError::MissingToken
+            | GatewayError::InvalidToken(_)
+            | GatewayError::InsufficientScope { .. }
+            | GatewayError::NotPermitted { .. }
+            | GatewayError::SessionNotFound { .. }
+            | GatewayError::Parse
+            | GatewayError::Batch
+            | GatewayError::InvalidMessage { .. }
+            | GatewayError::InvalidParams { .. }
+            | GatewayError::HeaderMismatch { .. }
+            | GatewayError::PayloadTooLarge => Decision::Deny,
+            GatewayError::ServerUnavailable
+            | GatewayError::IssuerUnavailable(_)
+            | GatewayError::UpstreamUnavailable { .. }
+            | GatewayError::UpstreamTimeout { .. }
+            | GatewayError::Internal(_) => Decision::Error,
+        }
+    }
+
     /// A short reason for the audit log and metrics (no token material).
     pub fn reason(&self) -> String {
         match self {
@@ -171,6 +200,11 @@ impl GatewayError {
                 header::RETRY_AFTER,
                 HeaderValue::from_static(crate::health::RETRY_AFTER_SECS),
             );
+        }
+        if parts.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body is left unread: the connection cannot carry another
+            // request, and a keep-alive client must know before it sends one.
+            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }

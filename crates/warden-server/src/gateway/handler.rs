@@ -1,69 +1,101 @@
-//! The `/mcp/{name}` handler: the steps of the [module docs](super), in order, and one
-//! audit record and metric per request.
+//! The gateway's one pipeline: the steps of the [module docs](super), in order, for every
+//! endpoint and transport, and one audit record and metric per request.
+//!
+//! The checks (method, token, body, JSON-RPC message, mirrored headers, session,
+//! authorization) and the cleaning of the answer are written once, here. What differs by
+//! transport (where the session comes from, how the message reaches the upstream) is
+//! a [`Transport`], matched at the two points where it matters, so a check added to the
+//! pipeline applies to Streamable HTTP, the legacy HTTP+SSE message endpoint and stdio
+//! alike.
 
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use axum::http::{Method, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
-use http_body_util::{BodyExt as _, LengthLimitError, Limited};
-use serde_json::{json, Value};
+use serde_json::Value;
 use warden_store::NewAuditEvent;
 
 use super::authorize::{Permit, Visibility};
+use super::body::{read_body, settle};
 use super::challenge::GatewayError;
+use super::journal::{AuditDetail, Decision};
 use super::jsonrpc::{Call, ListKind, Message};
 use super::registry::{Lookup, Protected, Upstream};
 use super::session::{Session, SESSION_HEADER};
 use super::sse::{self, Rewrite};
+use super::stdio::StdioCommand;
 use super::validate::{self, Principal};
 use super::{assertion, cors, legacy, proxy, stdio};
 use crate::App;
 
-/// Largest request body the gateway reads.
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Longest requested server name an audit record keeps, in characters.
+const MAX_REQUESTED_NAME: usize = 64;
 
 const ASSERTION_HEADER: HeaderName = HeaderName::from_static("x-warden-assertion");
 
+/// Which of the gateway's endpoints a request came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `/mcp/{name}`, the server's canonical URI.
+    Canonical,
+    /// `/mcp/{name}/message`, where legacy HTTP+SSE clients post their messages.
+    LegacyMessage,
+}
+
+/// How a request reaches the upstream: the part of the pipeline that differs by
+/// transport.
+#[derive(Clone, Copy)]
+enum Transport<'s> {
+    /// Streamable HTTP (or an upstream this build cannot reach, refused when the
+    /// upstream request is built).
+    Http,
+    /// A command spawned and bridged by the gateway.
+    Stdio(&'s StdioCommand),
+    /// The legacy transport's event stream, opened on the canonical URI.
+    LegacyStream,
+    /// A legacy client's message, posted to the endpoint its event stream named.
+    LegacyMessage,
+}
+
+/// What a decision is about, as the metrics and the audit log name it.
+#[derive(Clone, Copy)]
+enum Audited<'a> {
+    /// A registered server.
+    Server(&'a Protected),
+    /// No server has the requested name (on this endpoint).
+    Unknown(&'a str),
+    /// The registration cannot be used, or the registry cannot be read.
+    Unavailable(&'a str),
+}
+
 /// What the audit record of a request says, filled in as the request progresses.
 #[derive(Default)]
-pub(super) struct Trail {
-    pub(super) principal: Option<Arc<Principal>>,
-    pub(super) method: Option<String>,
-    pub(super) target: Option<String>,
+struct Trail {
+    principal: Option<Arc<Principal>>,
+    method: Option<String>,
+    target: Option<String>,
 }
 
-/// The detail of a gateway audit event, written straight to JSON text. The fields are
-/// in sorted order, as a `serde_json::Value` map writes them (see
-/// [`warden_store::AuditDetail::Text`]).
-#[derive(serde::Serialize)]
-struct AuditDetail<'a> {
-    decision: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    method: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-    status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target: Option<&'a str>,
-}
-
-impl AuditDetail<'_> {
-    fn to_text(&self) -> warden_store::AuditDetail {
-        match serde_json::value::to_raw_value(self) {
-            Ok(text) => warden_store::AuditDetail::Text(text),
-            // Unreachable (strings and a number always serialise); keep the record anyway.
-            Err(_) => warden_store::AuditDetail::Value(json!({ "decision": self.decision })),
-        }
-    }
+/// Where a message goes within its transport.
+#[derive(Default)]
+struct Route {
+    /// The verified session it names.
+    session: Option<Arc<Session>>,
+    /// For the legacy transport: the upstream endpoint its `sessionId` stands for.
+    endpoint: Option<Uri>,
 }
 
 /// What to do with an upstream's answer.
 struct Plan {
     /// Filter this list result (POST) or, with `None` kind, any list result (GET stream).
     filter: Option<(Option<ListKind>, Visibility)>,
+    /// Whether the transport has Streamable HTTP sessions: the upstream's session id is
+    /// re-bound to the identity; otherwise it is dropped.
+    sessions: bool,
     /// The pin a session id issued or re-issued in the answer carries.
     pin: Option<Vec<String>>,
     /// Issue a gateway-only session id if the upstream sends none (a pinned
@@ -79,137 +111,96 @@ pub(super) async fn mcp(
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
-    serve(&app, name, request).await
+    serve(&app, name, Endpoint::Canonical, request).await
 }
 
-/// `/mcp/{name}`, any method. The span is at debug level: at info, creating and closing
-/// it per request cost about 4% of the gateway's CPU (the audit event names the server).
+/// `/mcp/{name}/message`: a legacy client's messages.
+pub(super) async fn message(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    serve(&app, name, Endpoint::LegacyMessage, request).await
+}
+
+/// A request to one of the gateway's endpoints, any method. The span is at debug level:
+/// at info, creating and closing it per request cost about 4% of the gateway's CPU (the
+/// audit event names the server).
 #[tracing::instrument(level = "debug", skip_all, fields(server = %name))]
-pub(crate) async fn serve(app: &App, name: String, request: Request) -> Response {
-    let server = match app.gateway.registry.lookup(app, &name).await {
+pub(crate) async fn serve(
+    app: &App,
+    name: String,
+    endpoint: Endpoint,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut body = Some(body);
+    let response = pipeline(app, &name, endpoint, &parts, &mut body).await;
+    settle(response, body, &parts.headers).await
+}
+
+/// Registry, Origin and CORS, then [`handle`]; every outcome through [`finish`].
+async fn pipeline(
+    app: &App,
+    name: &str,
+    endpoint: Endpoint,
+    parts: &Parts,
+    body: &mut Option<Body>,
+) -> Response {
+    // Audited under the requested name, cut short: no server answers to it.
+    let refused = |audited, error| finish(app, audited, &Trail::default(), Err(error), None);
+    let server = match app.gateway.registry.lookup(app, name).await {
         Lookup::Found(server) => server,
-        Lookup::Missing => return GatewayError::UnknownServer.into_response(None),
-        Lookup::Unavailable => return GatewayError::ServerUnavailable.into_response(None),
+        Lookup::Missing => return refused(Audited::Unknown(name), GatewayError::UnknownServer),
+        Lookup::Unavailable => {
+            return refused(Audited::Unavailable(name), GatewayError::ServerUnavailable)
+        }
     };
-    let origin = match cors::check(&server, request.headers()) {
+    let Some(transport) = Transport::of(endpoint, &server.upstream) else {
+        return refused(Audited::Unknown(name), GatewayError::UnknownServer);
+    };
+    let audited = Audited::Server(&server);
+    let origin = match cors::check(&server, &parts.headers) {
         Ok(origin) => origin,
-        Err(e) => return finish(app, &server, &Trail::default(), Err(e), None),
+        Err(e) => return finish(app, audited, &Trail::default(), Err(e), None),
     };
-    if request.method() == Method::OPTIONS {
-        return cors::preflight(origin, request.headers());
+    if parts.method == Method::OPTIONS {
+        return cors::preflight(origin, &parts.headers);
     }
     let mut trail = Trail::default();
-    let result = handle(app, &server, request, &mut trail).await;
-    finish(app, &server, &trail, result, origin)
+    let result = handle(app, &server, transport, parts, body, &mut trail).await;
+    finish(app, audited, &trail, result, origin)
 }
 
 async fn handle(
     app: &App,
     server: &Arc<Protected>,
-    request: Request,
+    transport: Transport<'_>,
+    parts: &Parts,
+    body: &mut Option<Body>,
     trail: &mut Trail,
 ) -> Result<Response, GatewayError> {
-    let method = request.method().clone();
-    if method != Method::POST && method != Method::GET && method != Method::DELETE {
+    let method = &parts.method;
+    if !transport.accepts(method) {
         return Err(GatewayError::MethodNotAllowed);
     }
     let now = app.clock.now();
-    let token = validate::bearer(request.headers(), request.uri().query())?
-        .ok_or(GatewayError::MissingToken)?;
+    let token =
+        validate::bearer(&parts.headers, parts.uri.query())?.ok_or(GatewayError::MissingToken)?;
     let principal = validate::authenticate(app, server, token, now).await?;
     trail.principal = Some(Arc::clone(&principal));
-    if matches!(server.upstream, Upstream::LegacySse { .. }) {
-        return legacy::open_stream(app, server, &principal, &method, request.headers(), now).await;
+    if let Transport::LegacyStream = transport {
+        return legacy::open_stream(app, server, &principal, method, &parts.headers, now).await;
     }
-    let (parts, body) = request.into_parts();
-    let sessions = &app.gateway.sessions;
-    let session = parts
-        .headers
-        .get(&SESSION_HEADER)
-        .map(|v| sessions.unwrap(&server.name, &principal, v));
-
     if method == Method::POST {
-        let body = read_body(body, &parts.headers).await?;
-        let message = Message::parse(&body)?;
-        trail.method = message.method().map(str::to_owned);
-        let call = message.call()?;
-        message.check_mirrored_headers(&call, &parts.headers)?;
-        let session = known_session(session, || message.id())?;
-        let pin = session.as_ref().and_then(|s| s.pinned.clone());
-        let visibility = Visibility::new(Arc::clone(server), Arc::clone(&principal), pin.clone());
-        let permit = visibility.authorize(&message, &call)?;
-        let Permit {
-            filter,
-            pin: new_pin,
-            target,
-        } = permit;
-        trail.target = target;
-        if let Some(tools) = &new_pin {
-            tracing::info!(
-                server = %server.name,
-                subject = principal.subject(),
-                client_id = principal.client_id(),
-                tools = ?tools,
-                "session pinned to its declared tools"
-            );
-        }
-        let upstream_session = session.as_ref().and_then(|s| s.upstream.as_deref());
-        let response = if let Upstream::Stdio(command) = &server.upstream {
-            let line = serde_json::from_slice::<Value>(&body)
-                .map_err(|_| GatewayError::Parse)?
-                .to_string();
-            let posted = stdio::Posted {
-                id: message.is_request().then(|| message.id().to_string()),
-                line,
-                sse: stdio::accepts_sse(&parts.headers),
-                initialize: matches!(call, Call::Initialize { .. }) && session.is_none(),
-                timeout: server.upstream_timeout,
-                principal: &principal,
-                rpc_id: message.id(),
-            };
-            app.gateway
-                .stdio
-                .post(server, command, upstream_session, posted)
-                .await?
-        } else {
-            let outgoing = upstream_request(
-                app,
-                server,
-                &principal,
-                Method::POST,
-                &parts.headers,
-                upstream_session,
-                Body::from(body.clone()),
-                now,
-            )?;
-            app.gateway
-                .upstream
-                .send(
-                    outgoing,
-                    server.upstream_timeout,
-                    server.upstream_roots.as_ref(),
-                )
-                .await
-                .map_err(|f| f.into_error(message.id()))?
-        };
-        let needs_session = matches!(call, Call::Initialize { .. }) && new_pin.is_some();
-        let plan = Plan {
-            filter: filter.map(|kind| (Some(kind), visibility)),
-            pin: new_pin.or(pin),
-            needs_session,
-            id: if needs_session || filter.is_some() {
-                message.id()
-            } else {
-                Value::Null
-            },
-        };
-        return answer(app, server, &principal, response, plan).await;
+        let body = read_body(body.take().unwrap_or_default(), &parts.headers).await?;
+        return post(app, server, transport, parts, &principal, body, trail, now).await;
     }
 
-    let session = known_session(session, || Value::Null)?;
-    let pin = session.as_ref().and_then(|s| s.pinned.clone());
+    let route = transport.route(app, server, &principal, parts, || Value::Null)?;
+    let pin = route.session.as_ref().and_then(|s| s.pinned.clone());
     if method == Method::DELETE {
-        match &session {
+        match &route.session {
             None => {
                 return Err(GatewayError::InvalidMessage {
                     id: Value::Null,
@@ -225,13 +216,13 @@ async fn handle(
             Some(_) => {}
         }
     }
-    let upstream_session = session.as_ref().and_then(|s| s.upstream.as_deref());
-    let response = match &server.upstream {
-        Upstream::Stdio(_) if method == Method::GET => {
+    let upstream_session = route.session.as_ref().and_then(|s| s.upstream.as_deref());
+    let response = match transport {
+        Transport::Stdio(_) if method == Method::GET => {
             app.gateway.stdio.listen(upstream_session)?
         }
-        Upstream::Stdio(_) => app.gateway.stdio.end(upstream_session)?,
-        Upstream::Http { .. } | Upstream::LegacySse { .. } | Upstream::Unsupported(_) => {
+        Transport::Stdio(_) => app.gateway.stdio.end(upstream_session)?,
+        Transport::Http | Transport::LegacyStream | Transport::LegacyMessage => {
             let outgoing = upstream_request(
                 app,
                 server,
@@ -242,21 +233,14 @@ async fn handle(
                 Body::empty(),
                 now,
             )?;
-            app.gateway
-                .upstream
-                .send(
-                    outgoing,
-                    server.upstream_timeout,
-                    server.upstream_roots.as_ref(),
-                )
-                .await
-                .map_err(|f| f.into_error(Value::Null))?
+            send(app, server, outgoing, || Value::Null).await?
         }
     };
     let visibility = Visibility::new(Arc::clone(server), Arc::clone(&principal), pin.clone());
     let plan = Plan {
         // A GET stream may replay responses (resumption): filter any list result in it.
         filter: (method == Method::GET).then_some((None, visibility)),
+        sessions: true,
         pin,
         needs_session: false,
         id: Value::Null,
@@ -264,51 +248,193 @@ async fn handle(
     answer(app, server, &principal, response, plan).await
 }
 
-/// The request's verified session: `Ok(None)` if it named none, `Err` if the id is not
-/// one this identity opened on this server.
-fn known_session(
-    session: Option<Option<Arc<Session>>>,
-    id: impl FnOnce() -> Value,
-) -> Result<Option<Arc<Session>>, GatewayError> {
-    match session {
-        None => Ok(None),
-        Some(Some(session)) => Ok(Some(session)),
-        Some(None) => Err(GatewayError::SessionNotFound { id: id() }),
+/// A POST's one JSON-RPC message: parsed, checked against its headers and session,
+/// authorized, sent upstream, its answer cleaned.
+#[allow(clippy::too_many_arguments)] // The pipeline's state at this step; one caller.
+async fn post(
+    app: &App,
+    server: &Arc<Protected>,
+    transport: Transport<'_>,
+    parts: &Parts,
+    principal: &Arc<Principal>,
+    body: Bytes,
+    trail: &mut Trail,
+    now: i64,
+) -> Result<Response, GatewayError> {
+    let message = Message::parse(&body)?;
+    trail.method = message.method().map(str::to_owned);
+    let call = message.call()?;
+    message.check_mirrored_headers(&call, &parts.headers)?;
+    let route = transport.route(app, server, principal, parts, || message.id())?;
+    let pin = route.session.as_ref().and_then(|s| s.pinned.clone());
+    let visibility = Visibility::new(Arc::clone(server), Arc::clone(principal), pin.clone());
+    let Permit {
+        filter,
+        pin: new_pin,
+        target,
+    } = visibility.authorize(&message, &call)?;
+    trail.target = target;
+    if let Some(tools) = &new_pin {
+        if let Transport::LegacyMessage = transport {
+            return Err(GatewayError::NotPermitted {
+                id: message.id(),
+                message: "declaring intended tools needs the Streamable HTTP transport; \
+                          this server uses legacy HTTP+SSE"
+                    .into(),
+            });
+        }
+        tracing::info!(
+            server = %server.name,
+            subject = principal.subject(),
+            client_id = principal.client_id(),
+            tools = ?tools,
+            "session pinned to its declared tools"
+        );
     }
+    let upstream_session = route.session.as_ref().and_then(|s| s.upstream.as_deref());
+    let response = match transport {
+        Transport::Stdio(command) => {
+            let line = serde_json::from_slice::<Value>(&body)
+                .map_err(|_| GatewayError::Parse)?
+                .to_string();
+            let posted = stdio::Posted {
+                id: message.is_request().then(|| message.id().to_string()),
+                line,
+                sse: stdio::accepts_sse(&parts.headers),
+                initialize: matches!(call, Call::Initialize { .. }) && route.session.is_none(),
+                timeout: server.upstream_timeout,
+                principal,
+                rpc_id: message.id(),
+            };
+            app.gateway
+                .stdio
+                .post(server, command, upstream_session, posted)
+                .await?
+        }
+        Transport::Http | Transport::LegacyMessage | Transport::LegacyStream => {
+            let mut outgoing = upstream_request(
+                app,
+                server,
+                principal,
+                Method::POST,
+                &parts.headers,
+                upstream_session,
+                Body::from(body.clone()),
+                now,
+            )?;
+            if let Some(endpoint) = route.endpoint {
+                *outgoing.uri_mut() = endpoint;
+            }
+            send(app, server, outgoing, || message.id()).await?
+        }
+    };
+    let needs_session = matches!(call, Call::Initialize { .. }) && new_pin.is_some();
+    let plan = Plan {
+        filter: filter.map(|kind| (Some(kind), visibility)),
+        sessions: transport.has_sessions(),
+        pin: new_pin.or(pin),
+        needs_session,
+        id: if needs_session || filter.is_some() {
+            message.id()
+        } else {
+            Value::Null
+        },
+    };
+    answer(app, server, principal, response, plan).await
 }
 
-pub(super) async fn read_body(body: Body, headers: &HeaderMap) -> Result<Bytes, GatewayError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
-        return Err(GatewayError::PayloadTooLarge);
-    }
-    // A small body arrives in one frame, kept as it is; only more are joined (what
-    // `collect` would do, with a queue allocated for every body).
-    let mut body = Limited::new(body, MAX_BODY_BYTES);
-    let mut first: Option<Bytes> = None;
-    let mut joined: Vec<u8> = Vec::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            if e.downcast_ref::<LengthLimitError>().is_some() {
-                GatewayError::PayloadTooLarge
-            } else {
-                GatewayError::Parse
+/// Sends `outgoing` to the server's upstream; a failure is a JSON-RPC error echoing `id`.
+pub(super) async fn send(
+    app: &App,
+    server: &Protected,
+    outgoing: axum::http::Request<Body>,
+    id: impl FnOnce() -> Value,
+) -> Result<Response, GatewayError> {
+    app.gateway
+        .upstream
+        .send(
+            outgoing,
+            server.upstream_timeout,
+            server.upstream_roots.as_ref(),
+        )
+        .await
+        .map_err(|f| f.into_error(id()))
+}
+
+// === impl Transport ===
+
+impl<'s> Transport<'s> {
+    /// The transport of a request to `endpoint` of a server with this upstream; `None`
+    /// if the server has no such endpoint (only a legacy server has a message endpoint).
+    fn of(endpoint: Endpoint, upstream: &'s Upstream) -> Option<Self> {
+        match (endpoint, upstream) {
+            (Endpoint::Canonical, Upstream::Stdio(command)) => Some(Transport::Stdio(command)),
+            (Endpoint::Canonical, Upstream::LegacySse { .. }) => Some(Transport::LegacyStream),
+            (Endpoint::Canonical, Upstream::Http { .. } | Upstream::Unsupported(_)) => {
+                Some(Transport::Http)
             }
-        })?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers
-        };
-        if first.is_none() && joined.is_empty() {
-            first = Some(data);
-        } else {
-            joined.extend_from_slice(&first.take().unwrap_or_default());
-            joined.extend_from_slice(&data);
+            (Endpoint::LegacyMessage, Upstream::LegacySse { .. }) => Some(Transport::LegacyMessage),
+            (
+                Endpoint::LegacyMessage,
+                Upstream::Stdio(_) | Upstream::Http { .. } | Upstream::Unsupported(_),
+            ) => None,
         }
     }
-    Ok(first.unwrap_or_else(|| Bytes::from(joined)))
+
+    /// Whether `method` is served at all: checked before the token. (The legacy
+    /// stream takes only `GET`, but a client learns that after the challenge.)
+    fn accepts(self, method: &Method) -> bool {
+        match self {
+            Transport::Http | Transport::Stdio(_) | Transport::LegacyStream => {
+                method == Method::POST || method == Method::GET || method == Method::DELETE
+            }
+            Transport::LegacyMessage => method == Method::POST,
+        }
+    }
+
+    /// Whether the transport has Streamable HTTP session ids.
+    fn has_sessions(self) -> bool {
+        match self {
+            Transport::Http | Transport::Stdio(_) => true,
+            Transport::LegacyStream | Transport::LegacyMessage => false,
+        }
+    }
+
+    /// Where the request goes: the session its `Mcp-Session-Id` names, which must be one
+    /// this identity opened on this server; for a legacy message, the endpoint its
+    /// `sessionId` stands for. `id` is the JSON-RPC id, for the error.
+    fn route(
+        self,
+        app: &App,
+        server: &Protected,
+        principal: &Principal,
+        parts: &Parts,
+        id: impl FnOnce() -> Value,
+    ) -> Result<Route, GatewayError> {
+        match self {
+            Transport::Http | Transport::Stdio(_) | Transport::LegacyStream => {
+                let Some(value) = parts.headers.get(&SESSION_HEADER) else {
+                    return Ok(Route::default());
+                };
+                match app.gateway.sessions.unwrap(&server.name, principal, value) {
+                    Some(session) => Ok(Route {
+                        session: Some(session),
+                        endpoint: None,
+                    }),
+                    None => Err(GatewayError::SessionNotFound { id: id() }),
+                }
+            }
+            Transport::LegacyMessage => {
+                match legacy::endpoint_of(app, server, principal, parts.uri.query()) {
+                    Some(endpoint) => Ok(Route {
+                        session: None,
+                        endpoint: Some(endpoint),
+                    }),
+                    None => Err(GatewayError::SessionNotFound { id: id() }),
+                }
+            }
+        }
+    }
 }
 
 /// The request to the upstream: the client's forwardable headers, the gateway's
@@ -387,37 +513,31 @@ async fn answer(
         return Err(GatewayError::UpstreamUnavailable { id: plan.id });
     }
     proxy::clean_answer_headers(&mut parts.headers);
-    let sessions = &app.gateway.sessions;
     let upstream_session = parts.headers.remove(&SESSION_HEADER);
-    let issued = match upstream_session {
-        Some(value) => match value.to_str() {
-            Ok(id) => sessions.wrap(&server.name, principal, Some(id), plan.pin.as_deref()),
-            Err(_) => {
-                tracing::warn!(server = %server.name, "upstream sent an invalid session id");
-                None
+    if plan.sessions {
+        let sessions = &app.gateway.sessions;
+        let issued = match upstream_session {
+            Some(value) => match value.to_str() {
+                Ok(id) => sessions.wrap(&server.name, principal, Some(id), plan.pin.as_deref()),
+                Err(_) => {
+                    tracing::warn!(server = %server.name, "upstream sent an invalid session id");
+                    None
+                }
+            },
+            None if plan.needs_session && parts.status.is_success() => {
+                sessions.wrap(&server.name, principal, None, plan.pin.as_deref())
             }
-        },
-        None if plan.needs_session && parts.status.is_success() => {
-            sessions.wrap(&server.name, principal, None, plan.pin.as_deref())
+            None => None,
+        };
+        if let Some(id) = issued {
+            parts.headers.insert(SESSION_HEADER, id);
         }
-        None => None,
-    };
-    if let Some(id) = issued {
-        parts.headers.insert(SESSION_HEADER, id);
     }
     let event_stream = proxy::is_event_stream(&parts.headers);
     if event_stream {
         proxy::no_buffering(&mut parts.headers);
     }
     let body = match plan.filter {
-        Some((Some(kind), visibility)) if proxy::is_json(&parts.headers) => {
-            let mut message = proxy::read_json(body)
-                .await
-                .map_err(|f| f.into_error(plan.id.clone()))?;
-            visibility.filter_response(Some(kind), &mut message);
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Body::from(message.to_string())
-        }
         Some((kind, visibility)) if event_stream => {
             parts.headers.remove(header::CONTENT_LENGTH);
             // A POST stream carries one response; a GET stream is watched to the end.
@@ -427,42 +547,61 @@ async fn answer(
                 finished: once,
             })
         }
-        _ => body,
+        // Whatever its `Content-Type` says: an upstream's label is no reason to pass a
+        // list result unfiltered.
+        Some((kind, visibility)) => {
+            let bytes = proxy::read_bounded(body)
+                .await
+                .map_err(|f| f.into_error(plan.id.clone()))?;
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(mut message) => {
+                    visibility.filter_response(kind, &mut message);
+                    parts.headers.remove(header::CONTENT_LENGTH);
+                    Body::from(message.to_string())
+                }
+                // Not JSON, so no JSON-RPC answer to hide anything in: a GET's refusal
+                // (say, a 405 in plain text) passes as it is. A list method's answer
+                // must be one.
+                Err(_) if kind.is_none() => Body::from(bytes),
+                Err(_) => {
+                    tracing::warn!(server = %server.name, "the upstream's list answer is not JSON");
+                    return Err(GatewayError::UpstreamUnavailable { id: plan.id });
+                }
+            }
+        }
+        None => body,
     };
     Ok(Response::from_parts(parts, body))
 }
 
 /// Sends the response for `result`, with one audit record and metric.
-pub(super) fn finish(
+fn finish(
     app: &App,
-    server: &Protected,
+    audited: Audited<'_>,
     trail: &Trail,
     result: Result<Response, GatewayError>,
     origin: Option<HeaderValue>,
 ) -> Response {
+    let server = audited.server();
     let (mut response, decision, reason) = match result {
-        Ok(response) => (response, "allow", None),
+        Ok(response) => (response, Decision::Allow, None),
         Err(e) => {
-            let decision = match &e {
-                // The request was authorized; the upstream failed it.
-                GatewayError::UpstreamUnavailable { .. } | GatewayError::UpstreamTimeout { .. } => {
-                    "upstream_error"
-                }
-                _ => "deny",
-            };
-            let reason = e.reason();
-            (e.into_response(Some(server)), decision, Some(reason))
+            let (decision, reason) = (e.decision(), e.reason());
+            (e.into_response(server), decision, Some(reason))
         }
     };
-    app.metrics.record_gateway_decision(&server.name, decision);
+    app.metrics
+        .record_gateway_decision(audited.metrics_label(), decision.label());
     let status = response.status().as_u16();
     if let Some(reason) = &reason {
-        tracing::debug!(server = %server.name, status, %reason, "gateway refused a request");
+        tracing::debug!(server = audited.metrics_label(), status, %reason, "gateway refused a request");
     }
+    let requested = audited.requested();
     let detail = AuditDetail {
-        decision,
+        decision: decision.label(),
         method: trail.method.as_deref(),
         reason: reason.as_deref(),
+        requested_server: requested.as_deref(),
         status,
         target: trail.target.as_deref(),
     };
@@ -471,15 +610,10 @@ pub(super) fn finish(
         app,
         NewAuditEvent {
             ts: app.clock.now_ms(),
-            kind: if decision == "deny" {
-                "gateway.deny"
-            } else {
-                "gateway.allow"
-            }
-            .to_owned(),
+            kind: decision.audit_kind().to_owned(),
             client_id: principal.map(|p| p.client_id().to_owned()),
             subject: principal.map(|p| p.subject().to_owned()),
-            server: Some(server.name.to_string()),
+            server: server.map(|s| s.name.to_string()),
             detail: detail.to_text(),
         },
     );
@@ -487,65 +621,34 @@ pub(super) fn finish(
     response
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+// === impl Audited ===
 
-    fn chunked(chunks: Vec<Vec<u8>>) -> Body {
-        Body::from_stream(futures_util::stream::iter(
-            chunks.into_iter().map(Ok::<_, std::io::Error>),
-        ))
+impl<'a> Audited<'a> {
+    fn server(self) -> Option<&'a Protected> {
+        match self {
+            Audited::Server(server) => Some(server),
+            Audited::Unknown(_) | Audited::Unavailable(_) => None,
+        }
     }
 
-    #[tokio::test]
-    async fn a_body_is_read_whole_in_one_frame_or_many() {
-        let headers = HeaderMap::new();
-        let one = read_body(Body::from("{\"a\":1}"), &headers).await.unwrap();
-        assert_eq!(&one[..], b"{\"a\":1}");
-        let parts = vec![
-            b"{\"a\"".to_vec(),
-            Vec::new(),
-            b":".to_vec(),
-            b"1}".to_vec(),
-        ];
-        let many = read_body(chunked(parts), &headers).await.unwrap();
-        assert_eq!(&many[..], b"{\"a\":1}");
-        let big = vec![
-            vec![b' '; MAX_BODY_BYTES / 2],
-            vec![b' '; MAX_BODY_BYTES / 2 + 1],
-        ];
-        assert!(matches!(
-            read_body(chunked(big), &headers).await,
-            Err(GatewayError::PayloadTooLarge)
-        ));
+    /// The `server` label of the decision metric: a registered server's name, or one
+    /// fixed label per kind of failed lookup, so that requested names (anything a
+    /// client sends) cannot grow the metric without bound.
+    fn metrics_label(self) -> &'a str {
+        match self {
+            Audited::Server(server) => &server.name,
+            Audited::Unknown(_) => "(unknown)",
+            Audited::Unavailable(_) => "(unavailable)",
+        }
     }
 
-    /// The audit chain is verified by re-serialising each stored detail as a
-    /// `serde_json::Value`: the text written straight from the struct must be exactly
-    /// that, whichever fields are present.
-    #[test]
-    fn audit_detail_text_is_what_a_value_writes() {
-        let odd = "a \"quoted\"\n\u{e9}\u{1}</script>";
-        for method in [None, Some("tools/call"), Some(odd)] {
-            for reason in [None, Some("insufficient_scope"), Some(odd)] {
-                for target in [None, Some("notes_read"), Some(odd)] {
-                    let detail = AuditDetail {
-                        decision: "deny",
-                        method,
-                        reason,
-                        status: 403,
-                        target,
-                    };
-                    let warden_store::AuditDetail::Text(text) = detail.to_text() else {
-                        panic!("not written as text");
-                    };
-                    let value: Value = serde_json::from_str(text.get()).unwrap();
-                    assert_eq!(value.to_string(), text.get());
-                    assert_eq!(value["method"].as_str(), method);
-                    assert_eq!(value["reason"].as_str(), reason);
-                    assert_eq!(value["target"].as_str(), target);
-                    assert_eq!(value["status"], 403);
-                }
+    /// The name a request asked for when no registered server answers to it, cut to
+    /// [`MAX_REQUESTED_NAME`] characters, for the audit record.
+    fn requested(self) -> Option<String> {
+        match self {
+            Audited::Server(_) => None,
+            Audited::Unknown(name) | Audited::Unavailable(name) => {
+                Some(name.chars().take(MAX_REQUESTED_NAME).collect())
             }
         }
     }

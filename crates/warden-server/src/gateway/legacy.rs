@@ -11,10 +11,11 @@
 //!   `client_id` (the same construction as [`super::session`] ids). A client can neither
 //!   read nor change where its messages go, and another identity's `sessionId` is
 //!   "Session not found". The endpoint must be on the upstream's own origin.
-//! - `POST {canonical_uri}/message?sessionId=<id>` carries one JSON-RPC message. It is
-//!   validated and authorized exactly like a Streamable HTTP POST (token, `Mcp-Method`
-//!   headers, scope per tool, resource and prompt) and forwarded to the upstream's
-//!   endpoint; its answer (normally `202 Accepted`) is passed back. A refusal is an HTTP
+//! - `POST {canonical_uri}/message?sessionId=<id>` carries one JSON-RPC message. It goes
+//!   through the gateway's one pipeline ([`super::handler`]), as a Streamable HTTP POST
+//!   does (token, `Mcp-Method` headers, scope per tool, resource and prompt), and is
+//!   forwarded to the upstream's endpoint ([`endpoint_of`]); its answer (normally
+//!   `202 Accepted`) is passed back, a list result in it filtered. A refusal is an HTTP
 //!   error with a JSON-RPC error body, which legacy clients surface as the call's error.
 //! - Responses arrive on the event stream; list results there are filtered like any
 //!   other stream's, so nothing is listed that a call would be refused.
@@ -29,7 +30,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::{Method, Uri};
 use axum::response::Response;
@@ -39,13 +39,12 @@ use serde_json::Value;
 
 use super::authorize::Visibility;
 use super::challenge::GatewayError;
-use super::handler::{self, Trail};
-use super::jsonrpc::Message;
-use super::registry::{Lookup, Protected, Upstream};
+use super::handler;
+use super::proxy;
+use super::registry::{Protected, Upstream};
 use super::session::SESSION_HEADER;
 use super::sse::{self, Rewrite, Splitter, StreamError, MAX_EVENT_BYTES};
-use super::validate::{self, Principal};
-use super::{cors, proxy};
+use super::validate::Principal;
 use crate::App;
 
 /// The query parameter of the gateway's message URL.
@@ -96,16 +95,7 @@ pub(super) async fn open_stream(
         header::ACCEPT,
         HeaderValue::from_static("text/event-stream"),
     );
-    let response = app
-        .gateway
-        .upstream
-        .send(
-            outgoing,
-            server.upstream_timeout,
-            server.upstream_roots.as_ref(),
-        )
-        .await
-        .map_err(|f| f.into_error(Value::Null))?;
+    let response = handler::send(app, server, outgoing, || Value::Null).await?;
     let (mut parts, body) = response.into_parts();
     if proxy::refused_gateway(parts.status, &server.name) {
         return Err(GatewayError::UpstreamUnavailable { id: Value::Null });
@@ -131,97 +121,8 @@ pub(super) async fn open_stream(
     Ok(Response::from_parts(parts, rewrite_stream(body, endpoint)))
 }
 
-/// `/mcp/{name}/message`: a legacy client's messages.
-#[tracing::instrument(skip_all, fields(server = %name))]
-pub(super) async fn message(
-    State(app): State<App>,
-    Path(name): Path<String>,
-    request: Request,
-) -> Response {
-    let server = match app.gateway.registry.lookup(&app, &name).await {
-        Lookup::Found(server) if matches!(server.upstream, Upstream::LegacySse { .. }) => server,
-        Lookup::Found(_) | Lookup::Missing => {
-            return GatewayError::UnknownServer.into_response(None)
-        }
-        Lookup::Unavailable => return GatewayError::ServerUnavailable.into_response(None),
-    };
-    let origin = match cors::check(&server, request.headers()) {
-        Ok(origin) => origin,
-        Err(e) => return handler::finish(&app, &server, &Trail::default(), Err(e), None),
-    };
-    if request.method() == Method::OPTIONS {
-        return cors::preflight(origin, request.headers());
-    }
-    let mut trail = Trail::default();
-    let result = post_message(&app, &server, request, &mut trail).await;
-    handler::finish(&app, &server, &trail, result, origin)
-}
-
-async fn post_message(
-    app: &App,
-    server: &Arc<Protected>,
-    request: Request,
-    trail: &mut Trail,
-) -> Result<Response, GatewayError> {
-    if request.method() != Method::POST {
-        return Err(GatewayError::MethodNotAllowed);
-    }
-    let now = app.clock.now();
-    let token = validate::bearer(request.headers(), request.uri().query())?
-        .ok_or(GatewayError::MissingToken)?;
-    let principal = validate::authenticate(app, server, token, now).await?;
-    trail.principal = Some(Arc::clone(&principal));
-    let (parts, body) = request.into_parts();
-    let body = handler::read_body(body, &parts.headers).await?;
-    let message = Message::parse(&body)?;
-    trail.method = message.method().map(str::to_owned);
-    let call = message.call()?;
-    message.check_mirrored_headers(&call, &parts.headers)?;
-    let target = endpoint_of(app, server, &principal, parts.uri.query())
-        .ok_or_else(|| GatewayError::SessionNotFound { id: message.id() })?;
-    let visibility = Visibility::new(Arc::clone(server), Arc::clone(&principal), None);
-    let permit = visibility.authorize(&message, &call)?;
-    trail.target = permit.target.clone();
-    if permit.pin.is_some() {
-        return Err(GatewayError::NotPermitted {
-            id: message.id(),
-            message: "declaring intended tools needs the Streamable HTTP transport; \
-                      this server uses legacy HTTP+SSE"
-                .into(),
-        });
-    }
-    let mut outgoing = handler::upstream_request(
-        app,
-        server,
-        &principal,
-        Method::POST,
-        &parts.headers,
-        None,
-        Body::from(body.clone()),
-        now,
-    )?;
-    *outgoing.uri_mut() = target;
-    let response = app
-        .gateway
-        .upstream
-        .send(
-            outgoing,
-            server.upstream_timeout,
-            server.upstream_roots.as_ref(),
-        )
-        .await
-        .map_err(|f| f.into_error(message.id()))?;
-    let (mut parts, body) = response.into_parts();
-    if proxy::refused_gateway(parts.status, &server.name) {
-        return Err(GatewayError::UpstreamUnavailable { id: message.id() });
-    }
-    proxy::clean_answer_headers(&mut parts.headers);
-    parts.headers.remove(&SESSION_HEADER);
-    Ok(Response::from_parts(parts, body))
-}
-
 /// The upstream URL a `sessionId` stands for, if it verifies for this identity.
-fn endpoint_of(
+pub(super) fn endpoint_of(
     app: &App,
     server: &Protected,
     principal: &Principal,

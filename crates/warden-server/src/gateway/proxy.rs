@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Limited};
@@ -272,11 +272,6 @@ pub fn is_event_stream(headers: &HeaderMap) -> bool {
     media_type_is(headers, "text/event-stream")
 }
 
-/// Whether an answer is JSON.
-pub fn is_json(headers: &HeaderMap) -> bool {
-    media_type_is(headers, "application/json")
-}
-
 fn media_type_is(headers: &HeaderMap, expected: &str) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -298,14 +293,13 @@ pub fn refused_gateway(status: StatusCode, server: &str) -> bool {
     false
 }
 
-/// Reads a JSON answer whole (bounded), for filtering.
-pub async fn read_json(body: Body) -> Result<Value, UpstreamFailure> {
-    let bytes = Limited::new(body, MAX_FILTERED_BODY)
+/// Reads an answer whole (bounded), for filtering.
+pub async fn read_bounded(body: Body) -> Result<Bytes, UpstreamFailure> {
+    Ok(Limited::new(body, MAX_FILTERED_BODY)
         .collect()
         .await
         .map_err(|_| UpstreamFailure::Unavailable)?
-        .to_bytes();
-    serde_json::from_slice(&bytes).map_err(|_| UpstreamFailure::Unavailable)
+        .to_bytes())
 }
 
 /// Marks an SSE answer as not to be buffered by proxies in front of the gateway.

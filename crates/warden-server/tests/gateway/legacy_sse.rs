@@ -31,6 +31,8 @@ struct Legacy {
     /// Methods of the messages received, in order.
     received: Arc<Mutex<Vec<String>>>,
     next: Arc<AtomicUsize>,
+    /// Answer requests in the POST's own response (as JSON) instead of on the stream.
+    inline: bool,
 }
 
 async fn open(State(l): State<Legacy>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -57,17 +59,18 @@ async fn message(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
     Json(msg): Json<Value>,
-) -> StatusCode {
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
     let Some(tx) = q
         .get("sessionId")
         .and_then(|id| l.sessions.lock().unwrap().get(id).cloned())
     else {
-        return StatusCode::NOT_FOUND;
+        return StatusCode::NOT_FOUND.into_response();
     };
     let method = msg["method"].as_str().unwrap_or("").to_owned();
     l.received.lock().unwrap().push(method.clone());
     if msg.get("id").is_none() {
-        return StatusCode::ACCEPTED;
+        return StatusCode::ACCEPTED.into_response();
     }
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -90,8 +93,12 @@ async fn message(
         }),
         _ => json!({}),
     };
-    let _ = tx.send(json!({"jsonrpc": "2.0", "id": msg["id"], "result": result}));
-    StatusCode::ACCEPTED
+    let answer = json!({"jsonrpc": "2.0", "id": msg["id"], "result": result});
+    if l.inline {
+        return Json(answer).into_response();
+    }
+    let _ = tx.send(answer);
+    StatusCode::ACCEPTED.into_response()
 }
 
 /// Starts the legacy server; its base URL.
@@ -127,7 +134,7 @@ impl EventStream {
             .unwrap()
             .starts_with("text/event-stream"));
         EventStream {
-            body: resp.into_body(),
+            body: Body::new(resp.into_body()),
             buf: String::new(),
         }
     }
@@ -168,6 +175,16 @@ impl EventStream {
         assert_eq!(kind, "message");
         serde_json::from_str(&data).unwrap()
     }
+}
+
+/// The tool names of a `tools/list` answer, in order.
+fn tool_names(listed: &Value) -> Vec<&str> {
+    listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect()
 }
 
 /// POSTs `body` to the gateway's message URL `url` (absolute, from the endpoint event).
@@ -249,13 +266,7 @@ async fn a_legacy_session_is_authorized_message_by_message() {
     )
     .await;
     let listed = events.message().await;
-    let names: Vec<&str> = listed["result"]["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["whoami", "notes_read"]);
+    assert_eq!(tool_names(&listed), ["whoami", "notes_read"]);
 
     // A tool call, answered over the stream, reached the upstream with an assertion.
     let call = |id: u64, name: &str| {
@@ -359,4 +370,40 @@ async fn the_transport_is_declared_or_inferred_and_modern_requests_fall_back() {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
     assert!(r.body.contains("Streamable HTTP"), "{}", r.body);
+}
+
+/// A legacy upstream that answers a POSTed `tools/list` in the POST's own response, not
+/// on the stream: the answer goes through the same list filter as every other.
+#[tokio::test]
+async fn a_list_answered_in_the_post_itself_is_filtered_too() {
+    let gw = Gw::start(json!({})).await;
+    let inline = Legacy {
+        inline: true,
+        ..Legacy::default()
+    };
+    let base = legacy_upstream(inline).await;
+    warden_store::ServerStore::create(
+        &gw.store,
+        &record("inline", &format!("{base}/sse"), json!({})),
+    )
+    .await
+    .unwrap();
+    let token = gw.token("inline", "notes:read").await;
+    let mut events = EventStream::open(&gw, "inline", &token).await;
+    let (kind, endpoint) = events.next().await;
+    assert_eq!(kind, "endpoint");
+    let r = send_message(
+        &gw,
+        &endpoint,
+        Some(&token),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        tool_names(&r.json()),
+        ["whoami", "notes_read"],
+        "{}",
+        r.body
+    );
 }

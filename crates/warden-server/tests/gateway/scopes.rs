@@ -326,3 +326,61 @@ async fn malformed_messages_never_reach_the_upstream() {
         .unwrap();
     assert_eq!(gw.send(req).await.status, StatusCode::FORBIDDEN);
 }
+
+/// An upstream that answers every request with a `tools/list` result naming a tool each
+/// scope unlocks, labelled `content_type` (or not labelled at all).
+async fn mislabelled_upstream(content_type: Option<&'static str>) -> String {
+    async fn answer(
+        axum::extract::State(content_type): axum::extract::State<Option<&'static str>>,
+        body: axum::body::Bytes,
+    ) -> axum::response::Response {
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let tools = json!([{"name": "notes_read"}, {"name": "admin_reset"}]);
+        let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result": {"tools": tools}});
+        let mut resp = axum::response::Response::new(Body::from(reply.to_string()));
+        if let Some(label) = content_type {
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, label.parse().unwrap());
+        }
+        resp
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new()
+        .route("/mcp", axum::routing::any(answer))
+        .with_state(content_type);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/mcp")
+}
+
+/// A list result is filtered whatever its answer is labelled: an upstream that sends
+/// `tools/list` as `text/plain`, or with no `Content-Type`, shows a `notes:read` token
+/// only what it may call, never the `notes:admin` tool.
+#[tokio::test]
+async fn list_results_are_filtered_whatever_their_content_type() {
+    let gw = Gw::start(json!({})).await;
+    for (name, label) in [
+        ("plain", Some("text/plain")),
+        ("unlabelled", None),
+        ("json", Some("application/json")),
+    ] {
+        let upstream = mislabelled_upstream(label).await;
+        warden_store::ServerStore::create(&gw.store, &record(name, &upstream, json!({})))
+            .await
+            .unwrap();
+        let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
+        let reader = gw.token(name, "notes:read").await;
+        let r = gw.rpc(name, Some(&reader), None, list.clone()).await;
+        assert_eq!(r.status, StatusCode::OK, "{name}: {}", r.body);
+        assert!(!r.body.contains("admin_reset"), "{name}: {}", r.body);
+        assert_eq!(names(&r.json()["result"], "tools", "name"), ["notes_read"]);
+        assert_eq!(r.json()["id"], 3);
+        let admin = gw.token(name, "notes:read notes:admin").await;
+        let r = gw.rpc(name, Some(&admin), None, list).await;
+        assert_eq!(
+            names(&r.json()["result"], "tools", "name"),
+            ["admin_reset", "notes_read"],
+            "{name}"
+        );
+    }
+}

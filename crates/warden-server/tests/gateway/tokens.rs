@@ -238,10 +238,21 @@ async fn alg_none_is_refused() {
         } else {
             token
         };
-        assert_eq!(
-            status_of(&gw, &token).await,
-            StatusCode::UNAUTHORIZED,
-            "{alg}"
+        let r = gw.initialize_with("notes", &token, json!({})).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{alg}: {}", r.body);
+        // The RFC 6750 challenge of a token that was sent and refused, pointing at the
+        // server's metadata.
+        let challenge = r.header("www-authenticate");
+        assert!(challenge.starts_with("Bearer "), "{alg}: {challenge}");
+        assert!(
+            challenge.contains(r#"error="invalid_token""#),
+            "{alg}: {challenge}"
+        );
+        assert!(
+            challenge.contains(&format!(
+                r#"resource_metadata="{BASE}/.well-known/oauth-protected-resource/mcp/notes""#
+            )),
+            "{alg}: {challenge}"
         );
     }
 }
@@ -370,4 +381,47 @@ async fn steady_traffic_uses_the_cache() {
         );
     }
     assert_eq!(gw.app.gateway.tokens.len(), 1);
+}
+
+/// The assertion cached for a token names the upstream it was minted for: after the
+/// server's upstream changes (`warden server update NAME --upstream NEW`), the same token's
+/// next request carries an assertion for the new upstream, never the old one's.
+#[tokio::test]
+async fn a_cached_assertion_follows_the_upstream_it_was_minted_for() {
+    let gw = Gw::start(json!({})).await;
+    let (first, second) = (echo_upstream().await, echo_upstream().await);
+    gw.register_upstream("moving", &first, json!({})).await;
+    let token = gw.token("moving", "notes:read").await;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let audience_seen = |r: Resp| {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let header = r.json()["result"]["headers"]["authorization"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let assertion = header.strip_prefix("Bearer ").unwrap().to_owned();
+        decode(&assertion).1["aud"].as_str().unwrap().to_owned()
+    };
+    let r = gw.rpc("moving", Some(&token), None, ping.clone()).await;
+    assert_eq!(audience_seen(r), first);
+
+    let mut rec = gw.server("moving").await;
+    rec.upstream = second.clone();
+    warden_store::ServerStore::update(&gw.store, &rec)
+        .await
+        .unwrap();
+    gw.app.gateway.registry.invalidate("moving");
+    let r = gw.rpc("moving", Some(&token), None, ping).await;
+    let header = r.json()["result"]["headers"]["authorization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(audience_seen(r), second);
+    let now = gw.clock.now_secs();
+    verify_assertion(
+        &gw.jwk(),
+        header.strip_prefix("Bearer ").unwrap(),
+        &second,
+        now,
+    );
 }

@@ -11,32 +11,63 @@ use warden_demo::DemoState;
 
 use crate::support::*;
 
+/// Identity a client claims in headers never reaches the upstream: the echo upstream
+/// reports every header it received, and each spoofed one is absent or, for the
+/// gateway's own `x-warden-*` headers, carries the validated token's values.
 #[tokio::test]
 async fn spoofed_identity_headers_are_stripped() {
     let gw = Gw::start(json!({})).await;
-    let token = gw.token("notes", "notes:read").await;
-    let session = gw.initialize("notes", &token).await;
-    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}});
-    let req = gw
-        .post("notes", Some(&token), Some(&session))
-        .header("x-user", "admin")
-        .header("x-forwarded-user", "admin")
-        .header("x-warden-subject", "mallory")
-        .header("x-warden-scope", "notes:admin")
-        .header("x-remote-user", "admin")
-        .header("x-auth-request-user", "admin")
-        .header("forwarded", "for=10.0.0.1;user=admin")
-        .header("cookie", "session=stolen")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let r = gw.send(req).await;
+    let echo = echo_upstream().await;
+    gw.register_upstream("echo", &echo, json!({})).await;
+    let token = gw.token("echo", "notes:read").await;
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "ping"});
+    let spoofed = [
+        ("x-user", "admin"),
+        ("x-forwarded-user", "admin"),
+        ("x-forwarded-for", "10.0.0.1"),
+        ("x-warden-subject", "mallory"),
+        ("x-warden-client-id", "mallory-cli"),
+        ("x-warden-scope", "notes:admin"),
+        ("x-warden-assertion", "Bearer forged"),
+        ("x-remote-user", "admin"),
+        ("x-auth-request-user", "admin"),
+        ("x-authenticated-userid", "admin"),
+        ("x-ssl-client-cert", "forged"),
+        ("proxy-authorization", "Basic bWFsbG9yeTp4"),
+        ("forwarded", "for=10.0.0.1;user=admin"),
+        ("cookie", "session=stolen"),
+    ];
+    let mut req = gw.post("echo", Some(&token), None);
+    for (name, value) in spoofed {
+        req = req.header(name, value);
+    }
+    let r = gw
+        .send(req.body(Body::from(body.to_string())).unwrap())
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let seen = r.json()["result"]["structuredContent"].clone();
-    assert!(seen.get("x-user").is_none(), "{seen}");
-    assert!(seen.get("x-forwarded-user").is_none(), "{seen}");
+    let seen = r.json()["result"]["headers"].clone();
+    assert!(
+        seen.is_object() && seen.get("mcp-protocol-version").is_some(),
+        "{seen}"
+    );
+    for (name, _) in spoofed {
+        if name.starts_with("x-warden-") {
+            continue;
+        }
+        assert!(
+            seen.get(name).is_none(),
+            "{name} reached the upstream: {seen}"
+        );
+    }
     assert_eq!(seen["x-warden-subject"], "alice");
+    assert_eq!(seen["x-warden-client-id"], "cli");
     assert_eq!(seen["x-warden-scope"], "notes:read");
-    assert!(!r.body.contains("mallory") && !r.body.contains("stolen"));
+    assert!(seen.get("x-warden-assertion").is_none(), "{seen}");
+    let assertion = seen["authorization"].as_str().unwrap();
+    assert!(assertion.starts_with("Bearer ey") && !assertion.contains(&token));
+    for value in ["mallory", "stolen", "forged", "10.0.0.1", "bWFsbG9yeTp4"] {
+        assert!(!seen.to_string().contains(value), "{value}: {seen}");
+    }
 }
 
 #[tokio::test]
@@ -348,6 +379,7 @@ async fn oversized_bodies_are_413() {
     let r = gw.send(req).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.json()["error"]["message"], "Payload Too Large");
+    assert_eq!(r.header("connection"), "close", "the rest is left unread");
     // Between the AS's 1 MiB limit and the gateway's 4 MiB: accepted.
     let token2 = gw.token("notes", "notes:read").await;
     // (The demo itself takes up to axum's default 2 MB.)
@@ -446,6 +478,57 @@ async fn direct_dispatch_and_the_router_answer_alike() {
     }
 }
 
+/// Layers are declared in one place and the direct `/mcp/{name}` service runs under
+/// them as the router's routes do: the trace layer, declared only there, records a
+/// request that `Dispatch` answered without the router.
+#[tokio::test]
+async fn the_direct_gateway_service_runs_under_every_layer() {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    let gw = Gw::start(json!({})).await;
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let (r, misplaced) = {
+        // This test's runtime runs on this thread only.
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let r = gw.rpc("notes", None, None, ping.clone()).await;
+        // A token in the query string is refused, and never written to the request's span.
+        let req = Request::post("/mcp/notes?access_token=leaked-query-token")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(ping.to_string()))
+            .unwrap();
+        (r, gw.send(req).await)
+    };
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(misplaced.status, StatusCode::BAD_REQUEST);
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.lines().any(|l| l.contains("path=/mcp/notes")
+            && l.contains("finished processing request")
+            && l.contains("status=401")),
+        "{text}"
+    );
+    assert!(!text.contains("leaked-query-token"), "{text}");
+}
+
 /// `warden_server::serve::serve`, the listener `warden serve` runs: it answers HTTP/1.1
 /// and HTTP/2 with prior knowledge, and on shutdown closes idle keep-alive connections,
 /// lets a request in flight finish, and then returns.
@@ -525,4 +608,168 @@ async fn serve_answers_and_drains_its_connections_on_shutdown() {
         .expect("serve did not return after its connections closed")
         .unwrap()
         .unwrap();
+}
+
+/// Every request is one decision, counted and audited: a server nobody registered is a
+/// `deny` (under one fixed metrics label, whatever name was asked for, the name itself
+/// truncated in the audit detail), a registration that cannot be used and an upstream
+/// that fails are an `error`, never an `allow`.
+#[tokio::test]
+async fn unknown_unavailable_and_failing_servers_are_counted_and_audited() {
+    let gw = Gw::start(json!({})).await;
+    let broken = record("broken", &gw.upstream, json!({"upstream_ca": 5}));
+    warden_store::ServerStore::create(&gw.store, &broken)
+        .await
+        .unwrap();
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let long = format!("x{}", "y".repeat(127));
+    for (server, status) in [
+        ("nosuch", StatusCode::NOT_FOUND),
+        (long.as_str(), StatusCode::NOT_FOUND),
+        ("broken", StatusCode::SERVICE_UNAVAILABLE),
+    ] {
+        let r = gw.rpc(server, None, None, ping.clone()).await;
+        assert_eq!(r.status, status, "{server}: {}", r.body);
+    }
+    let req = Request::post("/mcp/nosuch/message?sessionId=x")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(ping.to_string()))
+        .unwrap();
+    assert_eq!(gw.send(req).await.status, StatusCode::NOT_FOUND);
+    let token = gw.token("down", "notes:read").await;
+    let r = gw.rpc("down", Some(&token), None, ping.clone()).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+
+    let text = gw.app.metrics.render();
+    for line in [
+        r#"warden_gateway_decisions_total{server="(unknown)",decision="deny"} 3"#,
+        r#"warden_gateway_decisions_total{server="(unavailable)",decision="error"} 1"#,
+        r#"warden_gateway_decisions_total{server="down",decision="error"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(!text.contains("nosuch") && !text.contains("yyyy"), "{text}");
+
+    gw.app.shutdown().await;
+    let events = warden_store::AuditStore::query(&gw.store, &warden_store::AuditFilter::default())
+        .await
+        .unwrap();
+    let requested = |name: &str| {
+        events
+            .iter()
+            .filter(|e| e.detail["requested_server"] == name)
+            .collect::<Vec<_>>()
+    };
+    let unknown = requested("nosuch");
+    assert_eq!(unknown.len(), 2, "{events:?}");
+    for e in unknown {
+        assert_eq!(e.kind, "gateway.deny");
+        assert_eq!(e.server, None);
+        assert_eq!(e.detail["status"], 404);
+    }
+    let truncated: String = long.chars().take(64).collect();
+    assert_eq!(requested(&truncated).len(), 1, "{events:?}");
+    let unavailable = requested("broken");
+    assert_eq!(unavailable.len(), 1, "{events:?}");
+    assert_eq!(unavailable[0].kind, "gateway.error");
+    assert_eq!(unavailable[0].detail["status"], 503);
+    let failed = events
+        .iter()
+        .find(|e| e.server.as_deref() == Some("down"))
+        .expect("the upstream failure is audited");
+    assert_eq!(failed.kind, "gateway.error");
+    assert_eq!(failed.detail["decision"], "error");
+    assert_eq!(failed.subject.as_deref(), Some("alice"));
+    let report = warden_store::AuditStore::verify(&gw.store).await.unwrap();
+    assert_eq!(report.first_broken, None);
+}
+
+/// Starts `warden_server::serve::serve` for `gw` on a fresh listener; its address.
+async fn listen(gw: &Gw) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(warden_server::serve::serve(
+        listener,
+        gw.app.clone(),
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// One HTTP/1.1 answer read from `conn`: its head (lowercase) and body (by
+/// `content-length`); an empty head if the connection closed first.
+async fn read_http_answer<R: tokio::io::AsyncRead + Unpin>(conn: &mut R) -> (String, String) {
+    use tokio::io::AsyncReadExt as _;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match conn.read(&mut chunk).await {
+            Ok(0) | Err(_) => return (String::new(), String::new()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    while buf.len() < head_end + length {
+        match conn.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let body = String::from_utf8_lossy(&buf[head_end..]).into_owned();
+    (head, body)
+}
+
+/// A POST refused before its body is read (here: no token) leaves a keep-alive
+/// connection able to carry the next request: a small body is read and dropped, and
+/// the answer to a large one says `Connection: close`. The body arrives after a pause,
+/// as it does from a client that sends headers and body in separate writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_refusal_keeps_the_connection_usable_or_closes_it() {
+    use tokio::io::AsyncWriteExt as _;
+
+    let gw = Gw::start(json!({})).await;
+    let addr = listen(&gw).await;
+    for size in [64usize, 1024 * 1024] {
+        let conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut rd, mut wr) = conn.into_split();
+        let head = format!(
+            "POST /mcp/notes HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+             accept: {ACCEPT_BOTH}\r\ncontent-length: {size}\r\n\r\n"
+        );
+        wr.write_all(head.as_bytes()).await.unwrap();
+        let writer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = wr.write_all(&vec![b' '; size]).await;
+            wr
+        });
+        let (first, _) = tokio::time::timeout(Duration::from_secs(10), read_http_answer(&mut rd))
+            .await
+            .expect("no answer");
+        assert!(first.starts_with("http/1.1 401"), "{size}: {first}");
+        let mut wr = writer.await.unwrap();
+        if first.contains("\r\nconnection: close\r\n") {
+            assert!(
+                size > 64 * 1024,
+                "a small body is read, not a reason to close"
+            );
+            continue;
+        }
+        let again = wr
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+            .await;
+        let (second, _) = tokio::time::timeout(Duration::from_secs(10), read_http_answer(&mut rd))
+            .await
+            .expect("no second answer");
+        assert!(
+            again.is_ok() && second.starts_with("http/1.1 200"),
+            "{size}: the connection closed without saying so: {second:?}"
+        );
+    }
 }

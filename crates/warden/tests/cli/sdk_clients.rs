@@ -27,7 +27,7 @@ enum Upstream {
 struct Demo {
     f: Fixture,
     upstream: Upstream,
-    _upstream: Option<Server>,
+    upstream_server: Option<Server>,
     _warden: Server,
     client_id: String,
     user_id: String,
@@ -76,7 +76,7 @@ fn demo(upstream: Upstream) -> Demo {
         user_id: user["id"].as_str().unwrap().to_owned(),
         f,
         upstream,
-        _upstream: running,
+        upstream_server: running,
         _warden: warden_server,
     }
 }
@@ -157,11 +157,29 @@ fn check(result: &serde_json::Value, d: &Demo) {
     let who = &result["who"];
     match d.upstream {
         Upstream::Http => {
+            // What the upstream received is the gateway's assertion, never the client's
+            // token: an access token is typed `at+jwt` and names the gateway's resource
+            // as its audience; an assertion is typed `warden-assertion+jwt` and names the
+            // upstream.
             let auth = who["authorization"].as_str().unwrap_or_default();
-            assert!(
-                auth.starts_with("Bearer "),
-                "the upstream gets the gateway's assertion: {result}"
-            );
+            let bearer = auth
+                .strip_prefix("Bearer ")
+                .unwrap_or_else(|| panic!("no bearer reached the upstream: {result}"));
+            let header: serde_json::Value = serde_json::from_slice(
+                &base64::Engine::decode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    bearer.split('.').next().unwrap(),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(header["typ"], "warden-assertion+jwt", "{result}");
+            let upstream = d.upstream_server.as_ref().unwrap();
+            let seen = claims(bearer);
+            assert_eq!(seen["aud"], format!("{}/mcp", upstream.base), "{result}");
+            assert_ne!(seen["aud"], result["resource"], "{result}");
+            assert_eq!(seen["iss"], d.f.base.as_str(), "{result}");
+            assert_eq!(seen["sub"], d.user_id.as_str(), "{result}");
         }
         Upstream::Stdio => {
             assert_eq!(who["x-warden-subject"], d.user_id.as_str(), "{result}");

@@ -5,7 +5,7 @@
 //! cannot pass), the `typ` must be the one expected, and every time check takes `now`.
 
 // Why hand-written rather than the `jsonwebtoken` crate (12, aws-lc backend), measured by
-// `cargo bench -p warden-core --bench jose` (interleaved medians, 2-core machine):
+// `cargo bench --manifest-path bench/jose/Cargo.toml` (interleaved medians, 2-core machine):
 // - The crate cannot be given `now` (its exp/nbf checks read the system clock) and never
 //   checks `typ` or `iat`; it accepts a fractional `exp`, an array `iss` that holds the
 //   issuer, an `aud` naming other resources too, `crit: ["b64"]`, and an `oct` JWK as a

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 use warden_core::jwt::{self, Validation, VerifyingKey};
+use warden_core::sync::lock_recovering;
 use warden_store::ClientRecord;
 
 use super::fetch::Freshness;
@@ -52,7 +53,7 @@ impl JtiCache {
     /// Records `jti` for `client_id`, valid until `exp`. False if it was seen before (a
     /// replay) or if too many are held.
     pub fn claim(&self, client_id: &str, jti: &str, exp: i64, now: i64) -> bool {
-        let mut g = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock_recovering(&self.seen);
         if g.len() >= MAX_REMEMBERED {
             g.retain(|_, e| *e + LEEWAY > now);
             if g.len() >= MAX_REMEMBERED {
@@ -69,10 +70,7 @@ impl JtiCache {
 
     /// Forgets ids whose assertions can no longer be accepted anyway.
     pub fn purge(&self, now: i64) {
-        self.seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, e| *e + LEEWAY > now);
+        lock_recovering(&self.seen).retain(|_, e| *e + LEEWAY > now);
     }
 }
 

@@ -24,6 +24,7 @@ use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 use url::{Host, Url};
 use warden_core::net::{may_connect, Cidr};
+use warden_core::sync::lock_recovering;
 use warden_core::uri::is_loopback_host;
 
 /// Why a fetch failed. The message is safe to show to the client that chose the URL.
@@ -367,7 +368,7 @@ impl<V: Clone> TtlCache<V> {
 
     /// The value for `key`, if present and not expired at `now`.
     pub fn get(&self, key: &str, now: i64) -> Option<V> {
-        let g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let g = lock_recovering(&self.entries);
         g.get(key)
             .filter(|(_, exp)| *exp > now)
             .map(|(v, _)| v.clone())
@@ -376,7 +377,7 @@ impl<V: Clone> TtlCache<V> {
     /// Stores `value` until `expires_at`. When full, drops expired entries, then the
     /// entry closest to expiry.
     pub fn insert(&self, key: String, value: V, expires_at: i64, now: i64) {
-        let mut g = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock_recovering(&self.entries);
         if g.len() >= self.capacity && !g.contains_key(&key) {
             g.retain(|_, (_, exp)| *exp > now);
             if g.len() >= self.capacity {
@@ -394,23 +395,17 @@ impl<V: Clone> TtlCache<V> {
 
     /// Drops `key`.
     pub fn remove(&self, key: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        lock_recovering(&self.entries).remove(key);
     }
 
     /// Drops every entry expired at `now`.
     pub fn purge(&self, now: i64) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|_, (_, exp)| *exp > now);
+        lock_recovering(&self.entries).retain(|_, (_, exp)| *exp > now);
     }
 
     /// How many entries are held (expired ones included until purged).
     pub fn len(&self) -> usize {
-        self.entries.lock().map_or(0, |g| g.len())
+        lock_recovering(&self.entries).len()
     }
 
     /// Whether the cache holds nothing.

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use warden_core::sync::lock_recovering;
+
 /// Most keys tracked before stale ones are dropped.
 const MAX_KEYS: usize = 100_000;
 /// A source may fail this many times more than one account.
@@ -55,9 +57,9 @@ impl LoginThrottle {
 
     /// Checks `account` from `source` at `now`.
     pub fn check(&self, account: &str, source: &str, now: i64) -> Verdict {
-        let Ok(map) = self.keys.lock() else {
-            return Verdict::Proceed(Duration::ZERO);
-        };
+        // Each entry changes by one map operation, so the map behind a poisoned lock is
+        // consistent; skipping it would switch the lockout off for the process's life.
+        let map = lock_recovering(&self.keys);
         let [a, s] = Self::keys(account, source);
         let mut worst = 0u32;
         for (k, limit) in [
@@ -84,9 +86,7 @@ impl LoginThrottle {
 
     /// Records a failure.
     pub fn failure(&self, account: &str, source: &str, now: i64) {
-        let Ok(mut map) = self.keys.lock() else {
-            return;
-        };
+        let mut map = lock_recovering(&self.keys);
         if map.len() >= MAX_KEYS {
             let horizon = now - self.lockout;
             map.retain(|_, a| a.last > horizon || a.locked_until > now);
@@ -111,15 +111,30 @@ impl LoginThrottle {
 
     /// Clears the account's record after a success (the source's stays).
     pub fn success(&self, account: &str) {
-        if let Ok(mut map) = self.keys.lock() {
-            map.remove(&format!("a:{}", account.to_ascii_lowercase()));
-        }
+        lock_recovering(&self.keys).remove(&format!("a:{}", account.to_ascii_lowercase()));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A panic while the throttle's lock was held must not switch the lockout off.
+    #[test]
+    fn a_poisoned_lock_still_counts_and_locks() {
+        let t = std::sync::Arc::new(LoginThrottle::new(2, 60));
+        let held = std::sync::Arc::clone(&t);
+        let _ = std::thread::spawn(move || {
+            let _g = held.keys.lock();
+            panic!("poison the throttle");
+        })
+        .join();
+        assert!(t.keys.is_poisoned());
+        t.failure("alice", "1.1.1.1", 0);
+        t.failure("alice", "1.1.1.1", 1);
+        assert_eq!(t.check("alice", "1.1.1.1", 2), Verdict::Locked(61));
+        t.success("bob");
+    }
 
     #[test]
     fn slows_then_locks_the_account_then_forgives() {

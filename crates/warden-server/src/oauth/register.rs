@@ -36,6 +36,7 @@ use axum::Json;
 use serde_json::{json, Map, Value};
 use warden_core::config::RegistrationSettings;
 use warden_core::secret::{ct_eq, generate, random_id, token_hash, SecretKind};
+use warden_core::sync::lock_recovering;
 use warden_store::{ClientRecord, ClientSecret, ClientStore, StoreError};
 
 use super::directory::is_dynamic;
@@ -212,8 +213,8 @@ impl Limiter {
 
     /// Takes one registration for `source` at `now_ms`, or says how long to wait.
     pub fn take(&self, source: &str, now_ms: i64) -> Result<(), u64> {
-        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
-        let mut global = self.global.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sources = lock_recovering(&self.sources);
+        let mut global = lock_recovering(&self.global);
         let g = global.get_or_insert_with(|| Bucket::full(self.global_capacity, now_ms));
         g.refill(self.global_capacity, self.global_per_ms, now_ms);
         let s = sources
@@ -236,7 +237,7 @@ impl Limiter {
 
     /// Drops buckets that have refilled completely: they hold no state worth keeping.
     pub fn purge(&self, now_ms: i64) {
-        let mut sources = self.sources.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sources = lock_recovering(&self.sources);
         self.drop_full(&mut sources, now_ms);
     }
 

@@ -392,12 +392,20 @@ async fn policy_put_header_refusals_answer_the_documented_error_shape() {
         let r = put_policy(&h, query, &t, doc, if_match).await;
         assert_eq!(r.status, 400, "{query} {if_match:?}: {}", r.body);
         let body = r.json();
-        let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+        let keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(keys, ["error", "error_description"], "{body}");
         assert_eq!(r.error(), "invalid_request");
     }
 
-    let openapi = h.get("/admin/v1/openapi.json", &Jar::default()).await.json();
+    let openapi = h
+        .get("/admin/v1/openapi.json", &Jar::default())
+        .await
+        .json();
     let refused = &openapi["paths"]["/admin/v1/policy"]["put"]["responses"]["400"]["content"]
         ["application/json"]["schema"]["oneOf"];
     assert_eq!(

@@ -1,7 +1,8 @@
 //! The admin API against its own OpenAPI document: schemathesis generates requests for
-//! every operation from `/admin/v1/openapi.json` (examples, boundary cases, then random
-//! fuzzing for a fixed time) and checks that nothing answers 5xx and that every answer's
-//! status, content type and body are the ones the document lists.
+//! every operation from `/admin/v1/openapi.json` (examples, boundary cases, random
+//! fuzzing, then sequences that reuse the ids earlier answers gave, so reads, updates and
+//! deletes reach real records) and checks that nothing answers 5xx and that every
+//! answer's status, content type and body are the ones the document lists.
 //!
 //! The run is bounded by `--max-time` and seeded, so it generates the same sequence on
 //! every machine; how far it gets in that time depends on the machine's speed.
@@ -43,7 +44,7 @@ async fn the_admin_api_answers_as_its_openapi_document_says() {
         .args(["run", &format!("{}/admin/v1/openapi.json", f.base)])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", CHECKS])
-        .args(["--phases", "examples,coverage,fuzzing"])
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--max-time", MAX_TIME_SECS, "--seed", SEED])
         .args(["--request-timeout", "10", "--generation-database", "none"])
         .args(["--no-color", "--output-truncate", "false"]);

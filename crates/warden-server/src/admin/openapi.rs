@@ -196,6 +196,12 @@ mod tests {
             last_used_at: None,
         };
         check(&doc, "ClientView", &client);
+        // The schema repeats the view's fields (see its description); this keeps them in step.
+        let created = CreatedClient {
+            client: client.clone(),
+            client_secret: Some("s".into()),
+        };
+        check(&doc, "CreatedClient", &created);
         check(&doc, "NewClient", &NewClient::default());
         check(
             &doc,

@@ -371,3 +371,50 @@ async fn status_flags_what_is_out_of_policy() {
         .unwrap()
         .contains("secrets.max_age"));
 }
+
+/// The top-level fields of `body` are allowed by the document's schema `name` (which
+/// admits no other field) and include every field it requires.
+fn fits_schema(doc: &Value, name: &str, body: &Value) {
+    let schema = &doc["components"]["schemas"][name];
+    assert_eq!(schema["additionalProperties"], false, "{name}");
+    let allowed = schema["properties"].as_object().unwrap();
+    for key in body.as_object().unwrap().keys() {
+        assert!(allowed.contains_key(key), "{name} does not list {key:?}");
+    }
+    for key in schema["required"].as_array().unwrap() {
+        assert!(
+            body.get(key.as_str().unwrap()).is_some(),
+            "{name} requires {key}"
+        );
+    }
+}
+
+/// A confidential client's 201 carries `client_secret` beside the view's fields; the
+/// document once combined the view (which admits no other field) with the secret by
+/// `allOf`, a schema no confidential client's answer could match.
+#[tokio::test]
+async fn created_clients_answer_the_documented_schema() {
+    let h = H::new().await;
+    let t = admin_token(&h, &["admin:read", "admin:write"]).await;
+    let doc = h
+        .get("/admin/v1/openapi.json", &Jar::default())
+        .await
+        .json();
+    assert!(doc["components"]["schemas"]["CreatedClient"]["allOf"].is_null());
+    let machine = json!({
+        "name": "machine",
+        "confidential": true,
+        "grant_types": ["client_credentials"],
+    });
+    let app = json!({
+        "name": "app",
+        "redirect_uris": ["http://127.0.0.1:9/callback"],
+    });
+    for (new, confidential) in [(machine, true), (app, false)] {
+        let r = post(&h, "/admin/v1/clients", &t, new).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let body = r.json();
+        assert_eq!(body.get("client_secret").is_some(), confidential, "{body}");
+        fits_schema(&doc, "CreatedClient", &body);
+    }
+}

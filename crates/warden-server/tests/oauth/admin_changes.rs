@@ -381,6 +381,46 @@ async fn policy_get_and_put_validate_diff_and_guard_versions() {
     assert_eq!(h.audit_events("policy.applied").await.len(), 1);
 }
 
+/// A malformed `If-Match` (or `dry_run`) is refused with the plain error body, not the
+/// document-problems one, and the OpenAPI document lists both shapes for the 400.
+#[tokio::test]
+async fn policy_put_header_refusals_answer_the_documented_error_shape() {
+    let h = H::new().await;
+    let t = admin_token(&h, &["admin:read", "admin:write"]).await;
+    let doc = "version = 1\ndefault = \"deny\"\n";
+    for (query, if_match) in [("", Some("")), ("", Some("soon")), ("?dry_run=maybe", None)] {
+        let r = put_policy(&h, query, &t, doc, if_match).await;
+        assert_eq!(r.status, 400, "{query} {if_match:?}: {}", r.body);
+        let body = r.json();
+        let keys: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["error", "error_description"], "{body}");
+        assert_eq!(r.error(), "invalid_request");
+    }
+
+    let openapi = h
+        .get("/admin/v1/openapi.json", &Jar::default())
+        .await
+        .json();
+    let refused = &openapi["paths"]["/admin/v1/policy"]["put"]["responses"]["400"]["content"]
+        ["application/json"]["schema"]["oneOf"];
+    assert_eq!(
+        refused,
+        &json!([
+            { "$ref": "#/components/schemas/PolicyError" },
+            { "$ref": "#/components/schemas/Error" }
+        ])
+    );
+    assert_eq!(
+        openapi["components"]["schemas"]["PolicyError"]["required"],
+        json!(["error", "error_description", "errors"])
+    );
+}
+
 #[tokio::test]
 async fn consents_are_listed_and_withdrawn_through_the_api() {
     let h = H::new().await;

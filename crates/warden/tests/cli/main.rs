@@ -6,6 +6,7 @@
 mod support;
 mod user_agent;
 
+mod admin_openapi;
 mod admin_remote;
 mod bad_input;
 mod browser;

@@ -417,3 +417,29 @@ pub fn wait_for_port(port: u16) {
     }
     panic!("port {port} never opened");
 }
+
+/// A program from the interop Python virtualenv (`tests/interop/.venv`, which scripts/test
+/// creates from `requirements.txt`), or `None` (said loudly) when it is missing and
+/// `WARDEN_REQUIRE_INTEROP` is not `1` (CI sets it).
+pub fn interop_venv_program(what: &str, program: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/interop/.venv/bin")
+        .join(program);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("WARDEN_REQUIRE_INTEROP").as_deref() != Ok("1"),
+        "WARDEN_REQUIRE_INTEROP=1 but tests/interop/.venv/bin/{program} is missing (run scripts/test)"
+    );
+    eprintln!(
+        "SKIPPED {what} (tests/interop/.venv/bin/{program} missing; scripts/test installs it)"
+    );
+    None
+}
+
+/// The bootstrap admin client's id and secret from `warden --json init`'s output.
+pub fn admin_credentials(init: &serde_json::Value) -> (String, String) {
+    let field = |k: &str| init["admin_client"][k].as_str().unwrap().to_owned();
+    (field("client_id"), field("client_secret"))
+}

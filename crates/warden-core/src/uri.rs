@@ -161,6 +161,9 @@ impl fmt::Debug for CanonicalUri {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -204,7 +204,9 @@ impl Patterns {
             pos = match value_span(bytes, after_sep, is_equals) {
                 Some((start, end)) => {
                     splicer.redact(start, end);
-                    end.max(after_sep)
+                    // From the value's last byte: a bracketed value ends in its `]`, which
+                    // is the boundary of a key glued to it (`[1]password=x`).
+                    end.saturating_sub(1).max(after_sep)
                 }
                 None => after_sep,
             };

@@ -28,6 +28,8 @@ fn secret_cases() -> Vec<(String, Vec<&'static str>)> {
         ("client_secret=Qz9Mk7Lp2Xv {le: [aEyj]}".into(), vec!["Qz9Mk7Lp2Xv"]),
         ("token=Qz8Tok (\"x\")".into(), vec!["Qz8Tok"]),
         ("client_secret=Qz7Sec {le:[REDACTED]: x".into(), vec!["Qz7Sec"]),
+        // A key glued to the bracketed value before it.
+        ("token: [1, 2]password=Qz6Pw".into(), vec!["Qz6Pw"]),
         // Header map Debug.
         (
             r#"headers={"authorization": "Bearer abc", "cookie": "sid=Ck9x; theme=dark", "content-type": "text/plain"}"#.into(),

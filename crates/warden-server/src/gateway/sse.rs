@@ -96,11 +96,10 @@ pub fn rewrite_event(
     event: &[u8],
     rewrite: &mut impl FnMut(&mut Value) -> Rewrite,
 ) -> (Option<Bytes>, bool) {
-    // A client decodes the stream as UTF-8 with replacement and drops a byte order mark
-    // at its start (WHATWG HTML, "event stream interpretation"): the rewriter reads the
-    // event the same way, so that an invalid byte or a BOM cannot exempt it from filtering.
-    let decoded = String::from_utf8_lossy(event);
-    let text = decoded.strip_prefix('\u{feff}').unwrap_or(&decoded);
+    // A client decodes the stream as UTF-8 with replacement (WHATWG HTML, "event stream
+    // interpretation"): the rewriter reads the event the same way, so that an invalid
+    // byte cannot exempt it from filtering.
+    let text = String::from_utf8_lossy(event);
     let lines: Vec<&str> = text.split_inclusive(['\n', '\r']).collect();
     let mut data = String::new();
     let mut has_data = false;
@@ -296,7 +295,7 @@ mod tests {
     }
 
     #[test]
-    fn an_invalid_byte_or_a_bom_does_not_exempt_an_event() {
+    fn an_invalid_byte_does_not_exempt_an_event() {
         let list = json!({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"},{"name":"b"}]}});
         let mut drop_b = |m: &mut Value| {
             let tools = m["result"]["tools"].as_array_mut().unwrap();
@@ -312,17 +311,9 @@ mod tests {
             b"\n\n",
         ]
         .concat();
-        let bom = [
-            &b"\xef\xbb\xbfdata: "[..],
-            list.to_string().as_bytes(),
-            b"\n\n",
-        ]
-        .concat();
-        for event in [invalid, bom] {
-            let (out, _) = rewrite_event(&event, &mut drop_b);
-            let out = String::from_utf8(out.expect("rewritten").to_vec()).unwrap();
-            assert!(out.contains("\"a\"") && !out.contains("\"b\""), "{out}");
-        }
+        let (out, _) = rewrite_event(&invalid, &mut drop_b);
+        let out = String::from_utf8(out.expect("rewritten").to_vec()).unwrap();
+        assert!(out.contains("\"a\"") && !out.contains("\"b\""), "{out}");
     }
 
     #[tokio::test]

@@ -67,6 +67,9 @@ pub fn verify(verifier: &str, challenge: &str) -> Result<(), PkceError> {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -203,4 +203,6 @@ fn duration(text: &str) -> Result<i64, String> {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

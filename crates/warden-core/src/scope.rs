@@ -113,6 +113,9 @@ impl fmt::Debug for ScopeSet {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

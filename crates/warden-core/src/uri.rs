@@ -63,12 +63,7 @@ impl CanonicalUri {
             return Err(UriError::Fragment);
         }
         let raw_path = raw_path(input).ok_or(UriError::NotAbsolute)?;
-        if raw_path.split('/').skip(1).any(|s| {
-            s == "."
-                || s == ".."
-                || s.eq_ignore_ascii_case("%2e")
-                || s.eq_ignore_ascii_case("%2e%2e")
-        }) {
+        if raw_path.split(['/', '\\']).skip(1).any(is_dot_segment) {
             return Err(UriError::Segments);
         }
         let url = Url::parse(input).map_err(|_| UriError::NotAbsolute)?;
@@ -137,12 +132,20 @@ pub fn validate_redirect_uri(input: &str) -> Result<(), UriError> {
     }
 }
 
-/// The path of an absolute URI as written, before any normalisation by a parser.
+/// The path of an absolute URI as written, before any normalisation by a parser. A URL
+/// parser reads `\` as `/` in an `http(s)` URI, so either starts the path.
 fn raw_path(input: &str) -> Option<&str> {
     let (_, rest) = input.split_once("://")?;
     let end = rest.find(['?', '#']).unwrap_or(rest.len());
     let rest = &rest[..end];
-    Some(rest.find('/').map(|i| &rest[i..]).unwrap_or(""))
+    Some(rest.find(['/', '\\']).map(|i| &rest[i..]).unwrap_or(""))
+}
+
+/// Whether a path segment is `.` or `..` in any spelling a URL parser resolves as one:
+/// each dot may be written `%2e` or `%2E` (`.%2e`, `%2E.` and `%2e%2e` are all `..`).
+fn is_dot_segment(segment: &str) -> bool {
+    let dots = segment.to_ascii_lowercase().replace("%2e", ".");
+    dots == "." || dots == ".."
 }
 
 impl fmt::Display for CanonicalUri {
@@ -163,6 +166,9 @@ pub fn issuer_path(issuer: &str) -> String {
         .map(|u| u.path().trim_end_matches('/').to_owned())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {
@@ -221,6 +227,25 @@ mod tests {
             CanonicalUri::parse(&format!("https://x.example/{}", "a".repeat(2100))),
             Err(TooLong)
         );
+    }
+
+    #[test]
+    fn dot_segments_in_every_spelling_are_refused() {
+        // A URL parser resolves each of these, so accepting them would rewrite the path.
+        for input in [
+            "https://x.example/a/.%2e/b",
+            "https://x.example/a/%2E./b",
+            "https://x.example/a/%2E",
+            r"https://x.example/a\..\b",
+            r"https://x.example\..",
+            r"http://localhost/mcp\.%2e",
+        ] {
+            assert_eq!(
+                CanonicalUri::parse(input),
+                Err(UriError::Segments),
+                "{input}"
+            );
+        }
     }
 
     #[test]

@@ -204,7 +204,9 @@ impl Patterns {
             pos = match value_span(bytes, after_sep, is_equals) {
                 Some((start, end)) => {
                     splicer.redact(start, end);
-                    end.max(after_sep)
+                    // From the value's last byte: a bracketed value ends in its `]`, which
+                    // is the boundary of a key glued to it (`[1]password=x`).
+                    end.saturating_sub(1).max(after_sep)
                 }
                 None => after_sep,
             };
@@ -226,6 +228,12 @@ impl Patterns {
             };
             let credential = text.get(cred_start..cred_end).unwrap_or_default();
             let padding = pad_end - pad_start;
+            if padding == 0 && is_scheme(credential) {
+                // `Bearer Basic xyz`: the word is a scheme itself, and its credential
+                // follows; match again from the word.
+                pos = cred_start;
+                continue;
+            }
             let next = bytes.get(pad_end).copied();
             if !is_credential(credential, padding, next) {
                 // Resume right after the word, so that a real credential following a
@@ -323,6 +331,11 @@ fn apply<'a>(line: &mut Cow<'a, str>, pass: impl for<'s> Fn(&'s str) -> Cow<'s, 
     }
 }
 
+/// Whether `word` is one of the schemes whose credentials are removed.
+fn is_scheme(word: &str) -> bool {
+    word.eq_ignore_ascii_case("bearer") || word.eq_ignore_ascii_case("basic")
+}
+
 /// Decides whether the word after `Bearer`/`Basic` is a credential, as opposed to prose
 /// ("Bearer token") or a challenge parameter (`Bearer error="invalid_token"`).
 fn is_credential(word: &str, padding: usize, next: Option<u8>) -> bool {
@@ -343,10 +356,26 @@ fn is_credential(word: &str, padding: usize, next: Option<u8>) -> bool {
 ///
 /// Quoted values (optionally inside `Some(…)`-style wrappers) are taken up to their
 /// closing quote, honouring escapes at any nesting depth. After `=`, an unquoted value
-/// runs up to the next delimiter. After `:`, an unquoted value is left alone: in prose
-/// ("invalid token: expired") it is not a secret, and a number (`code: 400`) is not one
-/// either.
+/// runs up to the next delimiter, and always goes, even when what follows it looks like
+/// a wrapper (`secret=abc {note: "x"}` loses both). After `:`, an unquoted value is left
+/// alone: in prose ("invalid token: expired") it is not a secret, and a number
+/// (`code: 400`) is not one either.
 fn value_span(bytes: &[u8], after_sep: usize, is_equals: bool) -> Option<(usize, usize)> {
+    let inner = delimited_span(bytes, after_sep);
+    let bare = if is_equals {
+        bare_span(bytes, after_sep)
+    } else {
+        None
+    };
+    match (bare, inner) {
+        (Some((start, bare_end)), Some((_, end))) => Some((start, end.max(bare_end))),
+        (bare, inner) => bare.or(inner),
+    }
+}
+
+/// A quoted or bracketed value after the separator at `after_sep`, inside up to
+/// [`MAX_WRAPPERS`] wrappers; `None` if there is none or it is already scrubbed.
+fn delimited_span(bytes: &[u8], after_sep: usize) -> Option<(usize, usize)> {
     let mut pos = skip_blanks(bytes, after_sep);
     for _ in 0..MAX_WRAPPERS {
         match skip_wrapper(bytes, pos) {
@@ -364,20 +393,42 @@ fn value_span(bytes: &[u8], after_sep: usize, is_equals: bool) -> Option<(usize,
     {
         return None;
     }
-    if let Some((start, end)) = quoted_span(bytes, pos).or_else(|| bracketed_span(bytes, pos)) {
-        // Already scrubbed (`"[REDACTED]"`): leave it, so a clean line stays borrowed.
-        let redacted = bytes.get(start..end) == Some(REDACTED.as_bytes());
-        return (!redacted).then_some((start, end));
-    }
-    if !is_equals {
+    let (start, end) = quoted_span(bytes, pos).or_else(|| bracketed_span(bytes, pos))?;
+    // Already scrubbed (`"[REDACTED]"`): leave it, so a clean line stays borrowed.
+    let redacted = bytes.get(start..end) == Some(REDACTED.as_bytes());
+    (!redacted).then_some((start, end))
+}
+
+/// An unquoted value right after `=`. No blank may follow `=`, otherwise `code= state=x`
+/// would eat `state`.
+fn bare_span(bytes: &[u8], after_sep: usize) -> Option<(usize, usize)> {
+    if bytes
+        .get(after_sep..)
+        .is_some_and(|rest| rest.starts_with(REDACTED.as_bytes()))
+    {
         return None;
     }
-    // Unquoted: no blank may follow `=`, otherwise `code= state=x` would eat `state`.
-    let end = bytes
-        .get(after_sep..)
-        .and_then(|rest| rest.iter().position(|&b| ends_bare_value(b)))
-        .map_or(bytes.len(), |len| after_sep + len);
+    let mut end = bare_end(bytes, after_sep);
+    // `authorization=Bearer abc`: the scheme's credential is part of the value, and
+    // once the scheme is gone the scheme pass can no longer find it.
+    let word = bytes
+        .get(after_sep..end)
+        .and_then(|w| std::str::from_utf8(w).ok());
+    if word.is_some_and(is_scheme) {
+        let credential = skip_blanks(bytes, end);
+        if credential > end {
+            end = bare_end(bytes, credential);
+        }
+    }
     (end > after_sep).then_some((after_sep, end))
+}
+
+/// Where an unquoted value starting at `start` ends (see [`ends_bare_value`]).
+fn bare_end(bytes: &[u8], start: usize) -> usize {
+    bytes
+        .get(start..)
+        .and_then(|rest| rest.iter().position(|&b| ends_bare_value(b)))
+        .map_or(bytes.len(), |len| start + len)
 }
 
 /// A quoted value starting at `pos`: any number of backslashes, then `"` or `'`.

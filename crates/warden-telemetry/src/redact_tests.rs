@@ -20,6 +20,16 @@ fn secret_cases() -> Vec<(String, Vec<&'static str>)> {
         ("authorization: basic dXNlcjpwYXNzd29yZA==".into(), vec!["dXNlcjpwYXNzd29yZA"]),
         ("sent BEARER Zx9Qm2 upstream".into(), vec!["Zx9Qm2"]),
         ("hdr=\"Bearer opaque-tok-77\"".into(), vec!["opaque-tok-77"]),
+        // A scheme word where the credential would be: the next credential still goes.
+        ("Bearer  Basic Qz9Mk7Lp2Xv== ".into(), vec!["Qz9Mk7Lp2Xv"]),
+        ("Bearer BEARER Bearer Zq8Tok".into(), vec!["Zq8Tok"]),
+        ("authorization=Bearer lf-bearer-1 next=1".into(), vec!["lf-bearer-1"]),
+        // A bare value followed by what looks like a `Debug` wrapper's body.
+        ("client_secret=Qz9Mk7Lp2Xv {le: [aEyj]}".into(), vec!["Qz9Mk7Lp2Xv"]),
+        ("token=Qz8Tok (\"x\")".into(), vec!["Qz8Tok"]),
+        ("client_secret=Qz7Sec {le:[REDACTED]: x".into(), vec!["Qz7Sec"]),
+        // A key glued to the bracketed value before it.
+        ("token: [1, 2]password=Qz6Pw".into(), vec!["Qz6Pw"]),
         // Header map Debug.
         (
             r#"headers={"authorization": "Bearer abc", "cookie": "sid=Ck9x; theme=dark", "content-type": "text/plain"}"#.into(),

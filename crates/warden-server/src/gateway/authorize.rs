@@ -274,3 +274,143 @@ impl Visibility {
         &self.principal
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use warden_store::ToolGroup;
+
+    use super::*;
+
+    /// A list shows an item exactly when calling it would be allowed: for every policy
+    /// over a small universe of entries, every token scope and session pin, `tools/call`,
+    /// `prompts/get` and `resources/read` are authorized just when `tools/list`,
+    /// `prompts/list` and `resources/list` keep the item.
+    #[test]
+    fn listing_and_calling_decide_alike() {
+        use std::path::Path;
+        use std::sync::Arc;
+
+        use serde_json::Map;
+        use warden_core::config::Config;
+        use warden_core::keys::MasterKey;
+        use warden_store::ServerRecord;
+
+        use crate::gateway::jsonrpc::{ListKind, Message};
+        use crate::gateway::registry::Protected;
+        use crate::gateway::validate::Principal;
+
+        const READ: &[&str] = &["a", "a_*", "prompt:p", "resource:note://", "b"];
+        const WRITE: &[&str] = &["a_admin*", "tool:ab", "prompt:q", "resource:note://s/"];
+        const TOOLS: &[&str] = &["a", "ab", "a_x", "a_admin_reset", "b", "c"];
+        const PROMPTS: &[&str] = &["p", "q", "r"];
+        const URIS: &[&str] = &["note://1", "note://s/1", "file:///x"];
+        let cases = [
+            (
+                ListKind::Tools,
+                "tools",
+                "name",
+                "tools/call",
+                "name",
+                TOOLS,
+            ),
+            (
+                ListKind::Prompts,
+                "prompts",
+                "name",
+                "prompts/get",
+                "name",
+                PROMPTS,
+            ),
+            (
+                ListKind::Resources,
+                "resources",
+                "uri",
+                "resources/read",
+                "uri",
+                URIS,
+            ),
+        ];
+
+        let config = Config::load(
+            "version = 1\npublic_url = \"http://127.0.0.1:8080\"\n",
+            Vec::new(),
+            Path::new("/data"),
+        )
+        .unwrap();
+        let sealer = MasterKey::generate().unwrap().sealer();
+        let subset = |all: &[&str], bits: usize| -> Vec<String> {
+            let chosen = all.iter().enumerate().filter(|(i, _)| bits >> i & 1 == 1);
+            chosen.map(|(_, e)| (*e).to_owned()).collect()
+        };
+        let mut checked = 0;
+        for read_bits in 0..1 << READ.len() {
+            for write_bits in 0..1 << WRITE.len() {
+                for unmapped in ["allow", "deny"] {
+                    let record = ServerRecord {
+                        name: "notes".into(),
+                        canonical_uri: "http://127.0.0.1:8080/mcp/notes".into(),
+                        upstream: "http://127.0.0.1:9/mcp".into(),
+                        tool_groups: vec![
+                            ToolGroup {
+                                scope: "r".into(),
+                                tools: subset(READ, read_bits),
+                            },
+                            ToolGroup {
+                                scope: "w".into(),
+                                tools: subset(WRITE, write_bits),
+                            },
+                        ],
+                        token_format: "jwt".into(),
+                        access_token_ttl_secs: 900,
+                        leeway_secs: 0,
+                        issuer: None,
+                        settings: json!({
+                            "unmapped_tools": unmapped,
+                            "unmapped_prompts": unmapped,
+                            "unmapped_resources": unmapped,
+                        }),
+                        created_at: 0,
+                        updated_at: 0,
+                    };
+                    let server = Arc::new(Protected::compile(&record, &config, &sealer).unwrap());
+                    for scope in ["", "r", "w", "r w"] {
+                        let claims: Map<String, Value> = serde_json::from_value(json!({
+                            "sub": "u", "client_id": "c", "jti": "j", "exp": 1, "scope": scope,
+                        }))
+                        .unwrap();
+                        let Ok(principal) = Principal::from_claims(&claims, &server) else {
+                            panic!("claims refused");
+                        };
+                        let principal = Arc::new(principal);
+                        for pin in [None, Some(vec!["a".to_owned(), "ab".to_owned()])] {
+                            let v =
+                                Visibility::new(Arc::clone(&server), Arc::clone(&principal), pin);
+                            for (kind, key, field, method, param, names) in cases {
+                                for name in names {
+                                    let body = json!({
+                                        "jsonrpc": "2.0", "id": 1, "method": method,
+                                        "params": { param: name },
+                                    })
+                                    .to_string();
+                                    let message = Message::parse(body.as_bytes()).unwrap();
+                                    let call = message.call().unwrap();
+                                    let called = v.authorize(&message, &call).is_ok();
+                                    let mut result = json!({ key: [{ field: name }] });
+                                    let listed = v.filter_result(kind, &mut result) == 0;
+                                    assert_eq!(
+                                        called, listed,
+                                        "{method} {name} with scope {scope:?}, groups {:?}",
+                                        record.tool_groups
+                                    );
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 98_304, "the whole universe was checked");
+    }
+}

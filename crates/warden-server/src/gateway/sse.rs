@@ -96,9 +96,10 @@ pub fn rewrite_event(
     event: &[u8],
     rewrite: &mut impl FnMut(&mut Value) -> Rewrite,
 ) -> (Option<Bytes>, bool) {
-    let Ok(text) = std::str::from_utf8(event) else {
-        return (None, false);
-    };
+    // A client decodes the stream as UTF-8 with replacement (WHATWG HTML, "event stream
+    // interpretation"): the rewriter reads the event the same way, so that an invalid
+    // byte cannot exempt it from filtering.
+    let text = String::from_utf8_lossy(event);
     let lines: Vec<&str> = text.split_inclusive(['\n', '\r']).collect();
     let mut data = String::new();
     let mut has_data = false;
@@ -291,6 +292,28 @@ mod tests {
             (None, false)
         );
         assert_eq!(rewrite_event(b": comment\n\n", &mut drop_b), (None, false));
+    }
+
+    #[test]
+    fn an_invalid_byte_does_not_exempt_an_event() {
+        let list = json!({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"},{"name":"b"}]}});
+        let mut drop_b = |m: &mut Value| {
+            let tools = m["result"]["tools"].as_array_mut().unwrap();
+            tools.retain(|t| t["name"] != "b");
+            Rewrite {
+                changed: true,
+                finished: false,
+            }
+        };
+        let invalid = [
+            &b"id: 7\xff\ndata: "[..],
+            list.to_string().as_bytes(),
+            b"\n\n",
+        ]
+        .concat();
+        let (out, _) = rewrite_event(&invalid, &mut drop_b);
+        let out = String::from_utf8(out.expect("rewritten").to_vec()).unwrap();
+        assert!(out.contains("\"a\"") && !out.contains("\"b\""), "{out}");
     }
 
     #[tokio::test]

@@ -1,0 +1,59 @@
+//! The gateway's `Authorization` header parser, `gateway::validate::bearer`.
+//!
+//! HTTP Basic parsing (the token endpoint's client authentication) is not public yet;
+//! it joins this target once it is.
+//!
+//! Input: the request's query string, a NUL, then `Authorization` values one per line
+//! (none, one, or several: several is refused). Without a NUL there is no query.
+//!
+//! Properties: a token is returned only from exactly one `Bearer` header, as its
+//! non-empty RFC 7235 `token68` tail of at most `jwt::MAX_TOKEN_LEN` bytes; a query
+//! naming `access_token` is always refused.
+
+#![no_main]
+
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue};
+use libfuzzer_sys::fuzz_target;
+use warden_core::jwt::MAX_TOKEN_LEN;
+use warden_server::gateway::validate::bearer;
+
+fn token68_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (query, head) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (std::str::from_utf8(&data[..i]).ok(), &data[i + 1..]),
+        None => (None, data),
+    };
+    let mut headers = HeaderMap::new();
+    if !head.is_empty() {
+        for line in head.split(|&b| b == b'\n') {
+            if let Ok(v) = HeaderValue::from_bytes(line) {
+                headers.append(AUTHORIZATION, v);
+            }
+        }
+    }
+    let result = bearer(&headers, query);
+    let in_query = query.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("access_token"))
+    });
+    if in_query {
+        assert!(
+            result.is_err(),
+            "a token in the query string was not refused"
+        );
+    }
+    if let Ok(Some(token)) = result {
+        let values: Vec<&HeaderValue> = headers.get_all(AUTHORIZATION).iter().collect();
+        assert_eq!(values.len(), 1, "a token taken from one of several headers");
+        let value = values[0].as_bytes();
+        assert!(value.len() > 7 && value[..7].eq_ignore_ascii_case(b"bearer "));
+        assert!(value.ends_with(token.as_bytes()));
+        let body = token.trim_end_matches('=');
+        assert!(!body.is_empty() && token.len() <= MAX_TOKEN_LEN);
+        assert!(body.bytes().all(token68_byte), "not a token68: {token:?}");
+    }
+});

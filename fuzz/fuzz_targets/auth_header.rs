@@ -1,20 +1,22 @@
-//! The gateway's `Authorization` header parser, `gateway::validate::bearer`.
-//!
-//! HTTP Basic parsing (the token endpoint's client authentication) is not public yet;
-//! it joins this target once it is.
+//! The `Authorization` header parsers: the gateway's `gateway::validate::bearer` (on
+//! `warden_core::credentials`), and `credentials::basic`, the one HTTP Basic parser of
+//! client authentication.
 //!
 //! Input: the request's query string, a NUL, then `Authorization` values one per line
 //! (none, one, or several: several is refused). Without a NUL there is no query.
 //!
 //! Properties: a token is returned only from exactly one `Bearer` header, as its
 //! non-empty RFC 7235 `token68` tail of at most `jwt::MAX_TOKEN_LEN` bytes; a query
-//! naming `access_token` is always refused.
+//! naming `access_token` is always refused. Basic credentials are returned only from a
+//! `Basic` header (any case) whose base64 decodes to exactly `user:password`.
 
 #![no_main]
 
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
+use base64::Engine as _;
+use warden_core::credentials;
 use warden_core::jwt::MAX_TOKEN_LEN;
 use warden_server::gateway::validate::bearer;
 
@@ -55,5 +57,18 @@ fuzz_target!(|data: &[u8]| {
         let body = token.trim_end_matches('=');
         assert!(!body.is_empty() && token.len() <= MAX_TOKEN_LEN);
         assert!(body.bytes().all(token68_byte), "not a token68: {token:?}");
+    }
+    for value in headers.get_all(AUTHORIZATION) {
+        let Ok(text) = value.to_str() else { continue };
+        if let Ok(Some(creds)) = credentials::basic(text) {
+            assert!(text.len() > 6 && text[..6].eq_ignore_ascii_case("basic "));
+            let encoded = text[6..].trim_start_matches(' ');
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .expect("returned credentials that are not base64");
+            let joined = format!("{}:{}", creds.user, creds.password.as_str());
+            assert_eq!(decoded, joined.as_bytes());
+            let _ = creds.oauth_client();
+        }
     }
 });

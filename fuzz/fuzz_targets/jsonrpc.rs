@@ -19,33 +19,33 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Value};
 use warden_server::gateway::jsonrpc::{Call, Message};
-use warden_server::gateway::policy::Policy;
-use warden_store::ToolGroup;
+use warden_core::server_settings::ServerSettings;
+use warden_core::tool_policy::Policy;
 
 static POLICY: LazyLock<Option<Policy>> = LazyLock::new(|| {
-    let group = |scope: &str, tools: &[&str]| ToolGroup {
-        scope: scope.into(),
-        tools: tools.iter().map(|t| (*t).to_owned()).collect(),
+    let group = |scope: &str, tools: &[&str]| -> (String, Vec<String>) {
+        (scope.into(), tools.iter().map(|t| (*t).to_owned()).collect())
     };
-    Policy::compile(
-        &[
-            group(
-                "notes:read",
-                &[
-                    "notes_read",
-                    "notes_*",
-                    "resource:note://",
-                    "prompt:summary",
-                ],
-            ),
-            group(
-                "notes:admin",
-                &["notes_admin*", "resource:note://secret/", "tool:reset"],
-            ),
-        ],
-        &json!({ "unmapped_prompts": "allow" }),
-    )
-    .ok()
+    let groups = [
+        group(
+            "notes:read",
+            &[
+                "notes_read",
+                "notes_*",
+                "resource:note://",
+                "prompt:summary",
+            ],
+        ),
+        group(
+            "notes:admin",
+            &["notes_admin*", "resource:note://secret/", "tool:reset"],
+        ),
+    ];
+    let settings = ServerSettings::parse(&json!({ "unmapped_prompts": "allow" })).ok()?;
+    Some(Policy::compile(
+        groups.iter().map(|(s, t)| (s.as_str(), t.as_slice())),
+        &settings,
+    ))
 });
 
 const HEADERS: [&str; 3] = ["mcp-protocol-version", "mcp-method", "mcp-name"];

@@ -97,4 +97,48 @@ mod tests {
             Err(ScopeRefusal::Malformed(_))
         ));
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn scopes() -> impl Strategy<Value = ScopeSet> {
+            proptest::collection::btree_set("[a-d](:[rw])?", 0..6)
+                .prop_map(ScopeSet::from_iter_valid)
+        }
+
+        proptest! {
+            /// Whatever is asked, what is issued is within both bounds, contains only
+            /// what was asked, and a request above the ceiling is refused, never trimmed.
+            #[test]
+            fn a_grant_never_widens(
+                asked in proptest::option::of(scopes()),
+                ceiling in scopes(),
+                allowed in scopes(),
+            ) {
+                let text = asked.as_ref().map(ScopeSet::to_string);
+                match narrow_scope(text.as_deref(), &ceiling, &allowed) {
+                    Ok(issued) => {
+                        prop_assert!(!issued.is_empty());
+                        prop_assert!(issued.is_subset(&ceiling));
+                        prop_assert!(issued.is_subset(&allowed));
+                        if let Some(asked) = &asked {
+                            prop_assert!(issued.is_subset(asked));
+                        }
+                    }
+                    Err(ScopeRefusal::Exceeds(_)) => {
+                        let asked = asked.unwrap_or_default();
+                        prop_assert!(!asked.is_subset(&ceiling));
+                    }
+                    Err(ScopeRefusal::NothingAllowed) => {
+                        let asked = asked.unwrap_or_else(|| ceiling.clone());
+                        prop_assert!(asked.is_subset(&ceiling));
+                        prop_assert!(asked.intersection(&allowed).is_empty());
+                    }
+                    Err(ScopeRefusal::Malformed(e)) => prop_assert!(false, "{e}"),
+                }
+            }
+        }
+    }
 }

@@ -34,12 +34,22 @@ pub struct Rewrite {
 pub struct StreamError;
 
 /// Splits SSE bytes into complete events (each with its terminating blank line).
+///
+/// A UTF-8 byte order mark at the very start of the stream is dropped, as a client's
+/// decoder drops it (WHATWG HTML, "Parsing an event stream"): kept, it would make the
+/// first line's field name `\u{FEFF}data`, which no rewriter reads as `data`, and a list
+/// result in that event would reach the client unfiltered.
 #[derive(Default)]
 pub struct Splitter {
     buf: BytesMut,
     pos: usize,
     line_start: usize,
+    /// Whether the stream's first bytes have been checked for a byte order mark.
+    past_bom: bool,
 }
+
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 // === impl Splitter ===
 
@@ -51,6 +61,17 @@ impl Splitter {
 
     /// The next complete event, if one has arrived. Lines end in `\n`, `\r\n` or `\r`.
     pub fn next_event(&mut self) -> Option<Bytes> {
+        if !self.past_bom {
+            let n = self.buf.len().min(BOM.len());
+            if self.buf[..n] != BOM[..n] {
+                self.past_bom = true;
+            } else if n < BOM.len() {
+                return None; // Maybe the start of a mark: wait for the next bytes.
+            } else {
+                let _ = self.buf.split_to(BOM.len());
+                self.past_bom = true;
+            }
+        }
         while self.pos < self.buf.len() {
             let (end, next) = match self.buf[self.pos] {
                 b'\n' => (self.pos, self.pos + 1),
@@ -260,6 +281,45 @@ mod tests {
         s.push(b"\n");
         assert_eq!(s.next_event().unwrap(), &b"data: b\r\r\n"[..]);
         assert_eq!(s.pending(), 0);
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_dropped_even_split() {
+        let mut s = Splitter::default();
+        s.push(b"\xEF\xBB");
+        assert!(s.next_event().is_none(), "maybe a mark: wait");
+        s.push(b"\xBFdata: a\n\n\xEF\xBB\xBFdata: b\n\n");
+        assert_eq!(s.next_event().unwrap(), &b"data: a\n\n"[..]);
+        // Only the stream's first bytes: a later one is the event's own business.
+        assert_eq!(s.next_event().unwrap(), &b"\xEF\xBB\xBFdata: b\n\n"[..]);
+        let mut s = Splitter::default();
+        s.push(b"\xEFdata: c\n\n");
+        assert_eq!(s.next_event().unwrap(), &b"\xEFdata: c\n\n"[..]);
+    }
+
+    /// The stream's list result is filtered even behind a byte order mark (a client drops
+    /// the mark and reads the event).
+    #[tokio::test]
+    async fn a_list_behind_a_byte_order_mark_is_still_filtered() {
+        let event = format!(
+            "\u{FEFF}data: {}\n\n",
+            json!({"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"},{"name":"secret"}]}})
+        );
+        let body = rewrite_stream(Body::from(event), |m: &mut Value| {
+            let tools = m["result"]["tools"].as_array_mut().unwrap();
+            tools.retain(|t| t["name"] != "secret");
+            Rewrite {
+                changed: true,
+                finished: true,
+            }
+        });
+        let out = http_body_util::BodyExt::collect(body)
+            .await
+            .unwrap()
+            .to_bytes();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.contains("\"a\""), "{text}");
+        assert!(!text.contains("secret"), "{text}");
     }
 
     #[test]

@@ -217,7 +217,10 @@ fn server_posture(
             s.leeway_secs
         )));
     }
-    if !matches!(s.token_format.as_str(), "jwt" | "opaque") {
+    if s.token_format
+        .parse::<warden_core::server_settings::TokenFormat>()
+        .is_err()
+    {
         findings.push(violation(format!(
             "unknown token format {:?}",
             s.token_format

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use warden_core::jwt::{self, AT_JWT_TYP};
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, random_id, token_hash, SecretKind};
+use warden_core::server_settings::TokenFormat;
 use warden_proto::oauth::TokenResponse;
 use warden_store::{AccessTokenRecord, AccessTokenStore, ServerRecord};
 
@@ -86,8 +87,11 @@ pub fn mint_access_token(
 /// Issues an access token in the server's format: an RFC 9068 JWT, or for servers whose
 /// `token_format` is `opaque`, a random `wdn_at_` token of which only the hash is stored.
 pub async fn issue(app: &App, c: &Claims<'_>) -> Result<Issued, OAuthError> {
-    if c.server.token_format != "opaque" {
-        return mint(app, c);
+    // A format this build does not know gets no token at all (fail closed), not a JWT.
+    match c.server.token_format.parse::<TokenFormat>() {
+        Ok(TokenFormat::Jwt) => return mint(app, c),
+        Ok(TokenFormat::Opaque) => {}
+        Err(e) => return Err(OAuthError::server_error(&e)),
     }
     let token = generate(SecretKind::AccessToken).map_err(|e| OAuthError::server_error(&e))?;
     let jti = random_id().map_err(|e| OAuthError::server_error(&e))?;

@@ -278,3 +278,20 @@ async fn client_credentials_gets_only_registered_scopes_on_a_named_resource() {
         .await;
     assert_eq!(r.error(), "unauthorized_client");
 }
+
+/// A server whose token format this build does not know gets no token at all (fail
+/// closed), where any format but `opaque` used to get a JWT.
+#[tokio::test]
+async fn an_unknown_token_format_gets_no_token() {
+    use warden_store::ServerStore;
+    let h = H::new().await;
+    let mut vault = ServerStore::get(&h.store, "vault").await.unwrap().unwrap();
+    let (id, secret) = (&h.machine.0, &h.machine.1);
+    let form = [("grant_type", "client_credentials"), ("resource", VAULT)];
+    vault.token_format = "pasta".into();
+    ServerStore::update(&h.store, &vault).await.unwrap();
+    let r = h.token(&form, Some((id, secret))).await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(r.error(), "server_error");
+    assert!(!r.body.contains("access_token"));
+}

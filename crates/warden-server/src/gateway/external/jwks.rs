@@ -159,9 +159,10 @@ fn check(
 
 /// Whether `aud` names this resource and nothing else but `extra` names.
 fn audience_allowed(aud: Option<&Value>, canonical: &str, extra: &[String]) -> bool {
+    if jwt::single_audience(aud) {
+        return true;
+    }
     match aud {
-        Some(Value::String(_)) => true,
-        Some(Value::Array(list)) if list.len() == 1 => true,
         Some(Value::Array(list)) => {
             !extra.is_empty()
                 && list.iter().all(|a| {

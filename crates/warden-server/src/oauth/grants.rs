@@ -98,6 +98,26 @@ async fn grant_scope(
     Ok((scope, policy.max_lifetime(client_id, &groups)))
 }
 
+/// The server, scope and lifetime bound a refresh of `family` issues for ([`grant_scope`]
+/// with the family's consented scopes).
+async fn family_grant(
+    app: &App,
+    params: &Params,
+    family: &RefreshFamily,
+) -> Result<(Arc<ServerRecord>, ScopeSet, Option<i64>), OAuthError> {
+    let server = pick_resource(app, params, &family.resources).await?;
+    let (scope, max_lifetime) = grant_scope(
+        app,
+        params,
+        &family.scopes,
+        &family.client_id,
+        &family.subject,
+        &server,
+    )
+    .await?;
+    Ok((server, scope, max_lifetime))
+}
+
 /// What a refresh-token replay inside the grace window is answered with.
 #[derive(Serialize, Deserialize)]
 struct Grace {
@@ -245,16 +265,7 @@ pub async fn refresh_token(
     if family.token_expires_at <= now || family.session_expires_at <= now {
         return Err(invalid_grant("refresh token expired"));
     }
-    let server = pick_resource(app, params, &family.resources).await?;
-    let (scope, max_lifetime) = grant_scope(
-        app,
-        params,
-        &family.scopes,
-        &family.client_id,
-        &family.subject,
-        &server,
-    )
-    .await?;
+    let (server, scope, max_lifetime) = family_grant(app, params, &family).await?;
     let successor = generate(SecretKind::RefreshToken).map_err(|e| OAuthError::server_error(&e))?;
     let grace = if app.config.tokens.refresh_grace > 0 {
         let blob = Grace {
@@ -329,16 +340,7 @@ async fn replayed(
                 .map_err(|e| OAuthError::server_error(&e))?;
             let g: Grace =
                 serde_json::from_slice(&plain).map_err(|e| OAuthError::server_error(&e))?;
-            let server = pick_resource(app, params, &family.resources).await?;
-            let (scope, max_lifetime) = grant_scope(
-                app,
-                params,
-                &family.scopes,
-                &family.client_id,
-                &family.subject,
-                &server,
-            )
-            .await?;
+            let (server, scope, max_lifetime) = family_grant(app, params, family).await?;
             return issue_pair(
                 app,
                 &family.client_id,

@@ -35,6 +35,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 use warden_core::config::RegistrationSettings;
+use warden_core::credentials;
 use warden_core::secret::{ct_eq, generate, random_id, token_hash, SecretKind};
 use warden_core::sync::lock_recovering;
 use warden_store::{ClientRecord, ClientSecret, ClientStore, StoreError};
@@ -310,14 +311,12 @@ fn check_initial_token(s: &RegistrationSettings, headers: &HeaderMap) -> Result<
     if s.initial_access_tokens.is_empty() {
         return Ok(());
     }
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
+    // The one Authorization parser: a malformed header is a bad token, another scheme none.
+    let values = headers.get_all(header::AUTHORIZATION).iter();
+    let presented = credentials::single_header(values.map(HeaderValue::as_bytes))
+        .and_then(|h| h.map(credentials::bearer).transpose())
+        .map_err(|_| RegisterError::TokenInvalid)?
+        .flatten()
         .ok_or(RegisterError::TokenRequired)?;
     let digest = token_hash(presented);
     let ok = s

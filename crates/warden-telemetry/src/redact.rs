@@ -408,17 +408,25 @@ fn bare_span(bytes: &[u8], after_sep: usize) -> Option<(usize, usize)> {
     {
         return None;
     }
-    let mut end = bare_end(bytes, after_sep);
+    let mut start = after_sep;
+    let mut end = bare_end(bytes, start);
     // `authorization=Bearer abc`: the scheme's credential is part of the value, and
-    // once the scheme is gone the scheme pass can no longer find it.
-    let word = bytes
-        .get(after_sep..end)
-        .and_then(|w| std::str::from_utf8(w).ok());
-    if word.is_some_and(is_scheme) {
-        let credential = skip_blanks(bytes, end);
-        if credential > end {
-            end = bare_end(bytes, credential);
+    // once the scheme is gone the scheme pass can no longer find it. A scheme word may
+    // stand where the credential would be (`code=bearer Basic abc`): the value runs on
+    // through every such word to the first one that is not a scheme.
+    loop {
+        let word = bytes
+            .get(start..end)
+            .and_then(|w| std::str::from_utf8(w).ok());
+        if !word.is_some_and(is_scheme) {
+            break;
         }
+        let credential = skip_blanks(bytes, end);
+        if credential == end {
+            break;
+        }
+        start = credential;
+        end = bare_end(bytes, credential);
     }
     (end > after_sep).then_some((after_sep, end))
 }

@@ -24,6 +24,10 @@ fn secret_cases() -> Vec<(String, Vec<&'static str>)> {
         ("Bearer  Basic Qz9Mk7Lp2Xv== ".into(), vec!["Qz9Mk7Lp2Xv"]),
         ("Bearer BEARER Bearer Zq8Tok".into(), vec!["Zq8Tok"]),
         ("authorization=Bearer lf-bearer-1 next=1".into(), vec!["lf-bearer-1"]),
+        // A key whose bare value is a scheme word, and more scheme words after it (found
+        // by the redact fuzz target).
+        (")code=bearer\t Basic Qz9Mk7Lp2Xv== ".into(), vec!["Qz9Mk7Lp2Xv"]),
+        ("token=Basic bearer BASIC Zq5Tok next=1".into(), vec!["Zq5Tok"]),
         // A bare value followed by what looks like a `Debug` wrapper's body.
         ("client_secret=Qz9Mk7Lp2Xv {le: [aEyj]}".into(), vec!["Qz9Mk7Lp2Xv"]),
         ("token=Qz8Tok (\"x\")".into(), vec!["Qz8Tok"]),

@@ -18,6 +18,7 @@ pub mod audit;
 pub mod builtin;
 pub mod gateway;
 pub mod health;
+pub mod issuer;
 pub mod keyring;
 pub mod lookup;
 pub mod oauth;
@@ -57,6 +58,8 @@ pub struct AppInner {
     pub revoked: revocation::RevocationList,
     /// The gateway's caches, session binder and upstream connection pool.
     pub gateway: gateway::Gateway,
+    /// Trusted issuers' signing keys.
+    pub issuers: issuer::Issuers,
     /// Failed sign-in throttling.
     pub login_throttle: oauth::lockout::LoginThrottle,
     /// The fleet policy.
@@ -112,6 +115,7 @@ impl App {
                 audit,
                 revoked,
                 gateway,
+                issuers: issuer::Issuers::default(),
                 policy,
                 clients: lookup::TtlCache::default(),
                 servers_by_uri: lookup::TtlCache::default(),

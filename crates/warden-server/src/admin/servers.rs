@@ -151,7 +151,7 @@ fn build_keeping(
     }
     if let Some(issuer) = &new.issuer {
         if issuer != &config.issuer {
-            crate::gateway::external::check_idp_url(issuer, "issuer").map_err(invalid)?;
+            crate::issuer::check_idp_url(issuer, "issuer").map_err(invalid)?;
         }
         rec.issuer = Some(issuer.clone());
     }

@@ -34,18 +34,13 @@
 //! When the issuer cannot be reached (no keys yet, discovery or introspection failing)
 //! the request gets 503, not 401: the token may well be good. Fetches to the issuer are
 //! trusted configuration, so they are not held to the address policy of client-chosen
-//! URLs, but they are bounded in time ([`IDP_TIMEOUT`]) and size, never follow redirects,
+//! URLs, but they are bounded in time ([`crate::issuer::IDP_TIMEOUT`]) and size, never follow redirects,
 //! and go over `https://` (plain `http://` only to a loopback host), verified against the
 //! public web PKI or `settings.issuer_ca` (PEM).
 
-use std::time::Duration;
-
-use axum::body::Body;
-use axum::http::{header, HeaderMap, Request, StatusCode, Uri};
+use axum::http::{header, Uri};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Limited};
 use serde_json::{Map, Value};
 use warden_core::jwt::JwtError;
 use warden_core::keys::Sealer;
@@ -56,16 +51,11 @@ use warden_store::ServerRecord;
 use super::registry::Protected;
 use super::tls::TrustRoots;
 use super::validate::{Principal, Rejection};
+use crate::issuer::check_idp_url;
 use crate::App;
 
 pub mod introspect;
 pub mod jwks;
-
-/// Time allowed for one exchange with an issuer: connect, TLS, answer and body.
-pub const IDP_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Largest document read from an issuer.
-pub const MAX_IDP_DOCUMENT: usize = 256 * 1024;
 
 /// Default lifetime of a cached introspection result, seconds.
 const DEFAULT_INTROSPECTION_CACHE: i64 = 60;
@@ -116,17 +106,8 @@ pub struct IntrospectionSettings {
 
 /// The gateway's state for external issuers.
 pub struct ExternalState {
-    /// Signing keys, per issuer.
-    pub jwks: jwks::JwksCache,
     /// Recently refused opaque tokens.
     pub refused: introspect::RefusedCache,
-}
-
-/// An issuer's answer, read whole.
-pub(crate) struct IdpAnswer {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub body: Bytes,
 }
 
 // === impl ExternalIssuer ===
@@ -240,7 +221,6 @@ impl ExternalState {
     /// Empty caches.
     pub fn new() -> Self {
         Self {
-            jwks: jwks::JwksCache::default(),
             refused: introspect::RefusedCache::new(),
         }
     }
@@ -313,64 +293,6 @@ pub(crate) fn normalize(
     Ok(out)
 }
 
-// === the issuer's HTTP endpoints ===
-
-/// Sends `request` to the issuer and reads the answer whole, within [`IDP_TIMEOUT`] and
-/// [`MAX_IDP_DOCUMENT`]. The error says why, without any request material.
-pub(crate) async fn exchange(
-    app: &App,
-    roots: Option<&TrustRoots>,
-    request: Request<Body>,
-) -> Result<IdpAnswer, &'static str> {
-    let work = async {
-        let response = app
-            .gateway
-            .upstream
-            .send(request, IDP_TIMEOUT, roots)
-            .await
-            .map_err(|_| "the issuer is unreachable")?;
-        let (parts, body) = response.into_parts();
-        let body = Limited::new(body, MAX_IDP_DOCUMENT)
-            .collect()
-            .await
-            .map_err(|_| "the issuer's answer is too large or broken")?
-            .to_bytes();
-        Ok(IdpAnswer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-        })
-    };
-    tokio::time::timeout(IDP_TIMEOUT, work)
-        .await
-        .map_err(|_| "the issuer did not answer in time")?
-}
-
-/// Checks an issuer-side URL: absolute, `https://` (or `http://` to a loopback host), no
-/// credentials or fragment.
-pub fn check_idp_url(text: &str, what: &str) -> Result<Uri, String> {
-    let url =
-        url::Url::parse(text).map_err(|_| format!("{what} {text:?} is not an absolute URL"))?;
-    let host = url
-        .host()
-        .ok_or_else(|| format!("{what} {text:?} has no host"))?;
-    let ok_scheme = match url.scheme() {
-        "https" => true,
-        "http" => warden_core::uri::is_loopback_host(&host),
-        _ => false,
-    };
-    if !ok_scheme {
-        return Err(format!(
-            "{what} must use https (http only for a loopback host)"
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
-        return Err(format!("{what} must not carry credentials or a fragment"));
-    }
-    text.parse::<Uri>()
-        .map_err(|_| format!("{what} {text:?} is not a valid URI"))
-}
-
 /// The stored value of `settings.introspection_client_secret` for `secret`: sealed with
 /// the master key and bound to the server's name, so the database never holds it in clear.
 pub fn seal_secret(sealer: &Sealer, server: &str, secret: &str) -> Result<Value, String> {
@@ -404,15 +326,6 @@ mod tests {
         );
         let c = json!({"sub": "u", "client_id": "c", "scp": [1]});
         assert!(normalize(c.as_object().unwrap(), "tok").is_err());
-    }
-
-    #[test]
-    fn idp_urls_are_https_or_loopback() {
-        assert!(check_idp_url("https://idp.example/realms/x", "issuer").is_ok());
-        assert!(check_idp_url("http://127.0.0.1:8080/x", "issuer").is_ok());
-        assert!(check_idp_url("http://idp.example/x", "issuer").is_err());
-        assert!(check_idp_url("https://u:p@idp.example/x", "issuer").is_err());
-        assert!(check_idp_url("idp.example", "issuer").is_err());
     }
 
     #[test]

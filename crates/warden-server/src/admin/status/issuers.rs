@@ -14,8 +14,9 @@ use axum::http::{header, Method, Request, Uri};
 use serde_json::Value;
 use warden_store::ServerRecord;
 
-use crate::gateway::external::jwks::discovery_urls;
-use crate::gateway::external::{exchange, Check, ExternalIssuer};
+use crate::gateway::external::{Check, ExternalIssuer};
+use crate::issuer::discovery_urls;
+use crate::issuer::exchange;
 use crate::App;
 
 /// How long `status` waits for one issuer, all its requests together.

@@ -13,9 +13,10 @@ use serde_json::{Map, Value};
 use warden_core::jwt::{JwtError, MAX_TOKEN_LEN};
 use warden_core::secret::token_hash;
 
-use super::{exchange, normalize, ExternalIssuer, IntrospectionSettings};
+use super::{normalize, ExternalIssuer, IntrospectionSettings};
 use crate::gateway::registry::Protected;
 use crate::gateway::validate::{Principal, Rejection};
+use crate::issuer::exchange;
 use crate::oauth::fetch::TtlCache;
 use crate::App;
 

@@ -202,11 +202,14 @@ impl Patterns {
                 .and_then(|(start, _)| bytes.get(start))
                 .is_some_and(|&b| b == b'=');
             pos = match value_span(bytes, after_sep, is_equals) {
-                Some((start, end)) => {
-                    splicer.redact(start, end);
+                Some(span) => {
+                    splicer.redact(span.start, span.end);
                     // From the value's last byte: a bracketed value ends in its `]`, which
-                    // is the boundary of a key glued to it (`[1]password=x`).
-                    end.saturating_sub(1).max(after_sep)
+                    // is the boundary of a key glued to it (`[1]password=x`). A value that
+                    // ran on past a scheme word is searched again from the word after it,
+                    // which may be a key of its own (`code=bearer token=Bearer abc`).
+                    span.resume
+                        .unwrap_or_else(|| span.end.saturating_sub(1).max(after_sep))
                 }
                 None => after_sep,
             };
@@ -258,10 +261,16 @@ impl<'a> Splicer<'a> {
         }
     }
 
-    /// Replaces `text[start..end]` with [`REDACTED`]. Spans must come in increasing order
-    /// and lie on character boundaries (they always start and end next to ASCII).
+    /// Replaces `text[start..end]` with [`REDACTED`]. Spans come in increasing order of
+    /// their start and lie on character boundaries (they always start and end next to
+    /// ASCII); a span overlapping the previous one extends it.
     fn redact(&mut self, start: usize, end: usize) {
-        if start < self.copied || end < start {
+        if end < start || end <= self.copied {
+            return;
+        }
+        if start < self.copied {
+            // Overlaps the last span: that one's marker now stands for both.
+            self.copied = end;
             return;
         }
         let text = self.text;
@@ -360,17 +369,32 @@ fn is_credential(word: &str, padding: usize, next: Option<u8>) -> bool {
 /// a wrapper (`secret=abc {note: "x"}` loses both). After `:`, an unquoted value is left
 /// alone: in prose ("invalid token: expired") it is not a secret, and a number
 /// (`code: 400`) is not one either.
-fn value_span(bytes: &[u8], after_sep: usize, is_equals: bool) -> Option<(usize, usize)> {
-    let inner = delimited_span(bytes, after_sep);
+fn value_span(bytes: &[u8], after_sep: usize, is_equals: bool) -> Option<Span> {
+    let inner = delimited_span(bytes, after_sep).map(|(start, end)| Span {
+        start,
+        end,
+        resume: None,
+    });
     let bare = if is_equals {
         bare_span(bytes, after_sep)
     } else {
         None
     };
     match (bare, inner) {
-        (Some((start, bare_end)), Some((_, end))) => Some((start, end.max(bare_end))),
+        (Some(bare), Some(inner)) => Some(Span {
+            end: inner.end.max(bare.end),
+            ..bare
+        }),
         (bare, inner) => bare.or(inner),
     }
+}
+
+/// A value to redact, and where the search for the next key resumes if not right after
+/// it.
+struct Span {
+    start: usize,
+    end: usize,
+    resume: Option<usize>,
 }
 
 /// A quoted or bracketed value after the separator at `after_sep`, inside up to
@@ -401,7 +425,7 @@ fn delimited_span(bytes: &[u8], after_sep: usize) -> Option<(usize, usize)> {
 
 /// An unquoted value right after `=`. No blank may follow `=`, otherwise `code= state=x`
 /// would eat `state`.
-fn bare_span(bytes: &[u8], after_sep: usize) -> Option<(usize, usize)> {
+fn bare_span(bytes: &[u8], after_sep: usize) -> Option<Span> {
     if bytes
         .get(after_sep..)
         .is_some_and(|rest| rest.starts_with(REDACTED.as_bytes()))
@@ -410,6 +434,7 @@ fn bare_span(bytes: &[u8], after_sep: usize) -> Option<(usize, usize)> {
     }
     let mut start = after_sep;
     let mut end = bare_end(bytes, start);
+    let mut resume = None;
     // `authorization=Bearer abc`: the scheme's credential is part of the value, and
     // once the scheme is gone the scheme pass can no longer find it. A scheme word may
     // stand where the credential would be (`code=bearer Basic abc`): the value runs on
@@ -427,8 +452,14 @@ fn bare_span(bytes: &[u8], after_sep: usize) -> Option<(usize, usize)> {
         }
         start = credential;
         end = bare_end(bytes, credential);
+        // From the blank before the word: a key match starts with its boundary.
+        resume = Some(credential - 1);
     }
-    (end > after_sep).then_some((after_sep, end))
+    (end > after_sep).then_some(Span {
+        start: after_sep,
+        end,
+        resume,
+    })
 }
 
 /// Where an unquoted value starting at `start` ends (see [`ends_bare_value`]).

@@ -28,6 +28,9 @@ fn secret_cases() -> Vec<(String, Vec<&'static str>)> {
         // by the redact fuzz target).
         (")code=bearer\t Basic Qz9Mk7Lp2Xv== ".into(), vec!["Qz9Mk7Lp2Xv"]),
         ("token=Basic bearer BASIC Zq5Tok next=1".into(), vec!["Zq5Tok"]),
+        // ... and a key right after the scheme word, with its own scheme and credential.
+        (")code=bearer authorization=Bearer Qz9Mk7Lp2Xv \u{12}\"i".into(), vec!["Qz9Mk7Lp2Xv"]),
+        ("code=bearer password: \"Zq4Pw\" next=1".into(), vec!["Zq4Pw"]),
         // A bare value followed by what looks like a `Debug` wrapper's body.
         ("client_secret=Qz9Mk7Lp2Xv {le: [aEyj]}".into(), vec!["Qz9Mk7Lp2Xv"]),
         ("token=Qz8Tok (\"x\")".into(), vec!["Qz8Tok"]),

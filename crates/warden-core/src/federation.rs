@@ -7,7 +7,9 @@
 //!   draft-ietf-oauth-identity-assertion-authz-grant) presented with the RFC 7523 JWT
 //!   bearer grant;
 //! - [`verify_workload_token`]: a platform token (Kubernetes service-account token, SPIFFE
-//!   JWT-SVID) presented with the same grant (SEP-1933).
+//!   JWT-SVID) presented with the same grant (SEP-1933);
+//! - [`map_groups`] and [`idp_for_email`]: what a verified identity is worth in Warden,
+//!   and which provider signs an address in.
 //!
 //! Every signature, algorithm, `typ`, `iss`, `aud` and time check is
 //! [`jwt::verify_with_key_ring`](crate::jwt::verify_with_key_ring), the verifier of
@@ -19,15 +21,19 @@ use serde_json::{Map, Value};
 
 use crate::jwt::JwtError;
 
+mod groups;
 mod id_jag;
 mod oidc;
+mod routing;
 mod workload;
 
+pub use groups::{map_groups, parse_group_mapping, GroupMapError, MAX_GROUP_NAME_LEN};
 pub use id_jag::{verify_id_jag, IdJag, IdJagRule, ID_JAG_TYP};
 pub use oidc::{
     is_issuer_template, verify_id_token, IdTokenRule, Identity, IssuerRule, MAX_SUB_LEN,
     TENANT_PLACEHOLDER,
 };
+pub use routing::idp_for_email;
 pub use workload::{verify_workload_token, Workload, WorkloadRule};
 
 /// `typ` values a provider's ID token or a platform token may carry (or none at all):
@@ -197,5 +203,7 @@ fn require_iat(claims: &Map<String, Value>) -> Result<(), FederationError> {
         .ok_or(FederationError::MissingClaim("iat"))
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

@@ -18,6 +18,8 @@ const K8S: &str = "https://kubernetes.default.svc";
 const ENTRA: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
 const TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
+mod mapping;
+
 struct Idp {
     key: SigningKey,
     ring: Vec<Arc<VerifyingKey>>,

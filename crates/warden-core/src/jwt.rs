@@ -316,11 +316,76 @@ pub struct AccessTokenRule<'a> {
     pub expiry: Expiry,
 }
 
+/// Which header `typ` values a token may carry. Each kind of JWT is told apart by its
+/// `typ` (RFC 8725 §3.11), compared case-insensitively with an optional `application/`
+/// prefix.
+#[derive(Clone, Copy, Debug)]
+pub enum TypRule<'a> {
+    /// Present, and one of these.
+    OneOf(&'a [&'a str]),
+    /// Absent, or one of these: for tokens whose issuers may leave `typ` out (ID tokens,
+    /// platform tokens).
+    AbsentOr(&'a [&'a str]),
+    /// Not checked.
+    Any,
+}
+
+/// What a token signed by one of an issuer's keys must satisfy besides its signature.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyRingRule<'a> {
+    /// The header `typ` accepted.
+    pub typ: TypRule<'a>,
+    /// The exact `iss` expected.
+    pub issuer: &'a str,
+    /// When set, `aud` (a string or an array) must contain at least one of these; an
+    /// empty list accepts nothing.
+    pub audience: Option<&'a [&'a str]>,
+    /// Clock-skew tolerance, seconds.
+    pub leeway: i64,
+    /// Whether expiry is checked.
+    pub expiry: Expiry,
+}
+
+/// Verifies a token signed by one of `keys`, an issuer's key ring: the one entry point for
+/// Warden's own tokens and for tokens from identity providers and workload platforms.
+///
+/// - The algorithm allow-list is the algorithms of `keys`, so an asymmetric issuer's
+///   tokens never verify under HMAC or `none`;
+/// - a key is tried only if its `kid` equals the header's (every key when the header has
+///   none) and its own algorithm is the header's `alg`;
+/// - then `typ`, `iss`, `aud` and the time claims as `rule` says.
+pub fn verify_with_key_ring(
+    token: &str,
+    keys: &[std::sync::Arc<VerifyingKey>],
+    rule: &KeyRingRule<'_>,
+    now: i64,
+) -> Result<Map<String, Value>, JwtError> {
+    if keys.is_empty() {
+        return Err(JwtError::NoKeys);
+    }
+    let mut algorithms: Vec<String> = keys.iter().map(|k| k.alg.clone()).collect();
+    algorithms.sort_unstable();
+    algorithms.dedup();
+    let checks = Checks {
+        algorithms: &algorithms,
+        typ: rule.typ,
+        issuer: rule.issuer,
+        audience: rule.audience,
+        leeway: rule.leeway,
+    };
+    let lookup = |kid: Option<&str>| -> Vec<&VerifyingKey> {
+        keys.iter()
+            .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
+            .map(|k| &**k)
+            .collect()
+    };
+    verify_with(token, lookup, &checks, now, rule.expiry)
+}
+
 /// Verifies one of Warden's own access tokens: the one function for the gateway, the
 /// admin API, introspection, revocation and token exchange.
 ///
-/// - The algorithm allow-list is the algorithms of `keys` (the issuer's own key ring),
-///   so an asymmetric issuer's tokens never verify under HMAC or `none`;
+/// - [`verify_with_key_ring`] over Warden's key ring;
 /// - `typ` must be `at+jwt` (RFC 9068 §2.1);
 /// - `iss` must be `rule.issuer`;
 /// - `aud` must name exactly one resource (a string, or an array of one), and with
@@ -332,29 +397,22 @@ pub fn verify_access_token(
     rule: &AccessTokenRule<'_>,
     now: i64,
 ) -> Result<Map<String, Value>, JwtError> {
-    if keys.is_empty() {
-        return Err(JwtError::NoKeys);
-    }
-    let mut algorithms: Vec<String> = keys.iter().map(|k| k.alg.clone()).collect();
-    algorithms.sort_unstable();
-    algorithms.dedup();
-    let v = Validation {
-        algorithms,
-        typ: vec![AT_JWT_TYP.to_owned()],
-        issuer: rule.issuer.to_owned(),
-        audience: match rule.audience {
-            Audience::Exactly(aud) => Some(aud.to_owned()),
-            Audience::AnyOne => None,
-        },
+    let exactly;
+    let audience = match rule.audience {
+        Audience::Exactly(aud) => {
+            exactly = [aud];
+            Some(&exactly[..])
+        }
+        Audience::AnyOne => None,
+    };
+    let key_ring_rule = KeyRingRule {
+        typ: TypRule::OneOf(&[AT_JWT_TYP]),
+        issuer: rule.issuer,
+        audience,
         leeway: rule.leeway,
+        expiry: rule.expiry,
     };
-    let lookup = |kid: Option<&str>| -> Vec<&VerifyingKey> {
-        keys.iter()
-            .filter(|k| kid.is_none() || k.kid.as_deref() == kid)
-            .map(|k| &**k)
-            .collect()
-    };
-    let claims = verify_with(token, lookup, &v, now, rule.expiry)?;
+    let claims = verify_with_key_ring(token, keys, &key_ring_rule, now)?;
     if !single_audience(claims.get("aud")) {
         return Err(JwtError::SharedAudience);
     }
@@ -380,13 +438,42 @@ pub fn verify<'k>(
     v: &Validation,
     now: i64,
 ) -> Result<Map<String, Value>, JwtError> {
-    verify_with(token, lookup, v, now, Expiry::Enforce)
+    v.with_checks(|checks| verify_with(token, lookup, checks, now, Expiry::Enforce))
+}
+
+/// The checks of a [`Validation`] or a [`KeyRingRule`], borrowed: what the one verifier
+/// below reads.
+struct Checks<'a> {
+    algorithms: &'a [String],
+    typ: TypRule<'a>,
+    issuer: &'a str,
+    audience: Option<&'a [&'a str]>,
+    leeway: i64,
+}
+
+impl Validation {
+    /// Runs `f` with this validation's checks (an empty `typ` list is [`TypRule::Any`]).
+    fn with_checks<T>(&self, f: impl FnOnce(&Checks<'_>) -> T) -> T {
+        let typ: Vec<&str> = self.typ.iter().map(String::as_str).collect();
+        let audience: Option<[&str; 1]> = self.audience.as_deref().map(|a| [a]);
+        f(&Checks {
+            algorithms: &self.algorithms,
+            typ: if typ.is_empty() {
+                TypRule::Any
+            } else {
+                TypRule::OneOf(&typ)
+            },
+            issuer: &self.issuer,
+            audience: audience.as_ref().map(|a| &a[..]),
+            leeway: self.leeway,
+        })
+    }
 }
 
 fn verify_with<'k>(
     token: &str,
     lookup: impl FnOnce(Option<&str>) -> Vec<&'k VerifyingKey>,
-    v: &Validation,
+    v: &Checks<'_>,
     now: i64,
     expiry: Expiry,
 ) -> Result<Map<String, Value>, JwtError> {
@@ -399,12 +486,7 @@ fn verify_with<'k>(
     if parsed.header.crit.is_some() {
         return Err(JwtError::Crit);
     }
-    if !v.typ.is_empty() {
-        let typ = parsed.header.typ.as_deref().ok_or(JwtError::WrongTyp)?;
-        if !v.typ.iter().any(|t| typ_matches(typ, t)) {
-            return Err(JwtError::WrongTyp);
-        }
-    }
+    check_typ(parsed.header.typ.as_deref(), v.typ)?;
     let candidates = lookup(parsed.header.kid.as_deref());
     let candidates: Vec<_> = candidates.into_iter().filter(|k| k.alg == alg).collect();
     if candidates.is_empty() {
@@ -418,10 +500,27 @@ fn verify_with<'k>(
         return Err(JwtError::BadSignature);
     }
     match expiry {
-        Expiry::Enforce => validate_claims(&parsed.claims, v, now)?,
+        Expiry::Enforce => {
+            validate_identity(&parsed.claims, v)?;
+            validate_times(&parsed.claims, v.leeway, now)?;
+        }
         Expiry::Ignore => validate_identity(&parsed.claims, v)?,
     }
     Ok(parsed.claims)
+}
+
+/// The header `typ` against `rule`.
+fn check_typ(typ: Option<&str>, rule: TypRule<'_>) -> Result<(), JwtError> {
+    let (accepted, absent_ok) = match rule {
+        TypRule::Any => return Ok(()),
+        TypRule::OneOf(accepted) => (accepted, false),
+        TypRule::AbsentOr(accepted) => (accepted, true),
+    };
+    match typ {
+        None if absent_ok => Ok(()),
+        Some(typ) if accepted.iter().any(|t| typ_matches(typ, t)) => Ok(()),
+        _ => Err(JwtError::WrongTyp),
+    }
 }
 
 /// Checks `iss`, `aud`, `exp`, `nbf` and `iat` of verified claims.
@@ -430,20 +529,21 @@ pub fn validate_claims(
     v: &Validation,
     now: i64,
 ) -> Result<(), JwtError> {
-    validate_identity(claims, v)?;
-    validate_times(claims, v, now)
+    v.with_checks(|checks| validate_identity(claims, checks))?;
+    validate_times(claims, v.leeway, now)
 }
 
 /// `iss` and `aud`.
-fn validate_identity(claims: &Map<String, Value>, v: &Validation) -> Result<(), JwtError> {
-    if claims.get("iss").and_then(Value::as_str) != Some(v.issuer.as_str()) {
+fn validate_identity(claims: &Map<String, Value>, v: &Checks<'_>) -> Result<(), JwtError> {
+    if claims.get("iss").and_then(Value::as_str) != Some(v.issuer) {
         return Err(JwtError::WrongIssuer);
     }
-    if let Some(expected) = &v.audience {
+    if let Some(expected) = v.audience {
+        let named = |a: &Value| a.as_str().is_some_and(|a| expected.contains(&a));
         let ok = match claims.get("aud") {
-            Some(Value::String(a)) => a == expected,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(expected)),
-            _ => false,
+            Some(Value::Array(list)) => list.iter().any(named),
+            Some(a) => named(a),
+            None => false,
         };
         if !ok {
             return Err(JwtError::WrongAudience);
@@ -453,7 +553,7 @@ fn validate_identity(claims: &Map<String, Value>, v: &Validation) -> Result<(), 
 }
 
 /// `exp` (required), `nbf` and `iat`, with the leeway.
-fn validate_times(claims: &Map<String, Value>, v: &Validation, now: i64) -> Result<(), JwtError> {
+fn validate_times(claims: &Map<String, Value>, leeway: i64, now: i64) -> Result<(), JwtError> {
     let int = |name: &'static str| -> Result<Option<i64>, JwtError> {
         match claims.get(name) {
             None => Ok(None),
@@ -461,16 +561,16 @@ fn validate_times(claims: &Map<String, Value>, v: &Validation, now: i64) -> Resu
         }
     };
     let exp = int("exp")?.ok_or(JwtError::Claim("exp"))?;
-    if now > exp.saturating_add(v.leeway) {
+    if now > exp.saturating_add(leeway) {
         return Err(JwtError::Expired);
     }
     if let Some(nbf) = int("nbf")? {
-        if nbf > now.saturating_add(v.leeway) {
+        if nbf > now.saturating_add(leeway) {
             return Err(JwtError::NotYetValid);
         }
     }
     if let Some(iat) = int("iat")? {
-        if iat > now.saturating_add(v.leeway) {
+        if iat > now.saturating_add(leeway) {
             return Err(JwtError::NotYetValid);
         }
     }

@@ -329,3 +329,65 @@ fn ignoring_expiry_is_a_mode_that_still_checks_everything_else() {
         Err(JwtError::WrongTyp)
     );
 }
+
+fn ring_rule<'a>(typ: TypRule<'a>, audience: Option<&'a [&'a str]>) -> KeyRingRule<'a> {
+    KeyRingRule {
+        typ,
+        issuer: ISS,
+        audience,
+        leeway: 30,
+        expiry: Expiry::Enforce,
+    }
+}
+
+#[test]
+fn a_typ_may_be_required_or_allowed_to_be_absent() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let ring = vec![std::sync::Arc::new(vk)];
+    let body = b64(&Value::Object(claims(900)));
+    let input = format!("{}.{}", b64(&json!({"alg":"ES256","kid":"k1"})), body);
+    let sig = sk.sign(input.as_bytes()).unwrap();
+    let untyped = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+    let jwt = sign(&claims(900), "JWT", &sk).unwrap();
+    let at = sign(&claims(900), AT_JWT_TYP, &sk).unwrap();
+    let absent_or_jwt = ring_rule(TypRule::AbsentOr(&["JWT"]), None);
+    let only_jwt = ring_rule(TypRule::OneOf(&["JWT"]), None);
+    let any = ring_rule(TypRule::Any, None);
+    for (token, rule, ok) in [
+        (&untyped, &absent_or_jwt, true),
+        (&jwt, &absent_or_jwt, true),
+        (&at, &absent_or_jwt, false),
+        (&untyped, &only_jwt, false),
+        (&jwt, &only_jwt, true),
+        (&at, &any, true),
+        (&untyped, &any, true),
+    ] {
+        let got = verify_with_key_ring(token, &ring, rule, NOW).map(|_| ());
+        let want = if ok { Ok(()) } else { Err(JwtError::WrongTyp) };
+        assert_eq!(got, want, "{:?}", rule.typ);
+    }
+}
+
+#[test]
+fn an_audience_list_accepts_a_token_naming_any_one_of_it() {
+    let (sk, vk) = setup(SigningAlg::Es256);
+    let ring = vec![std::sync::Arc::new(vk)];
+    let t = sign(&claims(900), AT_JWT_TYP, &sk).unwrap();
+    let accepted: &[&str] = &["https://other", AUD];
+    let rule = ring_rule(TypRule::Any, Some(accepted));
+    assert!(verify_with_key_ring(&t, &ring, &rule, NOW).is_ok());
+    let rule = ring_rule(TypRule::Any, Some(&["https://other"]));
+    assert_eq!(
+        verify_with_key_ring(&t, &ring, &rule, NOW),
+        Err(JwtError::WrongAudience)
+    );
+    let rule = ring_rule(TypRule::Any, Some(&[]));
+    assert_eq!(
+        verify_with_key_ring(&t, &ring, &rule, NOW),
+        Err(JwtError::WrongAudience)
+    );
+    assert_eq!(
+        verify_with_key_ring(&t, &[], &rule, NOW),
+        Err(JwtError::NoKeys)
+    );
+}

@@ -200,6 +200,9 @@ pub struct LoginSettings {
     pub max_failures: u32,
     /// How long a lockout lasts, seconds.
     pub lockout: i64,
+    /// Whether the sign-in page offers built-in (local) users; when false only identity
+    /// providers sign users in.
+    pub local: bool,
 }
 
 impl Config {

@@ -36,7 +36,8 @@ pub fn hash(password: &str) -> Result<String, PasswordError> {
 
 /// Whether `password` matches the PHC string `stored` (constant-time inside argon2).
 pub fn verify(password: &str, stored: &str) -> bool {
-    if password.len() > 1024 {
+    // A federated user has no password (an empty hash): nothing ever matches it.
+    if password.len() > 1024 || stored.is_empty() {
         return false;
     }
     match PasswordHash::new(stored) {
@@ -56,6 +57,12 @@ pub fn dummy_hash() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_hash_matches_no_password() {
+        assert!(!verify("", ""));
+        assert!(!verify("anything", ""));
+    }
 
     #[test]
     fn hash_and_verify() {

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 
 /// `grant_type` of token exchange (RFC 8693).
 pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+/// The JWT bearer grant (RFC 7523): a workload token or an ID-JAG as the grant.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
 /// RFC 8414 authorization server metadata (also served as OpenID discovery).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

@@ -1,4 +1,5 @@
-//! Registered OAuth clients and their (hashed) secrets.
+//! Registered OAuth clients, their (hashed) secrets, and the workload identities bound
+//! to them.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -53,6 +54,17 @@ pub struct ClientSecret {
     pub expires_at: Option<i64>,
 }
 
+/// A workload identity bound to a client: tokens the IdP issues for `subject` are the
+/// client's credential (RFC 7523 jwt-bearer). One `(idp_name, subject)` belongs to one
+/// client.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WorkloadBinding {
+    /// The IdP (with the `workload` use) that issues the tokens.
+    pub idp_name: String,
+    /// The token's `sub`.
+    pub subject: String,
+}
+
 /// Storage for registered clients.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
@@ -79,6 +91,39 @@ pub trait ClientStore: Send + Sync {
     async fn delete(&self, client_id: &str) -> Result<bool, StoreError>;
     /// Records a successful authentication. `NotFound` if the client does not exist.
     async fn touch_last_used(&self, client_id: &str, now: i64) -> Result<(), StoreError>;
+    /// [`ClientStore::create`] with the client's workload bindings, in one transaction:
+    /// `Conflict("workload binding")` if one belongs to another client, `NotFound` if an
+    /// IdP does not exist; either leaves no client behind.
+    async fn create_with_workloads(
+        &self,
+        client: &ClientRecord,
+        workloads: &[WorkloadBinding],
+    ) -> Result<(), StoreError>;
+    /// [`ClientStore::update_if_unchanged`] that also replaces the client's workload
+    /// bindings, in one transaction (errors as for `create_with_workloads`).
+    async fn update_with_workloads(
+        &self,
+        client: &ClientRecord,
+        expected_updated_at: i64,
+        workloads: &[WorkloadBinding],
+    ) -> Result<(), StoreError>;
+    /// Replaces the client's workload bindings; `NotFound` if the client or an IdP does
+    /// not exist, `Conflict("workload binding")` if one belongs to another client.
+    async fn set_workloads(
+        &self,
+        client_id: &str,
+        workloads: &[WorkloadBinding],
+    ) -> Result<(), StoreError>;
+    /// The client's workload bindings, ordered.
+    async fn workloads(&self, client_id: &str) -> Result<Vec<WorkloadBinding>, StoreError>;
+    /// The client bound to this workload identity.
+    async fn client_for_workload(
+        &self,
+        idp_name: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// The ids of the clients bound to a workload identity of this IdP, ordered.
+    async fn clients_of_idp(&self, idp_name: &str) -> Result<Vec<String>, StoreError>;
 }
 
 const CLIENT_COLUMNS: &str = "client_id, name, confidential, redirect_uris, grant_types, \
@@ -173,6 +218,7 @@ impl Store {
         &self,
         client: &ClientRecord,
         expected_updated_at: Option<i64>,
+        workloads: Option<&[WorkloadBinding]>,
     ) -> Result<(), StoreError> {
         let mut tx = self.db()?.begin().await?;
         let guard = if expected_updated_at.is_some() {
@@ -220,6 +266,71 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         self.insert_secrets(&mut tx, client).await?;
+        if let Some(workloads) = workloads {
+            self.replace_workloads(&mut tx, &client.client_id, workloads)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replaces a client's workload bindings inside `tx`.
+    async fn replace_workloads(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        client_id: &str,
+        workloads: &[WorkloadBinding],
+    ) -> Result<(), StoreError> {
+        sqlx::query(&self.q("DELETE FROM client_workloads WHERE client_id = ?"))
+            .bind(client_id)
+            .execute(&mut **tx)
+            .await?;
+        let sql =
+            self.q("INSERT INTO client_workloads (idp_name, subject, client_id) VALUES (?, ?, ?)");
+        for w in workloads {
+            sqlx::query(&sql)
+                .bind(&w.idp_name)
+                .bind(&w.subject)
+                .bind(client_id)
+                .execute(&mut **tx)
+                .await
+                .map_err(conflict(&[], "workload binding"))?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a client, its secrets and its workload bindings in one transaction.
+    async fn insert_client(
+        &self,
+        client: &ClientRecord,
+        workloads: &[WorkloadBinding],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db()?.begin().await?;
+        let sql = self
+            .q(&format!(
+                "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .into_owned();
+        sqlx::query(&sql)
+            .bind(&client.client_id)
+            .bind(&client.name)
+            .bind(bool_int(client.confidential))
+            .bind(to_json(&client.redirect_uris, "redirect uris")?)
+            .bind(to_json(&client.grant_types, "grant types")?)
+            .bind(to_json(&client.scopes, "scopes")?)
+            .bind(&client.token_endpoint_auth_method)
+            .bind(to_json(&client.metadata, "client metadata")?)
+            .bind(client.created_at)
+            .bind(client.updated_at)
+            .bind(client.last_used_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict(&[], "client id"))?;
+        self.insert_secrets(&mut tx, client).await?;
+        if !workloads.is_empty() {
+            self.replace_workloads(&mut tx, &client.client_id, workloads)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -272,30 +383,7 @@ impl Store {
 #[async_trait]
 impl ClientStore for Store {
     async fn create(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        let mut tx = self.db()?.begin().await?;
-        let sql = self
-            .q(&format!(
-                "INSERT INTO clients ({CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            ))
-            .into_owned();
-        sqlx::query(&sql)
-            .bind(&client.client_id)
-            .bind(&client.name)
-            .bind(bool_int(client.confidential))
-            .bind(to_json(&client.redirect_uris, "redirect uris")?)
-            .bind(to_json(&client.grant_types, "grant types")?)
-            .bind(to_json(&client.scopes, "scopes")?)
-            .bind(&client.token_endpoint_auth_method)
-            .bind(to_json(&client.metadata, "client metadata")?)
-            .bind(client.created_at)
-            .bind(client.updated_at)
-            .bind(client.last_used_at)
-            .execute(&mut *tx)
-            .await
-            .map_err(conflict(&[], "client id"))?;
-        self.insert_secrets(&mut tx, client).await?;
-        tx.commit().await?;
-        Ok(())
+        self.insert_client(client, &[]).await
     }
 
     async fn get(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError> {
@@ -314,7 +402,7 @@ impl ClientStore for Store {
     }
 
     async fn update(&self, client: &ClientRecord) -> Result<(), StoreError> {
-        self.update_client(client, None).await
+        self.update_client(client, None, None).await
     }
 
     async fn update_if_unchanged(
@@ -322,7 +410,8 @@ impl ClientStore for Store {
         client: &ClientRecord,
         expected_updated_at: i64,
     ) -> Result<(), StoreError> {
-        self.update_client(client, Some(expected_updated_at)).await
+        self.update_client(client, Some(expected_updated_at), None)
+            .await
     }
 
     async fn delete(&self, client_id: &str) -> Result<bool, StoreError> {
@@ -344,5 +433,88 @@ impl ClientStore for Store {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    async fn create_with_workloads(
+        &self,
+        client: &ClientRecord,
+        workloads: &[WorkloadBinding],
+    ) -> Result<(), StoreError> {
+        self.insert_client(client, workloads).await
+    }
+
+    async fn update_with_workloads(
+        &self,
+        client: &ClientRecord,
+        expected_updated_at: i64,
+        workloads: &[WorkloadBinding],
+    ) -> Result<(), StoreError> {
+        self.update_client(client, Some(expected_updated_at), Some(workloads))
+            .await
+    }
+
+    async fn set_workloads(
+        &self,
+        client_id: &str,
+        workloads: &[WorkloadBinding],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db()?.begin().await?;
+        // Written first, so SQLite takes the write lock before the check reads.
+        self.replace_workloads(&mut tx, client_id, workloads)
+            .await?;
+        let exists = sqlx::query(&self.q("SELECT 1 FROM clients WHERE client_id = ?"))
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn workloads(&self, client_id: &str) -> Result<Vec<WorkloadBinding>, StoreError> {
+        let rows = sqlx::query(&self.q(
+            "SELECT idp_name, subject FROM client_workloads WHERE client_id = ? \
+             ORDER BY idp_name, subject",
+        ))
+        .bind(client_id)
+        .fetch_all(self.db()?)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WorkloadBinding {
+                    idp_name: col(r, "idp_name")?,
+                    subject: col(r, "subject")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn client_for_workload(
+        &self,
+        idp_name: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            &self.q("SELECT client_id FROM client_workloads WHERE idp_name = ? AND subject = ?"),
+        )
+        .bind(idp_name)
+        .bind(subject)
+        .fetch_optional(self.db()?)
+        .await?;
+        row.map(|r| col(&r, "client_id")).transpose()
+    }
+
+    async fn clients_of_idp(&self, idp_name: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(&self.q(
+            "SELECT DISTINCT client_id FROM client_workloads WHERE idp_name = ? \
+             ORDER BY client_id",
+        ))
+        .bind(idp_name)
+        .fetch_all(self.db()?)
+        .await?;
+        rows.iter().map(|r| col(r, "client_id")).collect()
     }
 }

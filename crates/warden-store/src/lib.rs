@@ -22,6 +22,7 @@ mod codes;
 mod consent;
 mod error;
 mod health;
+mod idps;
 mod keys;
 mod migrate;
 mod policy;
@@ -36,16 +37,17 @@ pub use audit::{
     audit_event_hash, audit_hash, AuditDetail, AuditEvent, AuditFilter, AuditPage, AuditStore,
     NewAuditEvent, VerifyReport, AUDIT_GENESIS_HASH,
 };
-pub use clients::{ClientRecord, ClientSecret, ClientStore};
+pub use clients::{ClientRecord, ClientSecret, ClientStore, WorkloadBinding};
 pub use codes::{AuthCodeRecord, CodeStore, TakeOutcome};
 pub use consent::{ConsentRecord, ConsentStore};
 pub use error::StoreError;
+pub use idps::{IdpRecord, IdpStore};
 pub use keys::{KeyStore, SigningKeyRecord};
 pub use policy::{PolicyStore, StoredPolicy};
 pub use refresh::{RefreshFamily, RefreshStore, RotateOutcome, TokenState};
 pub use revocations::RevocationStore;
 pub use servers::{ServerRecord, ServerStore, ToolGroup};
-pub use users::{UserRecord, UserStore};
+pub use users::{IdentityLink, UserRecord, UserStore};
 
 use sql::{Dialect, Target};
 

@@ -35,6 +35,11 @@ const SQLITE: &[Migration] = &[
         name: "policy",
         sql: include_str!("../migrations/sqlite/0003_policy.sql"),
     },
+    Migration {
+        version: 4,
+        name: "identity_providers",
+        sql: include_str!("../migrations/sqlite/0004_identity_providers.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -52,6 +57,11 @@ const POSTGRES: &[Migration] = &[
         version: 3,
         name: "policy",
         sql: include_str!("../migrations/postgres/0003_policy.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "identity_providers",
+        sql: include_str!("../migrations/postgres/0004_identity_providers.sql"),
     },
 ];
 

@@ -1,9 +1,11 @@
-//! Local user accounts (for the built-in login page).
+//! User accounts: local ones (for the built-in login page) and federated ones, each
+//! linked to the identity (issuer and subject) it signs in with.
 
 use std::fmt;
 
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
 
 use crate::error::conflict;
 use crate::sql::{bool_int, col, col_bool, col_json, to_json};
@@ -28,7 +30,24 @@ pub struct UserRecord {
     pub updated_at: i64,
 }
 
-/// Storage for local users.
+/// A federated identity linked to a user: the IdP's `(issuer, subject)` is unique.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityLink {
+    /// The IdP it was first seen through.
+    pub idp_name: String,
+    /// The issuer identifier (for a tenant template, the tenant's own issuer).
+    pub issuer: String,
+    /// The `sub` the issuer gave.
+    pub subject: String,
+    /// The linked user.
+    pub user_id: String,
+    /// UNIX seconds.
+    pub created_at: i64,
+    /// UNIX seconds of the last sign-in with it.
+    pub last_seen_at: i64,
+}
+
+/// Storage for users.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Inserts a user; `Conflict("user id")` or `Conflict("username")`.
@@ -42,8 +61,28 @@ pub trait UserStore: Send + Sync {
     /// Replaces every field except `id` and `created_at`; `NotFound` if absent,
     /// `Conflict("username")` if the new name is taken.
     async fn update(&self, user: &UserRecord) -> Result<(), StoreError>;
-    /// Deletes the user; false if it did not exist.
+    /// Deletes the user (and its identity links); false if it did not exist.
     async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+    /// The user linked to this federated identity.
+    async fn find_by_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<UserRecord>, StoreError>;
+    /// Inserts a federated user (its `password_hash` empty) and its identity link in one
+    /// transaction: `Conflict("user id")`, `Conflict("username")` or
+    /// `Conflict("identity link")` leave neither behind. The link's `user_id` must be the
+    /// user's id.
+    async fn create_federated(
+        &self,
+        user: &UserRecord,
+        link: &IdentityLink,
+    ) -> Result<(), StoreError>;
+    /// Records a sign-in with a linked identity; `NotFound` if it is not linked.
+    async fn touch_identity(&self, issuer: &str, subject: &str, now: i64)
+        -> Result<(), StoreError>;
+    /// The ids of the users linked through this IdP, ordered.
+    async fn users_of_idp(&self, idp_name: &str) -> Result<Vec<String>, StoreError>;
 }
 
 const USER_COLUMNS: &str =
@@ -98,11 +137,12 @@ impl Store {
         let rows = query.fetch_all(self.db()?).await?;
         rows.iter().map(UserRecord::from_row).collect()
     }
-}
 
-#[async_trait]
-impl UserStore for Store {
-    async fn create(&self, user: &UserRecord) -> Result<(), StoreError> {
+    async fn insert_user(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        user: &UserRecord,
+    ) -> Result<(), StoreError> {
         let sql = format!("INSERT INTO users ({USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)");
         sqlx::query(&self.q(&sql))
             .bind(&user.id)
@@ -112,9 +152,19 @@ impl UserStore for Store {
             .bind(bool_int(user.disabled))
             .bind(user.created_at)
             .bind(user.updated_at)
-            .execute(self.db()?)
+            .execute(&mut **tx)
             .await
             .map_err(conflict(USER_CONFLICTS, "user id"))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UserStore for Store {
+    async fn create(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let mut tx = self.db()?.begin().await?;
+        self.insert_user(&mut tx, user).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -154,10 +204,87 @@ impl UserStore for Store {
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        // Identity links go with the user through ON DELETE CASCADE.
         let done = sqlx::query(&self.q("DELETE FROM users WHERE id = ?"))
             .bind(id)
             .execute(self.db()?)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn find_by_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE id = \
+             (SELECT user_id FROM user_identities WHERE issuer = ? AND subject = ?)"
+        );
+        let row = sqlx::query(&self.q(&sql))
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(self.db()?)
+            .await?;
+        row.as_ref().map(UserRecord::from_row).transpose()
+    }
+
+    async fn create_federated(
+        &self,
+        user: &UserRecord,
+        link: &IdentityLink,
+    ) -> Result<(), StoreError> {
+        if link.user_id != user.id {
+            return Err(StoreError::Backend(
+                "an identity link must name the user created with it".into(),
+            ));
+        }
+        let mut tx = self.db()?.begin().await?;
+        self.insert_user(&mut tx, user).await?;
+        sqlx::query(&self.q("INSERT INTO user_identities \
+             (idp_name, issuer, subject, user_id, created_at, last_seen_at) \
+             VALUES (?, ?, ?, ?, ?, ?)"))
+        .bind(&link.idp_name)
+        .bind(&link.issuer)
+        .bind(&link.subject)
+        .bind(&link.user_id)
+        .bind(link.created_at)
+        .bind(link.last_seen_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(conflict(&[], "identity link"))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn touch_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            &self.q("UPDATE user_identities SET last_seen_at = ? WHERE issuer = ? AND subject = ?"),
+        )
+        .bind(now)
+        .bind(issuer)
+        .bind(subject)
+        .execute(self.db()?)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn users_of_idp(&self, idp_name: &str) -> Result<Vec<String>, StoreError> {
+        let rows =
+            sqlx::query(&self.q(
+                "SELECT DISTINCT user_id FROM user_identities WHERE idp_name = ? ORDER BY user_id",
+            ))
+            .bind(idp_name)
+            .fetch_all(self.db()?)
+            .await?;
+        rows.iter().map(|r| col(r, "user_id")).collect()
     }
 }

@@ -95,6 +95,7 @@ struct RawGateway {
 struct RawLogin {
     max_failures: Option<u32>,
     lockout: Option<RawDuration>,
+    local: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -250,6 +251,7 @@ impl RawConfig {
         let login = LoginSettings {
             max_failures,
             lockout: duration("login.lockout", self.login.lockout, 900, 1..=DAY)?,
+            local: self.login.local.unwrap_or(true),
         };
         let secrets = SecretSettings {
             max_age: duration(
@@ -445,6 +447,7 @@ leeway = "30s"              # clock-skew tolerance for exp/nbf (0s..300s)
 [login]
 max_failures = 5
 lockout = "15m"
+local = true                # sign-in with built-in users; false leaves only identity providers
 
 [secrets]
 max_age = "90d"             # client secrets older than this are flagged by `warden status`

@@ -108,6 +108,17 @@ fn wrong_type_does_not_echo_the_value() {
 }
 
 #[test]
+fn local_login_is_on_unless_turned_off() {
+    assert!(load(MIN, &[]).unwrap().login.local);
+    let text = format!("{MIN}[login]\nlocal = false\n");
+    assert!(!load(&text, &[]).unwrap().login.local);
+    let c = load(MIN, &[("WARDEN_LOGIN__LOCAL", "false")]).unwrap();
+    assert!(!c.login.local);
+    let e = load(MIN, &[("WARDEN_LOGIN__LOCAL", "maybe")]).unwrap_err();
+    assert_eq!(e.key, "login.local");
+}
+
+#[test]
 fn public_url_rules() {
     for bad in [
         "ftp://x",

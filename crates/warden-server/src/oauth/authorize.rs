@@ -553,7 +553,9 @@ pub async fn login(
         .await
         .ok()
         .flatten()
-        .filter(|u| !u.disabled);
+        // A federated user (no password hash) signs in at its IdP only; it is checked
+        // like an unknown user, against the dummy hash, so the answer takes as long.
+        .filter(|u| !u.disabled && !u.password_hash.is_empty());
     let hash = user
         .as_ref()
         .map_or(warden_core::password::dummy_hash(), |u| {

@@ -52,6 +52,28 @@ async fn a_wrong_password_is_refused_and_audited() {
 }
 
 #[tokio::test]
+async fn a_federated_user_cannot_sign_in_with_a_password() {
+    let h = H::new().await;
+    // A federated user has an empty password hash: no password, not even an empty one,
+    // may match it.
+    let mut alice = warden_store::UserStore::get(&h.store, "u_alice")
+        .await
+        .unwrap()
+        .unwrap();
+    alice.password_hash = String::new();
+    warden_store::UserStore::update(&h.store, &alice)
+        .await
+        .unwrap();
+    for password in ["", PASSWORD, "anything"] {
+        let mut jar = Jar::default();
+        let r = h.get(&h.authorize_url(&[]), &jar).await;
+        let r = h.sign_in(&r, &mut jar, password).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{password:?}");
+        assert!(r.body.contains("Wrong username or password"));
+    }
+}
+
+#[tokio::test]
 async fn repeated_failures_lock_the_account_even_for_the_right_password() {
     let h = H::with(&[
         ("WARDEN_LOGIN__MAX_FAILURES", "2"),

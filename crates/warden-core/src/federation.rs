@@ -9,7 +9,9 @@
 //! - [`verify_workload_token`]: a platform token (Kubernetes service-account token, SPIFFE
 //!   JWT-SVID) presented with the same grant (SEP-1933);
 //! - [`map_groups`] and [`idp_for_email`]: what a verified identity is worth in Warden,
-//!   and which provider signs an address in.
+//!   and which provider signs an address in;
+//! - [`ProviderMetadata::parse`] and [`check_response_issuer`]: the provider's discovery
+//!   document and the RFC 9207 `iss` of its authorization response.
 //!
 //! Every signature, algorithm, `typ`, `iss`, `aud` and time check is
 //! [`jwt::verify_with_key_ring`](crate::jwt::verify_with_key_ring), the verifier of
@@ -23,12 +25,14 @@ use crate::jwt::JwtError;
 
 mod groups;
 mod id_jag;
+mod metadata;
 mod oidc;
 mod routing;
 mod workload;
 
 pub use groups::{map_groups, parse_group_mapping, GroupMapError, MAX_GROUP_NAME_LEN};
 pub use id_jag::{verify_id_jag, IdJag, IdJagRule, ID_JAG_TYP};
+pub use metadata::{check_response_issuer, ProviderMetadata};
 pub use oidc::{
     is_issuer_template, verify_id_token, IdTokenRule, Identity, IssuerRule, MAX_SUB_LEN,
     TENANT_PLACEHOLDER,

@@ -19,6 +19,7 @@ const ENTRA: &str = "https://login.microsoftonline.com/{tenantid}/v2.0";
 const TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 mod mapping;
+mod metadata;
 
 struct Idp {
     key: SigningKey,

@@ -369,7 +369,7 @@ fn token_source(
         }
         return Ok((None, format));
     };
-    warden_server::gateway::external::check_idp_url(issuer, "--issuer").map_err(|e| anyhow!(e))?;
+    warden_server::issuer::check_idp_url(issuer, "--issuer").map_err(|e| anyhow!(e))?;
     if let Some(path) = &args.issuer_ca {
         settings.issuer_ca = Some(read_pem(path, "issuer-ca")?);
     }
@@ -398,7 +398,7 @@ fn token_source(
              --introspection-client-id and --introspection-client-secret-stdin"
         );
     };
-    warden_server::gateway::external::check_idp_url(endpoint, "--introspection-endpoint")
+    warden_server::issuer::check_idp_url(endpoint, "--introspection-endpoint")
         .map_err(|e| anyhow!(e))?;
     if client_id.is_empty() {
         bail!("--introspection-client-id must not be empty");
@@ -447,8 +447,7 @@ impl SettingArgs {
             settings.max_processes = Some(n);
         }
         if let Some(u) = &self.jwks_uri {
-            warden_server::gateway::external::check_idp_url(u, "--jwks-uri")
-                .map_err(|e| anyhow!(e))?;
+            warden_server::issuer::check_idp_url(u, "--jwks-uri").map_err(|e| anyhow!(e))?;
             settings.jwks_uri = Some(u.clone());
         }
         if let Some(t) = duration_flag(&self.introspection_cache, "introspection-cache")? {

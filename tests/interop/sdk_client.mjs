@@ -5,7 +5,9 @@
 // read back the redirect), a session with an SSE-streamed tool call, and a refresh once
 // the access token expired.
 //
-//   node sdk_client.mjs SERVER_URL CLIENT_ID|- REDIRECT_URI
+//   node sdk_client.mjs SERVER_URL CLIENT_ID|- REDIRECT_URI [--no-refresh]
+//
+// With --no-refresh the client stops after the tool calls (no wait for expiry).
 //
 // Protocol on stdout: "AUTHORIZE <url>" (then a "CALLBACK <url>" line is read from
 // stdin), and finally "RESULT <json>". Exit 0 only if every check passed.
@@ -14,7 +16,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { auth, UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
 
-const [serverUrl, clientIdArg, redirectUri] = process.argv.slice(2);
+const [serverUrl, clientIdArg, redirectUri, mode] = process.argv.slice(2);
+const refresh = mode !== "--no-refresh";
 const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 class Provider {
@@ -90,6 +93,18 @@ const who = await session.client.callTool({ name: "whoami", arguments: {} });
 const whoText = JSON.stringify(who);
 if (whoText.includes(first.access_token)) fail("the upstream saw the client's token");
 await session.client.close();
+
+if (!refresh) {
+  console.log("RESULT " + JSON.stringify({
+    ok: true,
+    resource: authUrl.searchParams.get("resource"),
+    scope: authUrl.searchParams.get("scope"),
+    tools,
+    listed_is_error: listed.isError === true,
+    who: who.structuredContent ?? null,
+  }));
+  process.exit(0);
+}
 
 // Refresh after expiry: outwait the access token (the server gives 30 s tokens and no
 // leeway), check that the gateway now refuses it, then let the SDK meet that 401 and

@@ -10,6 +10,7 @@ pub mod config;
 pub mod credentials;
 pub mod federation;
 pub mod grant;
+pub mod idp;
 pub mod jwt;
 pub mod keys;
 pub mod net;

@@ -7,6 +7,10 @@ pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-e
 /// The JWT bearer grant (RFC 7523): a workload token or an ID-JAG as the grant.
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
+/// The authorization grant profile of ID-JAGs (SEP-990), advertised in
+/// `authorization_grant_profiles_supported`.
+pub const ID_JAG_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";
+
 /// RFC 8414 authorization server metadata (also served as OpenID discovery).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct AuthorizationServerMetadata {
@@ -52,6 +56,9 @@ pub struct AuthorizationServerMetadata {
     pub subject_types_supported: Vec<String>,
     /// Signing algorithms for access tokens.
     pub id_token_signing_alg_values_supported: Vec<String>,
+    /// Grant profiles of the JWT bearer grant accepted: ID-JAGs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorization_grant_profiles_supported: Vec<String>,
 }
 
 /// A successful token response (RFC 6749 §5.1).

@@ -16,6 +16,7 @@ use warden_telemetry::Metrics;
 pub mod admin;
 pub mod audit;
 pub mod builtin;
+pub mod federation;
 pub mod gateway;
 pub mod health;
 pub mod issuer;
@@ -60,6 +61,8 @@ pub struct AppInner {
     pub gateway: gateway::Gateway,
     /// Trusted issuers' signing keys.
     pub issuers: issuer::Issuers,
+    /// Identity providers' documents and single-use values.
+    pub federation: federation::Federation,
     /// Failed sign-in throttling.
     pub login_throttle: oauth::lockout::LoginThrottle,
     /// The fleet policy.
@@ -116,6 +119,7 @@ impl App {
                 revoked,
                 gateway,
                 issuers: issuer::Issuers::default(),
+                federation: federation::Federation::new(),
                 policy,
                 clients: lookup::TtlCache::default(),
                 servers_by_uri: lookup::TtlCache::default(),
@@ -160,6 +164,7 @@ impl App {
             tracing::warn!(error = %e, "reaping unused registrations failed");
         }
         self.directory.purge(now);
+        self.federation.purge(now);
         let horizon = self.clock.now_ms() - self.config.audit.retention * 1000;
         match warden_store::AuditStore::prune_before(&self.store, horizon).await {
             Ok(0) => {}

@@ -425,6 +425,11 @@ fn routes(app: &App) -> Router<App> {
         .route("/oauth/register", post(oauth::register::register))
         .route("/oauth/authorize", get(oauth::authorize::authorize))
         .route("/oauth/login", post(oauth::authorize::login))
+        .route(
+            "/oauth/login/federated",
+            post(oauth::authorize::login_federated),
+        )
+        .route("/oauth/federated/callback", get(oauth::federated::callback))
         .route("/oauth/consent", post(oauth::authorize::consent))
         .route(
             "/oauth/logout",

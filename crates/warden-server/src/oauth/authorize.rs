@@ -16,12 +16,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use url::Url;
 use warden_core::grant::narrow_scope;
+use warden_core::idp::IdpUse;
 use warden_core::pkce;
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, random_id, token_hash, SecretKind};
 use warden_core::uri::CanonicalUri;
 use warden_store::{
-    AuthCodeRecord, ClientRecord, CodeStore, ConsentRecord, ConsentStore, ServerRecord,
+    AuthCodeRecord, ClientRecord, CodeStore, ConsentRecord, ConsentStore, IdpStore, ServerRecord,
     ServerStore, UserStore,
 };
 
@@ -33,7 +34,7 @@ use super::pages::{self, ConsentView};
 use super::params::Params;
 use super::ErrorCode;
 use crate::audit::Event;
-use crate::App;
+use crate::{federation, App};
 
 /// An authorization request waiting for sign-in and consent, carried sealed.
 #[derive(Clone, Serialize, Deserialize)]
@@ -47,6 +48,38 @@ pub struct Pending {
     nonce: Option<String>,
     force_consent: bool,
     exp: i64,
+}
+
+impl Pending {
+    /// The client that asked.
+    pub(super) fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Where the client wants the browser back.
+    pub(super) fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+}
+
+/// Sends an OAuth error back to the client of a validated pending request, with its
+/// `state` and `iss`.
+pub(super) fn redirect_error(
+    app: &App,
+    pending: &Pending,
+    code: ErrorCode,
+    description: &str,
+) -> Response {
+    fail(
+        app,
+        Failure::Redirect {
+            redirect_uri: pending.redirect_uri.clone(),
+            state: pending.state.clone(),
+            code,
+            description: description.to_owned(),
+        },
+        StatusCode::SEE_OTHER,
+    )
 }
 
 /// Where an error goes.
@@ -260,7 +293,7 @@ fn with_cookie(mut resp: Response, cookie: Option<HeaderValue>) -> Response {
     resp
 }
 
-fn login_page(
+async fn login_page(
     app: &App,
     headers: &HeaderMap,
     client: &ClientRecord,
@@ -270,10 +303,73 @@ fn login_page(
 ) -> Response {
     let (csrf, cookie) = csrf_for(app, headers);
     let sealed = browser::seal(app, "pending", pending).unwrap_or_default();
+    let providers = match federation::login_providers(app).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list the identity providers for sign-in");
+            Vec::new()
+        }
+    };
+    let choices: Vec<pages::IdpChoice<'_>> = providers
+        .iter()
+        .map(|p| pages::IdpChoice {
+            name: &p.name,
+            label: p.display_name.as_deref().unwrap_or(&p.name),
+        })
+        .collect();
+    let routes_by_domain = providers.iter().any(|p| !p.domains.is_empty());
     with_cookie(
-        pages::login(&client.name, &sealed, &csrf, error, username),
+        pages::login(&pages::LoginView {
+            client_name: &client.name,
+            pending: &sealed,
+            csrf: &csrf,
+            error,
+            username,
+            local: app.config.login.local,
+            providers: &choices,
+            email_routing: routes_by_domain,
+        }),
         cookie,
     )
+}
+
+/// The signed-in session, if any and still good: the user exists and is enabled, and a
+/// session begun at an IdP ends when that IdP is removed, disabled or no longer trusted
+/// for sign-in. `Err` is the page to show when the store cannot say.
+async fn live_session(
+    app: &App,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<Option<BrowserSession>, Response> {
+    let Some(session) = browser::session(app, headers, now) else {
+        return Ok(None);
+    };
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "cannot check the sign-in session");
+        pages::error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Try again shortly",
+            "Warden could not complete the request.",
+        )
+    };
+    let user = UserStore::get(&app.store, &session.user_id)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    if user.is_none_or(|u| u.disabled) {
+        return Ok(None);
+    }
+    match &session.idp {
+        None if !app.config.login.local => Ok(None),
+        None => Ok(Some(session)),
+        Some(idp) => {
+            let provider = IdpStore::get(&app.store, idp)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            let live = provider
+                .is_some_and(|p| !p.disabled && p.uses.iter().any(|u| u == IdpUse::Login.as_str()));
+            Ok(live.then_some(session))
+        }
+    }
 }
 
 /// The requested scopes this user may grant this client under the fleet policy.
@@ -321,7 +417,7 @@ async fn policy_allows(
 }
 
 /// Shows consent, or issues the code at once if consent was already given.
-async fn continue_flow(
+pub(super) async fn continue_flow(
     app: &App,
     headers: &HeaderMap,
     client: &ClientRecord,
@@ -455,8 +551,10 @@ pub async fn authorize(
             Err(f) => return fail(&app, f, StatusCode::FOUND),
         };
     let prompt = prompt.unwrap_or_default();
-    let session =
-        browser::session(&app, &headers, now).filter(|_| !prompt.split(' ').any(|x| x == "login"));
+    let session = match live_session(&app, &headers, now).await {
+        Ok(s) => s.filter(|_| !prompt.split(' ').any(|x| x == "login")),
+        Err(page) => return page,
+    };
     match session {
         Some(s) => continue_flow(&app, &headers, &client, &pending, &s, StatusCode::FOUND).await,
         None if prompt.split(' ').any(|x| x == "none") => fail(
@@ -469,8 +567,23 @@ pub async fn authorize(
             },
             StatusCode::FOUND,
         ),
-        None => login_page(&app, &headers, &client, &pending, None, ""),
+        None => login_page(&app, &headers, &client, &pending, None, "").await,
     }
+}
+
+/// Parses a browser form post, checks its CSRF token and origin, and opens its pending
+/// request.
+async fn read_form(
+    app: &App,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: i64,
+) -> Result<(Params, ClientRecord, Pending), Response> {
+    let p = Params::parse(body).map_err(|e| {
+        pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.description)
+    })?;
+    let (client, pending) = open_form(app, headers, &p, now).await?;
+    Ok((p, client, pending))
 }
 
 /// Checks the CSRF token and origin of a browser form post and opens its pending request.
@@ -521,19 +634,28 @@ pub async fn login(
     body: Bytes,
 ) -> Response {
     let now = app.clock.now();
-    let p = match Params::parse(&body) {
-        Ok(p) => p,
-        Err(e) => {
-            return pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.description)
-        }
-    };
-    let (client, pending) = match open_form(&app, &headers, &p, now).await {
+    let (p, client, pending) = match read_form(&app, &headers, &body, now).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let username = p.get("username").unwrap_or_default();
     let password = p.get("password").unwrap_or_default();
     let source = peer.ip().to_string();
+    match route_by_email(&app, username).await {
+        Ok(Some(provider)) => {
+            return super::federated::start(&app, &provider, pending, Some(username), now).await
+        }
+        Ok(None) => {}
+        Err(page) => return page,
+    }
+    if !app.config.login.local {
+        record_login(&app, "login.refused", username, None, &source).await;
+        return pages::error_page(
+            StatusCode::FORBIDDEN,
+            "Password sign-in is turned off",
+            "Sign in with your organisation's identity provider.",
+        );
+    }
     match app.login_throttle.check(username, &source, now) {
         Verdict::Locked(_) => {
             record_login(&app, "login.locked", username, None, &source).await;
@@ -544,7 +666,8 @@ pub async fn login(
                 &pending,
                 Some("Too many failed attempts. Try again later."),
                 username,
-            );
+            )
+            .await;
         }
         Verdict::Proceed(delay) if delay > Duration::ZERO => tokio::time::sleep(delay).await,
         Verdict::Proceed(_) => {}
@@ -577,7 +700,8 @@ pub async fn login(
             &pending,
             Some("Wrong username or password."),
             username,
-        );
+        )
+        .await;
     };
     app.login_throttle.success(username);
     record_login(&app, "login.succeeded", username, Some(&user.id), &source).await;
@@ -594,6 +718,7 @@ pub async fn login(
         username: user.username.clone(),
         auth_time: now,
         exp: now + SESSION_TTL,
+        idp: None,
     };
     let cookie = browser::seal(&app, "session", &session)
         .map(|v| browser::set_cookie(&app, SESSION_COOKIE, &v, SESSION_TTL));
@@ -607,6 +732,84 @@ pub async fn login(
     )
     .await;
     with_cookie(resp, cookie)
+}
+
+/// `POST /oauth/login/federated`: sign in at the IdP named by `idp`, or at the one that
+/// claims the domain of `email`.
+#[tracing::instrument(skip_all)]
+pub async fn login_federated(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let now = app.clock.now();
+    let (p, client, pending) = match read_form(&app, &headers, &body, now).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let email = p.get("email").filter(|e| !e.is_empty());
+    let provider = match (p.get("idp"), email) {
+        (Some(name), _) => match federation::provider(&app, name).await {
+            Ok(found) => found.filter(|f| f.serves(IdpUse::Login)),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the identity provider");
+                return pages::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Try again shortly",
+                    "Warden could not complete the request.",
+                );
+            }
+        },
+        (None, Some(email)) => match route_by_email(&app, email).await {
+            Ok(found) => found,
+            Err(page) => return page,
+        },
+        (None, None) => None,
+    };
+    let Some(provider) = provider else {
+        let message = if email.is_some() {
+            "No identity provider signs in addresses of this domain."
+        } else {
+            "This identity provider is not available for sign-in."
+        };
+        return login_page(
+            &app,
+            &headers,
+            &client,
+            &pending,
+            Some(message),
+            email.unwrap_or_default(),
+        )
+        .await;
+    };
+    super::federated::start(&app, &provider, pending, email, now).await
+}
+
+/// The IdP for sign-in that claims the domain of `text`, if it is an email address.
+async fn route_by_email(app: &App, text: &str) -> Result<Option<federation::Provider>, Response> {
+    let Some((_, domain)) = text.rsplit_once('@') else {
+        return Ok(None);
+    };
+    let domain = domain.trim().to_ascii_lowercase();
+    if domain.is_empty() {
+        return Ok(None);
+    }
+    let found = IdpStore::find_by_domain(&app.store, &domain)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "cannot route the sign-in by domain");
+            pages::error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again shortly",
+                "Warden could not complete the request.",
+            )
+        })?;
+    let Some(record) = found else {
+        return Ok(None);
+    };
+    match federation::provider(app, &record.name).await {
+        Ok(p) => Ok(p.filter(|p| p.serves(IdpUse::Login))),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the identity provider");
+            Ok(None)
+        }
+    }
 }
 
 async fn record_login(
@@ -630,17 +833,15 @@ async fn record_login(
 #[tracing::instrument(skip_all)]
 pub async fn consent(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let now = app.clock.now();
-    let p = match Params::parse(&body) {
-        Ok(p) => p,
-        Err(e) => {
-            return pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", &e.description)
-        }
-    };
-    let (client, pending) = match open_form(&app, &headers, &p, now).await {
+    let (p, client, pending) = match read_form(&app, &headers, &body, now).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let Some(session) = browser::session(&app, &headers, now) else {
+    let session = match live_session(&app, &headers, now).await {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    let Some(session) = session else {
         return login_page(
             &app,
             &headers,
@@ -648,7 +849,8 @@ pub async fn consent(State(app): State<App>, headers: HeaderMap, body: Bytes) ->
             &pending,
             Some("Your session ended. Sign in again."),
             "",
-        );
+        )
+        .await;
     };
     let event = |kind: &'static str| Event {
         kind,

@@ -92,6 +92,9 @@ pub struct BrowserSession {
     pub auth_time: i64,
     /// When the session ends.
     pub exp: i64,
+    /// The identity provider the user signed in at; `None` for a password sign-in.
+    #[serde(default)]
+    pub idp: Option<String>,
 }
 
 /// The current session, if the cookie is valid and unexpired at `now`.

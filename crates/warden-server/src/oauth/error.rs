@@ -86,6 +86,8 @@ pub struct OAuthError {
     pub description: Cow<'static, str>,
     /// Whether the client used HTTP Basic (an `invalid_client` then carries a challenge).
     pub basic_challenge: bool,
+    /// Why, in more detail than the client is told: for the audit log only.
+    pub audit_reason: Option<String>,
 }
 
 impl OAuthError {
@@ -95,6 +97,7 @@ impl OAuthError {
             code,
             description: description.into(),
             basic_challenge: false,
+            audit_reason: None,
         }
     }
 

@@ -46,6 +46,7 @@ pub async fn document(app: &App) -> Result<AuthorizationServerMetadata, OAuthErr
             "refresh_token",
             "client_credentials",
             super::exchange::GRANT_TYPE,
+            warden_proto::oauth::JWT_BEARER_GRANT,
         ]),
         token_endpoint_auth_methods_supported: auth_methods.clone(),
         token_endpoint_auth_signing_alg_values_supported: v(super::assertion::ALGORITHMS),
@@ -60,6 +61,7 @@ pub async fn document(app: &App) -> Result<AuthorizationServerMetadata, OAuthErr
         client_id_metadata_document_supported: reg.metadata_documents,
         subject_types_supported: v(&["public"]),
         id_token_signing_alg_values_supported: v(&[app.config.tokens.signing_alg.as_str()]),
+        authorization_grant_profiles_supported: v(&[warden_proto::oauth::ID_JAG_PROFILE]),
     })
 }
 

@@ -73,32 +73,93 @@ pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
     )
 }
 
-/// The sign-in form.
-pub fn login(
-    client_name: &str,
-    pending: &str,
-    csrf: &str,
-    error: Option<&str>,
-    username: &str,
-) -> Response {
-    let err = error
+/// An identity provider offered on the sign-in page.
+pub struct IdpChoice<'a> {
+    /// Its registered name (the form value).
+    pub name: &'a str,
+    /// Its button label.
+    pub label: &'a str,
+}
+
+/// What the sign-in page shows.
+pub struct LoginView<'a> {
+    /// The client's display name.
+    pub client_name: &'a str,
+    /// The sealed pending request.
+    pub pending: &'a str,
+    /// The CSRF token.
+    pub csrf: &'a str,
+    /// An error to show.
+    pub error: Option<&'a str>,
+    /// The name (or address) typed before.
+    pub username: &'a str,
+    /// Whether the password form is offered (`login.local`).
+    pub local: bool,
+    /// The identity providers to sign in with.
+    pub providers: &'a [IdpChoice<'a>],
+    /// Whether an address is routed to its domain's identity provider.
+    pub email_routing: bool,
+}
+
+/// The sign-in page: a button per identity provider, an address field when domains are
+/// routed, and the password form unless `login.local = false`.
+pub fn login(v: &LoginView<'_>) -> Response {
+    let err = v
+        .error
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)))
         .unwrap_or_default();
-    page(
-        if error.is_some() { StatusCode::UNAUTHORIZED } else { StatusCode::OK },
-        "Sign in",
-        &format!(
-            "<h1>Sign in</h1><p class=\"muted\">to continue to <strong>{}</strong></p>{err}\
-<form method=\"post\" action=\"/oauth/login\">\
-<input type=\"hidden\" name=\"pending\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-<label for=\"username\">Username</label><input type=\"text\" id=\"username\" name=\"username\" value=\"{}\" autocomplete=\"username\" required autofocus>\
-<label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+    let hidden = format!(
+        "<input type=\"hidden\" name=\"pending\" value=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(v.pending),
+        esc(v.csrf)
+    );
+    let mut body = format!(
+        "<h1>Sign in</h1><p class=\"muted\">to continue to <strong>{}</strong></p>{err}",
+        esc(v.client_name)
+    );
+    for p in v.providers {
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"/oauth/login/federated\">{hidden}\
+<input type=\"hidden\" name=\"idp\" value=\"{}\">\
+<button type=\"submit\" class=\"secondary\" id=\"idp-{}\">Continue with {}</button></form>",
+            esc(p.name),
+            esc(p.name),
+            esc(p.label),
+        ));
+    }
+    if v.local {
+        let (label, password_required) = if v.email_routing {
+            ("Username or work email", "")
+        } else {
+            ("Username", " required")
+        };
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"/oauth/login\">{hidden}\
+<label for=\"username\">{label}</label><input type=\"text\" id=\"username\" name=\"username\" value=\"{}\" autocomplete=\"username\" required autofocus>\
+<label for=\"password\">Password</label><input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\"{password_required}>\
 <button type=\"submit\" id=\"sign-in\">Sign in</button></form>",
-            esc(client_name),
-            esc(pending),
-            esc(csrf),
-            esc(username),
-        ),
+            esc(v.username),
+        ));
+    } else if v.email_routing {
+        body.push_str(&format!(
+            "<form method=\"post\" action=\"/oauth/login/federated\">{hidden}\
+<label for=\"email\">Work email</label><input type=\"text\" id=\"email\" name=\"email\" value=\"{}\" autocomplete=\"email\" required autofocus>\
+<button type=\"submit\" id=\"continue\">Continue</button></form>",
+            esc(v.username),
+        ));
+    } else if v.providers.is_empty() {
+        body.push_str(
+            "<p class=\"error\">No way to sign in is configured. Ask the administrator.</p>",
+        );
+    }
+    page(
+        if v.error.is_some() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        },
+        "Sign in",
+        &body,
     )
 }
 

@@ -15,6 +15,7 @@ mod browser;
 mod cimd;
 mod client_auth;
 mod exchange;
+mod federation;
 mod metadata;
 mod policy;
 mod private_key_jwt;

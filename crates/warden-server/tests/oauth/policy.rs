@@ -23,7 +23,7 @@ impl Registry for Reg {
     }
 }
 
-async fn apply(h: &H, text: &str) {
+pub(crate) async fn apply(h: &H, text: &str) {
     let servers = ServerStore::list(&h.store).await.unwrap();
     let policy = Policy::parse(text, &Reg(servers)).unwrap();
     let version = h.app.policy.version();

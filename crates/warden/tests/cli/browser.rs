@@ -27,7 +27,7 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// Whether the browser tools are installed; if not, skips loudly (or fails, when required).
-fn browser_available(test: &str) -> bool {
+pub(crate) fn browser_available(test: &str) -> bool {
     if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
         return true;
     }
@@ -52,7 +52,7 @@ fn browser_available(test: &str) -> bool {
 
 /// A chromedriver process with one browser session. Dropping it ends the session and kills
 /// chromedriver's whole process group, so no Chromium outlives a failed test.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     /// `http://127.0.0.1:PORT/session/ID`.
     session: String,
@@ -63,7 +63,7 @@ struct Browser {
 }
 
 impl Browser {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         use std::os::unix::process::CommandExt as _;
         let profile = tempfile::tempdir().unwrap();
         let driver_port = free_port();
@@ -172,23 +172,23 @@ impl Browser {
         (status, v["value"].clone())
     }
 
-    async fn goto(&self, url: &str) {
+    pub(crate) async fn goto(&self, url: &str) {
         self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
             .await;
     }
 
-    async fn url(&self) -> String {
+    pub(crate) async fn url(&self) -> String {
         let v = self.cmd(reqwest::Method::GET, "/url", None).await;
         v.as_str().unwrap().to_owned()
     }
 
-    async fn source(&self) -> String {
+    pub(crate) async fn source(&self) -> String {
         let v = self.cmd(reqwest::Method::GET, "/source", None).await;
         v.as_str().unwrap().to_owned()
     }
 
     /// The element matching `css`, once it exists (polled until [`WAIT`]).
-    async fn find(&self, css: &str) -> String {
+    pub(crate) async fn find(&self, css: &str) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let (status, v) = self
@@ -213,7 +213,7 @@ impl Browser {
         }
     }
 
-    async fn type_into(&self, css: &str, text: &str) {
+    pub(crate) async fn type_into(&self, css: &str, text: &str) {
         let el = self.find(css).await;
         self.cmd(
             reqwest::Method::POST,
@@ -223,7 +223,7 @@ impl Browser {
         .await;
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         let el = self.find(css).await;
         self.cmd(
             reqwest::Method::POST,
@@ -254,7 +254,7 @@ impl Browser {
     }
 
     /// Waits until the current URL satisfies `pred`; returns it.
-    async fn wait_url(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    pub(crate) async fn wait_url(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let url = self.url().await;
@@ -272,7 +272,7 @@ impl Browser {
     }
 
     /// Waits until the page text contains `needle`; returns the page source.
-    async fn wait_text(&self, needle: &str) -> String {
+    pub(crate) async fn wait_text(&self, needle: &str) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             let src = self.source().await;
@@ -393,13 +393,13 @@ impl Drop for Browser {
 
 /// A loopback HTTP listener standing in for the client's redirect URI: it answers every
 /// request `200 ok` and reports `/callback` queries on a channel.
-struct Callback {
-    uri: String,
+pub(crate) struct Callback {
+    pub(crate) uri: String,
     rx: mpsc::UnboundedReceiver<String>,
 }
 
 impl Callback {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -440,7 +440,7 @@ impl Callback {
     }
 
     /// The query of the next `/callback` request, as name/value pairs.
-    async fn next(&mut self) -> Vec<(String, String)> {
+    pub(crate) async fn next(&mut self) -> Vec<(String, String)> {
         let q = tokio::time::timeout(WAIT, self.rx.recv())
             .await
             .expect("the browser never reached the redirect URI")
@@ -451,7 +451,7 @@ impl Callback {
     }
 }
 
-fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 

@@ -82,7 +82,19 @@ fn demo(upstream: Upstream) -> Demo {
 }
 
 /// Runs an SDK client script, playing the user when it asks, and returns its RESULT.
-async fn run_client(mut cmd: Command) -> serde_json::Value {
+async fn run_client(cmd: Command) -> serde_json::Value {
+    run_client_with(cmd, async |url: &str| {
+        user_agent::authorize(url, "alice", "alice-sdk-pw", Decision::Allow).await
+    })
+    .await
+}
+
+/// Runs an SDK client script; `user` plays the user on each authorization URL and
+/// returns where the browser came back. Returns the client's RESULT.
+pub(crate) async fn run_client_with(
+    mut cmd: Command,
+    mut user: impl AsyncFnMut(&str) -> String,
+) -> serde_json::Value {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -103,7 +115,7 @@ async fn run_client(mut cmd: Command) -> serde_json::Value {
     {
         transcript.push(line.clone());
         if let Some(url) = line.strip_prefix("AUTHORIZE ") {
-            let back = user_agent::authorize(url, "alice", "alice-sdk-pw", Decision::Allow).await;
+            let back = user(url).await;
             writeln!(stdin, "CALLBACK {back}").unwrap();
             stdin.flush().unwrap();
         } else if let Some(json) = line.strip_prefix("RESULT ") {

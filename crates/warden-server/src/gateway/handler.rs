@@ -291,10 +291,12 @@ async fn post(
             "session pinned to its declared tools"
         );
     }
+    let forwarded =
+        super::jsonrpc::without_declaration(&call, &body)?.unwrap_or_else(|| body.clone());
     let upstream_session = route.session.as_ref().and_then(|s| s.upstream.as_deref());
     let response = match transport {
         Transport::Stdio(command) => {
-            let line = serde_json::from_slice::<Value>(&body)
+            let line = serde_json::from_slice::<Value>(&forwarded)
                 .map_err(|_| GatewayError::Parse)?
                 .to_string();
             let posted = stdio::Posted {
@@ -319,7 +321,7 @@ async fn post(
                 Method::POST,
                 &parts.headers,
                 upstream_session,
-                Body::from(body.clone()),
+                Body::from(forwarded),
                 now,
             )?;
             if let Some(endpoint) = route.endpoint {

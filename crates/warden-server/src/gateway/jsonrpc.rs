@@ -165,6 +165,46 @@ struct Experimental {
     intended: Option<Vec<String>>,
 }
 
+/// The message as the upstream gets it: without the `warden/intendedTools` declaration,
+/// which is addressed to the gateway (and is an array, where MCP's schema wants
+/// `experimental` values to be objects, so strict upstream SDKs refuse the message).
+/// `None` when the message declares nothing and goes as it came.
+pub fn without_declaration(call: &Call<'_>, body: &[u8]) -> Result<Option<Bytes>, GatewayError> {
+    let declares = matches!(
+        call,
+        Call::Initialize { intended: Some(_) }
+            | Call::Tool {
+                intended: Some(_),
+                ..
+            }
+    );
+    if !declares {
+        return Ok(None);
+    }
+    let mut message: Value = serde_json::from_slice(body).map_err(|_| GatewayError::Parse)?;
+    let params = message.get_mut("params");
+    if let Some(params) = params {
+        if let Some(e) = params.pointer_mut("/capabilities/experimental") {
+            strip(e);
+        }
+        let meta = params
+            .get_mut("_meta")
+            .and_then(|m| m.get_mut("io.modelcontextprotocol/clientCapabilities"))
+            .and_then(|c| c.get_mut("experimental"));
+        if let Some(e) = meta {
+            strip(e);
+        }
+    }
+    let bytes = serde_json::to_vec(&message).map_err(|_| GatewayError::Parse)?;
+    Ok(Some(Bytes::from(bytes)))
+}
+
+fn strip(experimental: &mut Value) {
+    if let Some(map) = experimental.as_object_mut() {
+        map.remove(INTENDED_TOOLS);
+    }
+}
+
 // === impl Message ===
 
 impl<'a> Message<'a> {
@@ -360,6 +400,36 @@ mod tests {
     fn call_of(body: &str) -> Result<String, GatewayError> {
         let m = Message::parse(body.as_bytes())?;
         Ok(format!("{:?}", m.call()?))
+    }
+
+    #[test]
+    fn the_declaration_is_not_forwarded() {
+        let forward = |body: &str| -> Option<Value> {
+            let m = Message::parse(body.as_bytes()).unwrap();
+            let call = m.call().unwrap();
+            without_declaration(&call, body.as_bytes())
+                .unwrap()
+                .map(|b| serde_json::from_slice(&b).unwrap())
+        };
+        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"experimental":{"warden/intendedTools":["a"],"other/x":{"k":1}},"sampling":{}}}}"#;
+        let out = forward(init).expect("rewritten");
+        assert_eq!(
+            out["params"]["capabilities"],
+            json!({"experimental": {"other/x": {"k": 1}}, "sampling": {}})
+        );
+        assert_eq!(out["id"], 1);
+        let call = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"a","_meta":{"io.modelcontextprotocol/clientCapabilities":{"experimental":{"warden/intendedTools":["a"]}}}}}"#;
+        let out = forward(call).expect("rewritten");
+        assert_eq!(
+            out["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"]["experimental"],
+            json!({})
+        );
+        // Nothing declared: the body goes as it came.
+        assert!(forward(
+            r#"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"capabilities":{}}}"#
+        )
+        .is_none());
+        assert!(forward(r#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#).is_none());
     }
 
     #[test]

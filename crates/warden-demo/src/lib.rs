@@ -1,5 +1,5 @@
 //! `warden-demo`: a small but real MCP server speaking the Streamable HTTP transport, or
-//! stdio ([`serve_stdio`]).
+//! stdio ([`serve_stdio`]), built on `rmcp`, the official Rust MCP SDK.
 //!
 //! Warden's quickstart, tests and benchmarks put it behind Warden's gateway. It keeps a
 //! shared in-memory notebook and offers:
@@ -10,10 +10,15 @@
 //! - every note as a `note://{id}` resource;
 //! - one prompt, `summarize_notes`.
 //!
-//! The transport follows MCP revision 2025-11-25 (and accepts 2025-06-18 and 2025-03-26):
-//! sessions via `Mcp-Session-Id`, `MCP-Protocol-Version` checks, `202` for notifications,
-//! SSE replies with progress notifications when a `tools/call` carries a progress token,
-//! a `GET` stream with keepalives, and `DELETE` to end a session.
+//! The tools, resources and prompt are an rmcp `ServerHandler` (the tools registered with
+//! rmcp's `#[tool_router]`); both transports are rmcp's. Over HTTP that is rmcp's
+//! Streamable HTTP service in session mode, speaking MCP revision 2025-11-25 (and
+//! accepting 2025-06-18 and 2025-03-26): sessions via `Mcp-Session-Id` (at most
+//! [`DemoState::with_max_sessions`] of them, oldest evicted first), `MCP-Protocol-Version`
+//! checks, `202` for notifications, every reply as an SSE stream (with progress
+//! notifications first when a `tools/call` carries a progress token), a `GET` stream with
+//! keepalives, `DELETE` to end a session, and `Origin` checks. What is Warden's own here:
+//! the notebook, the tools' argument checks, the session cap, and `GET /healthz`.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -30,22 +35,20 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
-mod jsonrpc;
-mod methods;
 mod notes;
+mod server;
 mod session;
-mod sse;
 mod stdio;
 mod tools;
-mod transport;
 
-pub use methods::PROTOCOL_VERSIONS;
+pub use server::PROTOCOL_VERSIONS;
 pub use stdio::serve_stdio;
 
 /// The demo's tools grouped by the OAuth scope that should guard them, for registering
@@ -56,7 +59,7 @@ pub const TOOL_GROUPS: &[(&str, &[&str])] = &[
     ("notes:admin", &["admin_reset"]),
 ];
 
-/// How often the `GET` stream sends a `: keepalive` comment unless configured otherwise.
+/// How often an open SSE stream sends an empty `:` comment unless configured otherwise.
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// The pause between the events of a progress-reporting `tools/call` unless configured
@@ -70,9 +73,10 @@ pub const DEFAULT_PROGRESS_DELAY: Duration = Duration::from_millis(10);
 #[derive(Clone)]
 pub struct DemoState {
     notes: Arc<notes::NoteStore>,
-    sessions: Arc<session::SessionStore>,
-    /// Set to `true` by [`DemoState::close_streams`]; every `GET` stream watches it.
-    shutdown: Arc<watch::Sender<bool>>,
+    sessions: Arc<session::DemoSessions>,
+    /// Cancelled by [`DemoState::close_streams`]; rmcp's service and every stream it
+    /// opens watch it.
+    shutdown: CancellationToken,
     keepalive: Duration,
     progress_delay: Duration,
     any_origin: bool,
@@ -85,19 +89,18 @@ impl DemoState {
     /// sessions, a 15 s keepalive, a 10 ms progress delay, and only loopback `Origin`s
     /// (or none) allowed.
     pub fn new() -> Self {
-        let (shutdown, _) = watch::channel(false);
         Self {
             notes: Arc::new(notes::NoteStore::seeded()),
-            sessions: Arc::new(session::SessionStore::new(session::DEFAULT_MAX_SESSIONS)),
-            shutdown: Arc::new(shutdown),
+            sessions: Arc::new(session::DemoSessions::new(session::DEFAULT_MAX_SESSIONS)),
+            shutdown: CancellationToken::new(),
             keepalive: DEFAULT_KEEPALIVE,
             progress_delay: DEFAULT_PROGRESS_DELAY,
             any_origin: false,
         }
     }
 
-    /// Sets how often the `GET` stream sends a `: keepalive` comment (tests use a few
-    /// milliseconds).
+    /// Sets how often an open SSE stream (the `GET` stream above all) sends an empty `:`
+    /// comment (tests use a few milliseconds).
     pub fn with_keepalive(mut self, every: Duration) -> Self {
         self.keepalive = every;
         self
@@ -112,7 +115,7 @@ impl DemoState {
     /// Caps the number of live sessions (default 10 000); starting one more evicts the
     /// oldest. Replaces the session store, so call it before serving.
     pub fn with_max_sessions(mut self, max_sessions: usize) -> Self {
-        self.sessions = Arc::new(session::SessionStore::new(max_sessions));
+        self.sessions = Arc::new(session::DemoSessions::new(max_sessions));
         self
     }
 
@@ -127,11 +130,11 @@ impl DemoState {
         self
     }
 
-    /// Ends every open `GET` stream, now and in future. [`serve`] calls this when its
-    /// shutdown signal fires so that graceful shutdown does not wait on idle streams;
-    /// call it yourself when serving [`router`] with your own server.
+    /// Ends every open SSE stream and session, now and in future. [`serve`] calls this
+    /// when its shutdown signal fires so that graceful shutdown does not wait on idle
+    /// streams; call it yourself when serving [`router`] with your own server.
     pub fn close_streams(&self) {
-        self.shutdown.send_replace(true);
+        self.shutdown.cancel();
     }
 
     /// The number of live sessions.
@@ -160,18 +163,41 @@ impl fmt::Debug for DemoState {
 
 // === router and server ===
 
-/// The demo's routes: the MCP endpoint at `/mcp` (`POST`, `GET`, `DELETE`) and
-/// `GET /healthz`.
+/// Origins allowed unless [`DemoState::allow_any_origin`]: loopback, any port.
+const LOOPBACK_ORIGINS: &[&str] = &[
+    "http://localhost:*",
+    "https://localhost:*",
+    "http://127.0.0.1:*",
+    "https://127.0.0.1:*",
+    "http://[::1]:*",
+    "https://[::1]:*",
+];
+
+/// The demo's routes: the MCP endpoint at `/mcp` (`POST`, `GET`, `DELETE`; rmcp's
+/// Streamable HTTP service) and `GET /healthz`.
+///
+/// rmcp also checks `Host` against loopback names (its DNS-rebinding defence), so serve
+/// the demo on a loopback address or behind a proxy that sends a loopback `Host`.
 pub fn router(state: DemoState) -> Router {
+    let origins = if state.any_origin {
+        StreamableHttpServerConfig::default().disable_allowed_origins()
+    } else {
+        StreamableHttpServerConfig::default().with_allowed_origins(LOOPBACK_ORIGINS.iter().copied())
+    };
+    let config = origins
+        .with_sse_keep_alive(Some(state.keepalive))
+        // No replay store, so no priming events or retry hints (see `session`).
+        .with_sse_retry(None)
+        .with_cancellation_token(state.shutdown.clone());
+    let handler_state = state.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(server::DemoServer::http(handler_state.clone())),
+        state.sessions.clone(),
+        config,
+    );
     Router::new()
-        .route(
-            "/mcp",
-            post(transport::post_mcp)
-                .get(transport::get_mcp)
-                .delete(transport::delete_mcp),
-        )
+        .route_service("/mcp", mcp)
         .route("/healthz", get(healthz))
-        .with_state(state)
 }
 
 /// Serves a fresh [`DemoState`] on `listener` until `shutdown` completes, then shuts down

@@ -1,103 +1,153 @@
-//! MCP sessions: created by `initialize`, named by the `Mcp-Session-Id` header, ended by
-//! `DELETE` or by eviction.
+//! MCP sessions over Streamable HTTP: rmcp's in-memory [`LocalSessionManager`], with a
+//! cap on how many live at once.
 //!
-//! A session owns a `watch` sender that nobody ever sends on: its only job is to be dropped.
-//! Every `GET` stream of the session holds a receiver and ends when `changed()` reports the
-//! sender gone, so removing a session from the map is all it takes to close its streams.
+//! rmcp's manager keeps every session until it is deleted or idles out (five minutes), so
+//! a client that initializes in a loop could grow the process without bound. This wrapper
+//! remembers creation order and, when the cap is reached, closes the oldest session: its
+//! client then gets 404 and, as the spec tells it to, initializes again.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::watch;
-use uuid::Uuid;
+use futures_util::Stream;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::transport::streamable_http_server::session::local::{
+    LocalSessionManager, LocalSessionManagerError,
+};
+use rmcp::transport::streamable_http_server::session::{
+    ServerSseMessage, SessionId, SessionManager,
+};
 
-/// How many live sessions the store keeps before evicting the oldest.
+/// How many live sessions are kept before the oldest is evicted.
 pub(crate) const DEFAULT_MAX_SESSIONS: usize = 10_000;
 
 /// The live sessions of one server.
-pub(crate) struct SessionStore {
-    inner: Mutex<Sessions>,
+pub(crate) struct DemoSessions {
+    inner: LocalSessionManager,
+    order: Mutex<Order>,
     max_sessions: usize,
 }
 
+/// Creation order, so that eviction removes the oldest session in O(log n).
 #[derive(Default)]
-struct Sessions {
-    by_id: HashMap<String, Session>,
-    /// Creation order, so that eviction removes the oldest session in O(log n).
-    by_age: BTreeMap<u64, String>,
+struct Order {
+    by_age: BTreeMap<u64, SessionId>,
+    age_of: HashMap<SessionId, u64>,
     next_seq: u64,
 }
 
-struct Session {
-    seq: u64,
-    /// Dropped when the session ends; see the module docs.
-    closed: watch::Sender<()>,
-}
+// === impl DemoSessions ===
 
-impl SessionStore {
-    /// A store that keeps at most `max_sessions` (at least one) live sessions.
+impl DemoSessions {
+    /// A manager that keeps at most `max_sessions` (at least one) live sessions.
     pub(crate) fn new(max_sessions: usize) -> Self {
+        let mut inner = LocalSessionManager::default();
+        // This server keeps no replay store, so it sends no "priming" event (an id with
+        // empty data) ahead of a reply: a client that saw one would treat the stream as
+        // resumable and, after a disconnect, wait for a reply that is never replayed.
+        inner.session_config.sse_retry = None;
         Self {
-            inner: Mutex::new(Sessions::default()),
+            inner,
+            order: Mutex::new(Order::default()),
             max_sessions: max_sessions.max(1),
         }
     }
 
-    /// Starts a session and returns its id, a random UUID v4 (visible ASCII, as the
-    /// transport requires). When the store is full the oldest session is evicted: its
-    /// client then gets 404 and, as the spec tells it to, initializes again.
-    pub(crate) fn create(&self) -> String {
-        let id = Uuid::new_v4().to_string();
-        let (closed, _) = watch::channel(());
-        let mut sessions = self.lock();
-        while sessions.by_id.len() >= self.max_sessions {
-            let Some((_, oldest)) = sessions.by_age.pop_first() else {
+    /// The number of live sessions (those started and not yet deleted or evicted).
+    pub(crate) fn len(&self) -> usize {
+        self.lock().age_of.len()
+    }
+
+    /// Records a new session; returns the sessions to evict to stay under the cap.
+    fn admit(&self, id: &SessionId) -> Vec<SessionId> {
+        let mut order = self.lock();
+        let seq = order.next_seq;
+        order.next_seq += 1;
+        order.by_age.insert(seq, id.clone());
+        order.age_of.insert(id.clone(), seq);
+        let mut evicted = Vec::new();
+        while order.age_of.len() > self.max_sessions {
+            let Some((_, oldest)) = order.by_age.pop_first() else {
                 break;
             };
-            sessions.by_id.remove(&oldest);
+            order.age_of.remove(&oldest);
+            evicted.push(oldest);
         }
-        let seq = sessions.next_seq;
-        sessions.next_seq += 1;
-        sessions.by_age.insert(seq, id.clone());
-        sessions.by_id.insert(id.clone(), Session { seq, closed });
-        id
+        evicted
     }
 
-    /// Whether `id` names a live session.
-    pub(crate) fn contains(&self, id: &str) -> bool {
-        self.lock().by_id.contains_key(id)
-    }
-
-    /// A receiver that reports an error from `changed()` once the session ends, or `None`
-    /// when `id` names no live session.
-    pub(crate) fn subscribe(&self, id: &str) -> Option<watch::Receiver<()>> {
-        self.lock()
-            .by_id
-            .get(id)
-            .map(|session| session.closed.subscribe())
-    }
-
-    /// Ends a session. Returns whether it existed.
-    pub(crate) fn remove(&self, id: &str) -> bool {
-        let mut sessions = self.lock();
-        match sessions.by_id.remove(id) {
-            Some(session) => {
-                sessions.by_age.remove(&session.seq);
-                true
-            }
-            None => false,
+    fn forget(&self, id: &SessionId) {
+        let mut order = self.lock();
+        if let Some(seq) = order.age_of.remove(id) {
+            order.by_age.remove(&seq);
         }
     }
 
-    /// The number of live sessions.
-    pub(crate) fn len(&self) -> usize {
-        self.lock().by_id.len()
+    fn lock(&self) -> MutexGuard<'_, Order> {
+        // Every critical section leaves the maps consistent, so a poisoned lock is safe.
+        self.order.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl SessionManager for DemoSessions {
+    type Error = LocalSessionManagerError;
+    type Transport = <LocalSessionManager as SessionManager>::Transport;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        let (id, transport) = self.inner.create_session().await?;
+        for oldest in self.admit(&id) {
+            tracing::debug!("session cap reached; evicting the oldest session");
+            self.inner.close_session(&oldest).await?;
+        }
+        Ok((id, transport))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
-        // The map stays consistent even if a holder panicked: every critical section
-        // above leaves it valid between statements.
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        self.inner.initialize_session(id, message).await
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        self.inner.has_session(id).await
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        self.forget(id);
+        self.inner.close_session(id).await
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.inner.create_stream(id, message).await
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        self.inner.accept_message(id, message).await
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.inner.create_standalone_stream(id).await
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.inner.resume(id, last_event_id).await
     }
 }
 
@@ -105,37 +155,21 @@ impl SessionStore {
 mod tests {
     use super::*;
 
-    #[test]
-    fn create_contains_remove() {
-        let store = SessionStore::new(10);
-        let id = store.create();
-        assert!(store.contains(&id));
-        assert!(id.bytes().all(|b| (0x21..=0x7e).contains(&b)));
-        assert!(store.remove(&id));
-        assert!(!store.contains(&id));
-        assert!(!store.remove(&id));
-        assert_eq!(store.len(), 0);
-    }
-
-    #[test]
-    fn evicts_the_oldest_when_full() {
-        let store = SessionStore::new(2);
-        let first = store.create();
-        let second = store.create();
-        let third = store.create();
-        assert!(!store.contains(&first));
-        assert!(store.contains(&second));
-        assert!(store.contains(&third));
-        assert_eq!(store.len(), 2);
-    }
-
     #[tokio::test]
-    async fn removing_a_session_wakes_its_subscribers() {
-        let store = SessionStore::new(10);
-        let id = store.create();
-        let mut closed = store.subscribe(&id).unwrap();
-        assert!(store.subscribe("nope").is_none());
-        store.remove(&id);
-        assert!(closed.changed().await.is_err());
+    async fn evicts_the_oldest_when_full() {
+        let sessions = DemoSessions::new(2);
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let (id, _transport) = sessions.create_session().await.unwrap();
+            ids.push(id);
+        }
+        assert!(!sessions.has_session(&ids[0]).await.unwrap());
+        assert!(sessions.has_session(&ids[1]).await.unwrap());
+        assert!(sessions.has_session(&ids[2]).await.unwrap());
+        assert_eq!(sessions.len(), 2);
+
+        sessions.close_session(&ids[1]).await.unwrap();
+        assert!(!sessions.has_session(&ids[1]).await.unwrap());
+        assert_eq!(sessions.len(), 1);
     }
 }

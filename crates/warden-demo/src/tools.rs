@@ -1,17 +1,22 @@
-//! The demo's tools: `tools/list` definitions and `tools/call` execution.
+//! The demo's tools, as plain functions on the notebook: argument checks, schemas and the
+//! identity `whoami` reports. [`crate::server`] registers them with rmcp's tool router.
 //!
 //! Two kinds of failure are kept apart, as the MCP tools spec asks: a request the server
 //! cannot route (unknown tool, `arguments` not an object) is a JSON-RPC `-32602` error,
-//! while arguments that do not fit the tool's input schema produce a normal result with
-//! `isError: true`, which a model can read and correct.
+//! raised by rmcp or [`crate::server`], while arguments that do not fit the tool's input
+//! schema produce a normal result with `isError: true` ([`ToolOutcome`]), which a model
+//! can read and correct. That is why the tools take their arguments as a raw JSON object
+//! rather than as a typed `Parameters<T>`: rmcp turns a failed deserialisation into a
+//! protocol error.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use http::HeaderMap;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde_json::{json, Map, Value};
 
-use crate::jsonrpc::RpcError;
 use crate::notes::{Note, NoteStore, MAX_BODY_CHARS, MAX_TITLE_CHARS};
 
 /// The identity headers a request carried, as `whoami` reports them.
@@ -26,62 +31,10 @@ pub(crate) struct Identity {
 /// A tool's arguments did not match its input schema. The message goes back to the
 /// caller inside an `isError` result.
 #[derive(Debug)]
-struct BadArguments(String);
+pub(crate) struct BadArguments(String);
 
-/// Static description of one tool.
-struct ToolSpec {
-    name: &'static str,
-    title: &'static str,
-    description: &'static str,
-    read_only: bool,
-    destructive: bool,
-    input_schema: fn() -> Value,
-}
-
-const TOOLS: &[ToolSpec] = &[
-    ToolSpec {
-        name: "notes_list",
-        title: "List notes",
-        description: "List every note in the shared notebook as {id, title} pairs.",
-        read_only: true,
-        destructive: false,
-        input_schema: no_arguments,
-    },
-    ToolSpec {
-        name: "notes_read",
-        title: "Read a note",
-        description: "Read one note (id, title and body) by its id.",
-        read_only: true,
-        destructive: false,
-        input_schema: notes_read_schema,
-    },
-    ToolSpec {
-        name: "notes_write",
-        title: "Write a note",
-        description: "Add a note to the shared notebook and return its new id.",
-        read_only: false,
-        destructive: false,
-        input_schema: notes_write_schema,
-    },
-    ToolSpec {
-        name: "admin_reset",
-        title: "Reset the notebook",
-        description: "Delete every note in the shared notebook. Needs the notes:admin scope.",
-        read_only: false,
-        destructive: true,
-        input_schema: no_arguments,
-    },
-    ToolSpec {
-        name: "whoami",
-        title: "Who am I",
-        description: "Show the identity headers this server received: every x-warden-* \
-                      header, authorization (the gateway's assertion, never the client's \
-                      token), x-user and x-forwarded-user.",
-        read_only: true,
-        destructive: false,
-        input_schema: no_arguments,
-    },
-];
+/// What a tool returns: its structured result, or why its arguments were refused.
+pub(crate) type ToolOutcome = Result<Value, BadArguments>;
 
 // === impl Identity ===
 
@@ -124,7 +77,7 @@ impl Identity {
         Self { headers }
     }
 
-    fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         Value::Object(
             self.headers
                 .iter()
@@ -142,48 +95,25 @@ impl fmt::Debug for Identity {
     }
 }
 
-// === tools/list ===
+// === input schemas ===
 
-/// The `tools/list` result. The list is short, so there is never a `nextCursor`.
-pub(crate) fn list() -> Value {
-    let tools: Vec<Value> = TOOLS
-        .iter()
-        .map(|tool| {
-            json!({
-                "name": tool.name,
-                "title": tool.title,
-                "description": tool.description,
-                "inputSchema": (tool.input_schema)(),
-                "annotations": {
-                    "title": tool.title,
-                    "readOnlyHint": tool.read_only,
-                    "destructiveHint": tool.destructive,
-                    "idempotentHint": tool.read_only,
-                    "openWorldHint": false,
-                },
-            })
-        })
-        .collect();
-    json!({ "tools": tools })
+pub(crate) fn no_arguments() -> Arc<JsonObject> {
+    schema(json!({ "type": "object", "properties": {}, "additionalProperties": false }))
 }
 
-fn no_arguments() -> Value {
-    json!({ "type": "object", "properties": {}, "additionalProperties": false })
-}
-
-fn notes_read_schema() -> Value {
-    json!({
+pub(crate) fn notes_read_schema() -> Arc<JsonObject> {
+    schema(json!({
         "type": "object",
         "properties": {
             "id": { "type": "string", "description": "The note's id, as notes_list shows it." }
         },
         "required": ["id"],
         "additionalProperties": false,
-    })
+    }))
 }
 
-fn notes_write_schema() -> Value {
-    json!({
+pub(crate) fn notes_write_schema() -> Arc<JsonObject> {
+    schema(json!({
         "type": "object",
         "properties": {
             "title": {
@@ -200,51 +130,32 @@ fn notes_write_schema() -> Value {
         },
         "required": ["title", "body"],
         "additionalProperties": false,
-    })
+    }))
 }
 
-// === tools/call ===
-
-/// Runs `tools/call` with the request's `params`.
-pub(crate) fn call(
-    notes: &NoteStore,
-    identity: &Identity,
-    params: &Map<String, Value>,
-) -> Result<Value, RpcError> {
-    let name = params
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| RpcError::invalid_params("tools/call needs a string `name`"))?;
-    let empty = Map::new();
-    let arguments = match params.get("arguments") {
-        None | Some(Value::Null) => &empty,
-        Some(Value::Object(arguments)) => arguments,
-        Some(_) => return Err(RpcError::invalid_params("`arguments` must be an object")),
-    };
-    let outcome = match name {
-        "notes_list" => no_args(arguments).map(|()| notes_list(notes)),
-        "notes_read" => notes_read(notes, arguments),
-        "notes_write" => notes_write(notes, arguments),
-        "admin_reset" => no_args(arguments).map(|()| json!({ "deleted": notes.clear() })),
-        "whoami" => no_args(arguments).map(|()| identity.to_json()),
-        unknown => return Err(RpcError::invalid_params(format!("Unknown tool: {unknown}"))),
-    };
-    Ok(match outcome {
-        Ok(structured) => success(structured),
-        Err(BadArguments(message)) => failure(&message),
-    })
+/// An input schema: always a JSON object, as `json!({...})` above builds.
+fn schema(value: Value) -> Arc<JsonObject> {
+    match value {
+        Value::Object(object) => Arc::new(object),
+        _ => Arc::new(JsonObject::new()),
+    }
 }
 
-fn notes_list(notes: &NoteStore) -> Value {
+// === tools ===
+
+/// `notes_list`: every note as `{id, title}`.
+pub(crate) fn notes_list(notes: &NoteStore, arguments: &JsonObject) -> ToolOutcome {
+    no_args(arguments)?;
     let listed: Vec<Value> = notes
         .list()
         .iter()
         .map(|note| json!({ "id": note.id.to_string(), "title": note.title }))
         .collect();
-    json!({ "notes": listed })
+    Ok(json!({ "notes": listed }))
 }
 
-fn notes_read(notes: &NoteStore, arguments: &Map<String, Value>) -> Result<Value, BadArguments> {
+/// `notes_read`: one note by id.
+pub(crate) fn notes_read(notes: &NoteStore, arguments: &JsonObject) -> ToolOutcome {
     only(arguments, &["id"])?;
     let id = note_id(arguments.get("id"))?;
     let note = notes
@@ -253,7 +164,8 @@ fn notes_read(notes: &NoteStore, arguments: &Map<String, Value>) -> Result<Value
     Ok(note_json(&note))
 }
 
-fn notes_write(notes: &NoteStore, arguments: &Map<String, Value>) -> Result<Value, BadArguments> {
+/// `notes_write`: adds a note.
+pub(crate) fn notes_write(notes: &NoteStore, arguments: &JsonObject) -> ToolOutcome {
     only(arguments, &["title", "body"])?;
     let title = string_arg(arguments, "title")?;
     let body = string_arg(arguments, "body")?;
@@ -274,8 +186,29 @@ fn notes_write(notes: &NoteStore, arguments: &Map<String, Value>) -> Result<Valu
     Ok(json!({ "id": note.id.to_string(), "title": note.title }))
 }
 
+/// `admin_reset`: deletes every note.
+pub(crate) fn admin_reset(notes: &NoteStore, arguments: &JsonObject) -> ToolOutcome {
+    no_args(arguments)?;
+    Ok(json!({ "deleted": notes.clear() }))
+}
+
+/// `whoami`: the identity headers the request carried.
+pub(crate) fn whoami(identity: &Identity, arguments: &JsonObject) -> ToolOutcome {
+    no_args(arguments)?;
+    Ok(identity.to_json())
+}
+
+/// The tool result for an outcome: the JSON as text (for older clients) and as
+/// `structuredContent`, or the refusal as an `isError` text.
+pub(crate) fn result(outcome: ToolOutcome) -> CallToolResult {
+    match outcome {
+        Ok(structured) => CallToolResult::structured(structured),
+        Err(BadArguments(message)) => CallToolResult::error(vec![ContentBlock::text(message)]),
+    }
+}
+
 /// A note as tools and resources show it.
-pub(crate) fn note_json(note: &Note) -> Value {
+fn note_json(note: &Note) -> Value {
     json!({ "id": note.id.to_string(), "title": note.title, "body": note.body })
 }
 
@@ -313,23 +246,6 @@ fn note_id(value: Option<&Value>) -> Result<u64, BadArguments> {
     parsed.ok_or_else(|| BadArguments("`id` must be a note id such as \"1\"".to_owned()))
 }
 
-/// A successful tool result: the JSON as text (for older clients) and as
-/// `structuredContent`.
-fn success(structured: Value) -> Value {
-    json!({
-        "content": [{ "type": "text", "text": structured.to_string() }],
-        "structuredContent": structured,
-        "isError": false,
-    })
-}
-
-fn failure(message: &str) -> Value {
-    json!({
-        "content": [{ "type": "text", "text": message }],
-        "isError": true,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,22 +281,27 @@ mod tests {
     }
 
     #[test]
-    fn bad_arguments_are_tool_errors_and_unknown_tools_are_protocol_errors() {
+    fn bad_arguments_become_is_error_results() {
         let notes = NoteStore::seeded();
-        let identity = Identity::default();
-        let call = |value| call(&notes, &identity, &params(value));
+        let refused = |outcome: ToolOutcome| result(outcome).is_error == Some(true);
+        assert!(refused(notes_write(&notes, &params(json!({"title": 1})))));
+        assert!(refused(notes_list(&notes, &params(json!({"x": 1})))));
+        assert!(refused(notes_read(&notes, &params(json!({"id": "99"})))));
+        assert!(refused(whoami(
+            &Identity::default(),
+            &params(json!({"x": 1}))
+        )));
 
-        let result = call(json!({"name": "notes_write", "arguments": {"title": 1}})).unwrap();
-        assert_eq!(result["isError"], true);
-        let result = call(json!({"name": "notes_list", "arguments": {"x": 1}})).unwrap();
-        assert_eq!(result["isError"], true);
-        let result = call(json!({"name": "notes_read", "arguments": {"id": "99"}})).unwrap();
-        assert_eq!(result["isError"], true);
-
-        let error = call(json!({"name": "nope"})).unwrap_err();
-        assert_eq!(error.code, crate::jsonrpc::INVALID_PARAMS);
-        let error = call(json!({"name": "whoami", "arguments": []})).unwrap_err();
-        assert_eq!(error.code, crate::jsonrpc::INVALID_PARAMS);
+        let written = result(notes_write(
+            &notes,
+            &params(json!({"title": "t", "body": "b"})),
+        ));
+        assert_eq!(written.is_error, Some(false));
+        assert_eq!(
+            written.structured_content,
+            Some(json!({"id": "3", "title": "t"}))
+        );
+        assert_eq!(notes.list().len(), 3);
     }
 
     #[test]

@@ -12,7 +12,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use warden_demo::{serve_with_state, DemoState};
 
-use crate::support::{initialize_request, ACCEPT_BOTH};
+use crate::support::{initialize_request, parse_sse, ACCEPT_BOTH};
+
+/// The one JSON-RPC message of an SSE reply body.
+fn sse_message(body: &[u8]) -> Value {
+    let text = std::str::from_utf8(body).unwrap();
+    let events = parse_sse(text);
+    assert_eq!(events.len(), 1, "{text}");
+    serde_json::from_str(&events[0].data).unwrap()
+}
 
 async fn connect<B>(addr: std::net::SocketAddr) -> SendRequest<B>
 where
@@ -64,7 +72,7 @@ async fn serve_speaks_http_and_shuts_down_gracefully() {
         .unwrap()
         .to_owned();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    let body: Value = serde_json::from_slice(&body).unwrap();
+    let body = sse_message(&body);
     assert_eq!(body["result"]["protocolVersion"], "2025-06-18");
 
     let whoami = json!({
@@ -77,7 +85,7 @@ async fn serve_speaks_http_and_shuts_down_gracefully() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    let body: Value = serde_json::from_slice(&body).unwrap();
+    let body = sse_message(&body);
     assert_eq!(
         body["result"]["structuredContent"],
         json!({"authorization": "Bearer minted-by-gateway", "x-warden-sub": "user-7"})

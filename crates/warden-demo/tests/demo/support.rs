@@ -33,8 +33,14 @@ pub fn post(session: Option<&str>) -> axum::http::request::Builder {
     builder
 }
 
-/// Sends a request through the router.
-pub async fn send(app: &Router, request: Request<Body>) -> Response {
+/// Sends a request through the router, with the loopback `Host` a client of a server on
+/// 127.0.0.1 sends unless the request names another.
+pub async fn send(app: &Router, mut request: Request<Body>) -> Response {
+    if !request.headers().contains_key(header::HOST) {
+        request
+            .headers_mut()
+            .insert(header::HOST, "127.0.0.1:8931".parse().unwrap());
+    }
     app.clone().oneshot(request).await.unwrap()
 }
 
@@ -85,7 +91,7 @@ pub async fn call_tool(app: &Router, session: &str, name: &str, arguments: Value
         "tools/call",
         json!({ "name": name, "arguments": arguments }),
     );
-    json_body(rpc(app, Some(session), body).await).await
+    reply(rpc(app, Some(session), body).await).await
 }
 
 /// The whole body, as bytes.
@@ -99,14 +105,33 @@ pub async fn body_bytes(response: Response) -> Vec<u8> {
         .to_vec()
 }
 
-/// Asserts an `application/json` body and parses it.
-pub async fn json_body(response: Response) -> Value {
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned());
-    assert_eq!(content_type.as_deref(), Some("application/json"));
-    serde_json::from_slice(&body_bytes(response).await).unwrap()
+/// The JSON-RPC messages of an SSE reply, in order.
+pub async fn sse_messages(response: Response) -> Vec<Value> {
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/event-stream"
+    );
+    let text = String::from_utf8(body_bytes(response).await).unwrap();
+    parse_sse(&text)
+        .iter()
+        .filter(|event| !event.data.is_empty())
+        .map(|event| serde_json::from_str(&event.data).unwrap())
+        .collect()
+}
+
+/// The one JSON-RPC message of a reply (the demo answers every request as an SSE
+/// stream).
+pub async fn reply(response: Response) -> Value {
+    let mut messages = sse_messages(response).await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    messages.remove(0)
+}
+
+/// The status and text of a refusal the transport sent before any method ran.
+pub async fn refusal(response: Response) -> (StatusCode, String) {
+    let status = response.status();
+    let text = String::from_utf8(body_bytes(response).await).unwrap();
+    (status, text)
 }
 
 /// One parsed SSE event.

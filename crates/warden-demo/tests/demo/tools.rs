@@ -11,7 +11,7 @@ use crate::support::*;
 async fn tools_list() -> Vec<Value> {
     let app = app();
     let session = initialize(&app).await;
-    let body = json_body(rpc(&app, Some(&session), request("tools/list", json!({}))).await).await;
+    let body = reply(rpc(&app, Some(&session), request("tools/list", json!({}))).await).await;
     assert!(body["result"].get("nextCursor").is_none());
     body["result"]["tools"].as_array().unwrap().clone()
 }
@@ -136,9 +136,10 @@ async fn unknown_tools_and_malformed_calls_are_invalid_params() {
         .unwrap()
         .contains("rm_rf"));
 
+    // A `tools/call` whose params rmcp cannot read is, to rmcp, an unknown method.
     let no_name = request("tools/call", json!({"arguments": {}}));
-    let response = json_body(rpc(&app, Some(&session), no_name).await).await;
-    assert_eq!(response["error"]["code"], -32602);
+    let response = reply(rpc(&app, Some(&session), no_name).await).await;
+    assert_eq!(response["error"]["code"], -32601);
 }
 
 #[tokio::test]
@@ -167,7 +168,7 @@ async fn whoami_echoes_the_identity_headers_and_nothing_else() {
         .header("x-other", "ignored")
         .body(Body::from(body.to_string()))
         .unwrap();
-    let response = json_body(send(&app, request).await).await;
+    let response = reply(send(&app, request).await).await;
     let expected = json!({
         "authorization": "Bearer gateway-assertion",
         "x-warden-client-id": "cli",
@@ -193,8 +194,7 @@ async fn whoami_without_identity_headers_is_empty() {
 async fn notes_are_resources() {
     let app = app();
     let session = initialize(&app).await;
-    let listed =
-        json_body(rpc(&app, Some(&session), request("resources/list", json!({}))).await).await;
+    let listed = reply(rpc(&app, Some(&session), request("resources/list", json!({}))).await).await;
     let resources = listed["result"]["resources"].as_array().unwrap();
     assert_eq!(resources.len(), 2);
     assert_eq!(resources[0]["uri"], "note://1");
@@ -202,7 +202,7 @@ async fn notes_are_resources() {
     assert_eq!(resources[0]["mimeType"], "text/plain");
 
     let read = request("resources/read", json!({"uri": "note://2"}));
-    let read = json_body(rpc(&app, Some(&session), read).await).await;
+    let read = reply(rpc(&app, Some(&session), read).await).await;
     let contents = &read["result"]["contents"][0];
     assert_eq!(contents["uri"], "note://2");
     assert_eq!(contents["mimeType"], "text/plain");
@@ -210,12 +210,12 @@ async fn notes_are_resources() {
 
     for uri in ["note://99", "file:///etc/passwd", "note://x"] {
         let missing = request("resources/read", json!({ "uri": uri }));
-        let missing = json_body(rpc(&app, Some(&session), missing).await).await;
+        let missing = reply(rpc(&app, Some(&session), missing).await).await;
         assert_eq!(missing["error"]["code"], -32002, "{uri}");
         assert_eq!(missing["error"]["data"]["uri"], uri);
     }
     let templates = request("resources/templates/list", json!({}));
-    let templates = json_body(rpc(&app, Some(&session), templates).await).await;
+    let templates = reply(rpc(&app, Some(&session), templates).await).await;
     assert_eq!(templates["result"], json!({"resourceTemplates": []}));
 }
 
@@ -223,8 +223,7 @@ async fn notes_are_resources() {
 async fn summarize_notes_prompt() {
     let app = app();
     let session = initialize(&app).await;
-    let listed =
-        json_body(rpc(&app, Some(&session), request("prompts/list", json!({}))).await).await;
+    let listed = reply(rpc(&app, Some(&session), request("prompts/list", json!({}))).await).await;
     let prompts = listed["result"]["prompts"].as_array().unwrap();
     assert_eq!(prompts.len(), 1);
     assert_eq!(prompts[0]["name"], "summarize_notes");
@@ -235,7 +234,7 @@ async fn summarize_notes_prompt() {
         "prompts/get",
         json!({"name": "summarize_notes", "arguments": {"style": "detailed"}}),
     );
-    let got = json_body(rpc(&app, Some(&session), get).await).await;
+    let got = reply(rpc(&app, Some(&session), get).await).await;
     let message = &got["result"]["messages"][0];
     assert_eq!(message["role"], "user");
     assert_eq!(message["content"]["type"], "text");
@@ -247,13 +246,13 @@ async fn summarize_notes_prompt() {
     );
 
     let default_style = request("prompts/get", json!({"name": "summarize_notes"}));
-    let got = json_body(rpc(&app, Some(&session), default_style).await).await;
+    let got = reply(rpc(&app, Some(&session), default_style).await).await;
     let text = got["result"]["messages"][0]["content"]["text"]
         .as_str()
         .unwrap();
     assert!(text.contains("brief"), "{text}");
 
     let unknown = request("prompts/get", json!({"name": "nope"}));
-    let got = json_body(rpc(&app, Some(&session), unknown).await).await;
+    let got = reply(rpc(&app, Some(&session), unknown).await).await;
     assert_eq!(got["error"]["code"], -32602);
 }

@@ -240,14 +240,7 @@ impl Gw {
             server,
             Some(token),
             None,
-            json!({
-                "jsonrpc": "2.0", "id": 1, "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-11-25",
-                    "capabilities": capabilities,
-                    "clientInfo": { "name": "gateway-tests", "version": "0" },
-                },
-            }),
+            initialize_request(json!({ "capabilities": capabilities })),
         )
         .await
     }
@@ -265,7 +258,19 @@ impl Gw {
 }
 
 impl Resp {
+    /// The JSON-RPC message of the answer: a JSON body, or the one message of an SSE
+    /// stream (how the rmcp-based demo answers every request).
     pub fn json(&self) -> Value {
+        let is_sse = self
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if is_sse {
+            let mut events = self.events();
+            assert_eq!(events.len(), 1, "{}", self.body);
+            return events.remove(0);
+        }
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 
@@ -291,6 +296,19 @@ impl Resp {
             })
             .collect()
     }
+}
+
+/// An `initialize` request (id 1) whose params are a valid client's, plus `extra`.
+pub fn initialize_request(extra: Value) -> Value {
+    let mut params = json!({
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": { "name": "gateway-tests", "version": "0" },
+    });
+    if let (Value::Object(params), Value::Object(extra)) = (&mut params, extra) {
+        params.extend(extra);
+    }
+    json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params })
 }
 
 pub trait ClockExt {

@@ -156,9 +156,15 @@ async fn no_secret_survives_anywhere_after_every_flow() {
         .to_str()
         .unwrap()
         .to_owned();
-    let who: Value = http.post(&resource).bearer_auth(&at2).header("accept", "application/json").header("mcp-session-id", &session)
+    // The demo (rmcp) answers as a one-event SSE stream.
+    let who = http.post(&resource).bearer_auth(&at2).header("accept", "application/json, text/event-stream").header("mcp-session-id", &session)
         .json(&json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}}))
-        .send().await.unwrap().json().await.unwrap();
+        .send().await.unwrap().text().await.unwrap();
+    let who: Value = who
+        .lines()
+        .find_map(|line| line.strip_prefix("data:"))
+        .map(|data| serde_json::from_str(data.trim()).unwrap())
+        .unwrap_or_else(|| panic!("no SSE data in {who}"));
     let assertion = who["result"]["structuredContent"]["authorization"]
         .as_str()
         .unwrap()

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod credentials;
 pub mod grant;
+pub mod idp;
 pub mod jwt;
 pub mod keys;
 pub mod net;

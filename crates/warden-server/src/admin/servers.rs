@@ -34,13 +34,7 @@ fn invalid(msg: impl Into<Cow<'static, str>>) -> AdminError {
 
 /// Checks a server name.
 pub fn validate_name(name: &str) -> Result<(), AdminError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && name.as_bytes()[0].is_ascii_alphanumeric();
-    if !ok {
+    if !warden_core::idp::valid_name(name) {
         return Err(invalid(format!(
             "server name {name:?} must be 1-63 of a-z 0-9 - _ and start with a letter or digit"
         )));

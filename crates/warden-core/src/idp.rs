@@ -11,9 +11,7 @@ use std::str::FromStr;
 use crate::keys::Sealer;
 use crate::secret::SecretString;
 
-/// The issuer placeholder of a multi-tenant IdP (Entra:
-/// `https://login.microsoftonline.com/{tenantid}/v2.0`).
-pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
+pub use crate::federation::TENANT_PLACEHOLDER;
 /// The ID-token claim that lists a user's groups, unless the IdP says otherwise.
 pub const DEFAULT_GROUPS_CLAIM: &str = "groups";
 /// The OIDC scopes requested at sign-in, unless the IdP says otherwise.

@@ -62,9 +62,6 @@ pub const FEDERATED_TTL: i64 = 600;
 /// Clock-skew tolerance for ID tokens, seconds.
 pub const LEEWAY: i64 = 60;
 
-/// The OIDC scopes requested when the registration names none.
-const DEFAULT_SCOPES: &str = "openid email profile";
-
 /// A sign-in in progress at an IdP, sealed in [`FEDERATED_COOKIE`].
 #[derive(Serialize, Deserialize)]
 struct InFlight {
@@ -112,7 +109,7 @@ pub(super) async fn start(
         return unavailable_page();
     };
     let scope = if provider.record.scopes.is_empty() {
-        DEFAULT_SCOPES.to_owned()
+        warden_core::idp::DEFAULT_SCOPES.join(" ")
     } else {
         provider.record.scopes.join(" ")
     };

@@ -16,6 +16,7 @@ mod consent;
 mod crash;
 mod delegation;
 mod events;
+mod idp;
 mod policy;
 mod quickstart;
 mod redaction;

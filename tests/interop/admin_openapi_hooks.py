@@ -7,10 +7,11 @@ Loaded through SCHEMATHESIS_HOOKS. Two things the generic fuzzer cannot know:
   UTF-8 text. Without this the operation would only ever be called without a body.
 * The run authenticates as an admin client. `GET /admin/v1/clients` lists that client,
   and a `DELETE /admin/v1/clients/{client}` of it would turn every later call into a
-  401, hiding everything the rest of the run could find. The ids and names in
-  WARDEN_PROTECTED_CLIENTS (comma-separated; the API finds a client by either) are
-  swapped for an unknown id just before the call, so the operation is still exercised
-  (it answers 404).
+  401, hiding everything the rest of the run could find; so would a
+  `PATCH /admin/v1/clients/{client}` that drops its scopes or grant. The ids and names
+  in WARDEN_PROTECTED_CLIENTS (comma-separated; the API finds a client by either) are
+  swapped for an unknown id just before either call, so the operation is still
+  exercised (it answers 404).
 """
 
 import os
@@ -35,7 +36,7 @@ def toml_serializer(ctx, value):
 
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
-    if case.method.upper() != "DELETE" or case.path != "/admin/v1/clients/{client}":
+    if case.method.upper() not in ("DELETE", "PATCH") or case.path != "/admin/v1/clients/{client}":
         return
     client = (case.path_parameters or {}).get("client")
     if isinstance(client, str) and client in PROTECTED_CLIENTS:

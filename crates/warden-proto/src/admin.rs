@@ -3,9 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 mod api;
+mod idps;
 mod posture;
 
 pub use api::*;
+pub use idps::*;
 pub use posture::*;
 
 /// A tool group: the scope that grants the listed tools.
@@ -68,6 +70,8 @@ pub struct ClientView {
     pub created_at: i64,
     /// Last successful authentication, UNIX seconds.
     pub last_used_at: Option<i64>,
+    /// Workload identities bound to the client.
+    pub workloads: Vec<WorkloadView>,
 }
 
 /// A newly created client, with its secret shown once.

@@ -31,6 +31,7 @@ pub mod clients;
 pub mod consents;
 pub mod error;
 pub mod events;
+pub mod idps;
 pub mod keys;
 pub mod openapi;
 pub mod policy;
@@ -165,6 +166,7 @@ pub fn routes(app: &App) -> Router<App> {
         .merge(servers::routes())
         .merge(clients::routes())
         .merge(users::routes())
+        .merge(idps::routes())
         .merge(consents::routes())
         .merge(policy::routes())
         .merge(keys::routes())

@@ -124,6 +124,8 @@ pub trait ClientStore: Send + Sync {
     ) -> Result<Option<String>, StoreError>;
     /// The ids of the clients bound to a workload identity of this IdP, ordered.
     async fn clients_of_idp(&self, idp_name: &str) -> Result<Vec<String>, StoreError>;
+    /// Every workload binding with its client id, ordered by client.
+    async fn all_workloads(&self) -> Result<Vec<(String, WorkloadBinding)>, StoreError>;
 }
 
 const CLIENT_COLUMNS: &str = "client_id, name, confidential, redirect_uris, grant_types, \
@@ -297,6 +299,33 @@ impl Store {
                 .map_err(conflict(&[], "workload binding"))?;
         }
         Ok(())
+    }
+
+    /// Workload bindings matching `filter` (a WHERE clause, one `?`), with their client.
+    async fn workloads_where(
+        &self,
+        filter: &str,
+        arg: Option<&str>,
+    ) -> Result<Vec<(String, WorkloadBinding)>, StoreError> {
+        let sql = format!(
+            "SELECT client_id, idp_name, subject FROM client_workloads {filter} \
+             ORDER BY client_id, idp_name, subject"
+        );
+        let sql = self.q(&sql);
+        let mut query = sqlx::query(&sql);
+        if let Some(arg) = arg {
+            query = query.bind(arg);
+        }
+        let rows = query.fetch_all(self.db()?).await?;
+        rows.iter()
+            .map(|r| {
+                let binding = WorkloadBinding {
+                    idp_name: col(r, "idp_name")?,
+                    subject: col(r, "subject")?,
+                };
+                Ok((col(r, "client_id")?, binding))
+            })
+            .collect()
     }
 
     /// Inserts a client, its secrets and its workload bindings in one transaction.
@@ -475,21 +504,14 @@ impl ClientStore for Store {
     }
 
     async fn workloads(&self, client_id: &str) -> Result<Vec<WorkloadBinding>, StoreError> {
-        let rows = sqlx::query(&self.q(
-            "SELECT idp_name, subject FROM client_workloads WHERE client_id = ? \
-             ORDER BY idp_name, subject",
-        ))
-        .bind(client_id)
-        .fetch_all(self.db()?)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(WorkloadBinding {
-                    idp_name: col(r, "idp_name")?,
-                    subject: col(r, "subject")?,
-                })
-            })
-            .collect()
+        let found = self
+            .workloads_where("WHERE client_id = ?", Some(client_id))
+            .await?;
+        Ok(found.into_iter().map(|(_, w)| w).collect())
+    }
+
+    async fn all_workloads(&self) -> Result<Vec<(String, WorkloadBinding)>, StoreError> {
+        self.workloads_where("", None).await
     }
 
     async fn client_for_workload(

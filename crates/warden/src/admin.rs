@@ -6,10 +6,10 @@
 use anyhow::anyhow;
 use warden_core::secret::SecretString;
 use warden_proto::admin::{
-    ChainReport, ClientView, ConsentFilter, ConsentView, ConsentsRevoked, CreatedClient, EventPage,
-    EventQuery, FleetStatus, KeyView, NewClient, NewServer, NewUser, PolicyApplied, PolicyProblem,
-    PolicyView, Removed, RotateKey, RotateSecret, RotatedSecret, ServerUpdate, ServerView,
-    UserView,
+    ChainReport, ClientUpdate, ClientView, ConsentFilter, ConsentView, ConsentsRevoked,
+    CreatedClient, EventPage, EventQuery, FleetStatus, IdpRemoved, IdpUpdate, IdpView, KeyView,
+    NewClient, NewIdp, NewServer, NewUser, PolicyApplied, PolicyProblem, PolicyView, Removed,
+    RotateKey, RotateSecret, RotatedSecret, ServerUpdate, ServerView, UserView,
 };
 use warden_server::admin::{self as ops, Actor, AdminError};
 use warden_server::App;
@@ -34,10 +34,10 @@ pub enum Admin {
 /// The admin client's credentials for `--server`.
 fn credentials(common: &Common) -> anyhow::Result<(String, SecretString)> {
     let id = common.client_id.clone().ok_or_else(|| {
-        anyhow!("--server needs the admin client's id: --client-id or WARDEN_ADMIN_CLIENT_ID")
+        anyhow!("--server needs the admin client's id: --admin-client-id or WARDEN_ADMIN_CLIENT_ID")
     })?;
     let secret = common.client_secret.clone().ok_or_else(|| {
-        anyhow!("--server needs the admin client's secret: WARDEN_ADMIN_CLIENT_SECRET (or --client-secret)")
+        anyhow!("--server needs the admin client's secret: WARDEN_ADMIN_CLIENT_SECRET (or --admin-client-secret)")
     })?;
     Ok((id, secret))
 }
@@ -146,6 +146,62 @@ impl Admin {
         match self {
             Admin::Local { app, .. } => local(ops::clients::create(app, &Actor::Local, new).await),
             Admin::Remote(r) => r.post(&["clients"], new).await,
+        }
+    }
+
+    /// Changes some fields of a client.
+    pub async fn update_client(
+        &self,
+        key: &str,
+        patch: &ClientUpdate,
+    ) -> anyhow::Result<ClientView> {
+        match self {
+            Admin::Local { app, .. } => {
+                local(ops::clients::update(app, &Actor::Local, key, patch).await)
+            }
+            Admin::Remote(r) => r.patch(&["clients", key], patch).await,
+        }
+    }
+
+    /// Identity providers.
+    pub async fn idps(&self) -> anyhow::Result<Vec<IdpView>> {
+        match self {
+            Admin::Local { app, .. } => local(ops::idps::list(app).await),
+            Admin::Remote(r) => r.get(&["idps"]).await,
+        }
+    }
+
+    /// One identity provider.
+    pub async fn idp(&self, name: &str) -> anyhow::Result<IdpView> {
+        match self {
+            Admin::Local { app, .. } => local(ops::idps::get(app, name).await),
+            Admin::Remote(r) => r.get(&["idps", name]).await,
+        }
+    }
+
+    /// Registers an identity provider.
+    pub async fn add_idp(&self, new: &NewIdp) -> anyhow::Result<IdpView> {
+        match self {
+            Admin::Local { app, .. } => local(ops::idps::create(app, &Actor::Local, new).await),
+            Admin::Remote(r) => r.post(&["idps"], new).await,
+        }
+    }
+
+    /// Changes some fields of an identity provider.
+    pub async fn update_idp(&self, name: &str, patch: &IdpUpdate) -> anyhow::Result<IdpView> {
+        match self {
+            Admin::Local { app, .. } => {
+                local(ops::idps::update(app, &Actor::Local, name, patch).await)
+            }
+            Admin::Remote(r) => r.patch(&["idps", name], patch).await,
+        }
+    }
+
+    /// Removes an identity provider.
+    pub async fn remove_idp(&self, name: &str) -> anyhow::Result<IdpRemoved> {
+        match self {
+            Admin::Local { app, .. } => local(ops::idps::remove(app, &Actor::Local, name).await),
+            Admin::Remote(r) => r.delete(&["idps", name]).await,
         }
     }
 

@@ -4,6 +4,7 @@ pub mod client;
 pub mod consent;
 pub mod demo;
 pub mod events;
+pub mod idp;
 pub mod init;
 pub mod keys;
 pub mod policy;
@@ -12,3 +13,9 @@ pub mod serve;
 pub mod server;
 pub mod status;
 pub mod user;
+
+/// A repeatable flag of an update: `None` when not given (the field keeps its value),
+/// else the list that replaces it.
+pub fn given<T: Clone>(list: &[T]) -> Option<Vec<T>> {
+    (!list.is_empty()).then(|| list.to_vec())
+}

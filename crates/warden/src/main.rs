@@ -39,13 +39,20 @@ pub struct Common {
     /// the public web roots for that connection.
     #[arg(long, global = true, env = "WARDEN_ADMIN_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// The admin client's id, for --server.
-    #[arg(long, global = true, env = "WARDEN_ADMIN_CLIENT_ID")]
+    /// The admin client's id, for --server. (`--client-id` itself belongs to the
+    /// commands that register credentials at an identity provider.)
+    #[arg(
+        long = "admin-client-id",
+        global = true,
+        env = "WARDEN_ADMIN_CLIENT_ID",
+        value_name = "ID"
+    )]
     pub client_id: Option<String>,
     /// The admin client's secret, for --server. Prefer the environment variable: other
     /// local users can see command-line arguments.
     #[arg(
-        long,
+        long = "admin-client-secret",
+        value_name = "SECRET",
         global = true,
         env = "WARDEN_ADMIN_CLIENT_SECRET",
         hide_env_values = true,
@@ -89,6 +96,9 @@ enum Command {
     /// Manage OAuth clients.
     #[command(subcommand)]
     Client(cmd::client::ClientCmd),
+    /// Manage identity providers: OIDC sign-in, ID-JAG and workload identity issuers.
+    #[command(subcommand)]
+    Idp(cmd::idp::IdpCmd),
     /// List or withdraw users' consents.
     #[command(subcommand)]
     Consent(cmd::consent::ConsentCmd),
@@ -117,6 +127,7 @@ impl Command {
             Command::Server(_)
             | Command::User(_)
             | Command::Client(_)
+            | Command::Idp(_)
             | Command::Keys(_)
             | Command::Events(_)
             | Command::Consent(_)
@@ -156,6 +167,7 @@ fn main() -> ExitCode {
             Command::Server(c) => cmd::server::run(&common, c).await,
             Command::User(c) => cmd::user::run(&common, c).await,
             Command::Client(c) => cmd::client::run(&common, c).await,
+            Command::Idp(c) => cmd::idp::run(&common, c).await,
             Command::Consent(c) => cmd::consent::run(&common, c).await,
             Command::Keys(c) => cmd::keys::run(&common, c).await,
             Command::Apply(a) => cmd::policy::apply(&common, a).await,

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{ClientView, ToolGroupView};
+use super::{ClientView, ToolGroupView, WorkloadView};
 
 /// `POST /admin/v1/servers`: register an MCP server.
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -90,7 +90,7 @@ pub struct ServerUpdate {
 
 /// A field that is present, even as `null`, is `Some(value)`: tells "set to null" from
 /// "absent" in a partial update.
-fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+pub(super) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -116,6 +116,10 @@ pub struct NewClient {
     /// Scopes the client may request.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Workload identities whose tokens authenticate this client (jwt-bearer); such a
+    /// client is public (it has no secret).
+    #[serde(default)]
+    pub workloads: Vec<WorkloadView>,
 }
 
 /// `POST /admin/v1/users`: create a built-in user.

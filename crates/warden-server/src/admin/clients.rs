@@ -13,13 +13,17 @@ use axum::http::StatusCode;
 use axum::routing::{self, post};
 use axum::{Extension, Json, Router};
 use serde_json::json;
+use warden_core::idp::IdpUse;
 use warden_core::scope::valid_token;
 use warden_core::secret::{generate, random_id, SecretHasher, SecretKind, SecretString};
 use warden_core::uri::validate_redirect_uri;
 use warden_proto::admin::{
-    ClientView, CreatedClient, NewClient, Removed, RotateSecret, RotatedSecret,
+    ClientUpdate, ClientView, CreatedClient, NewClient, Removed, RotateSecret, RotatedSecret,
+    WorkloadView,
 };
-use warden_store::{ClientRecord, ClientSecret, ClientStore, Store, StoreError};
+use warden_store::{
+    ClientRecord, ClientSecret, ClientStore, IdpStore, Store, StoreError, WorkloadBinding,
+};
 
 use super::auth::Caller;
 use super::{audit, parse_body, Actor, AdminError, Subjects, PREFIX, SCOPE_READ, SCOPE_WRITE};
@@ -31,7 +35,15 @@ pub const GRANTS: &[&str] = &[
     "refresh_token",
     "client_credentials",
     TOKEN_EXCHANGE,
+    JWT_BEARER,
 ];
+
+/// The JWT bearer grant (RFC 7523), for ID-JAGs and workload identities.
+pub const JWT_BEARER: &str = warden_proto::oauth::JWT_BEARER_GRANT;
+/// The short name of the JWT bearer grant accepted in requests (`--grant jwt-bearer`).
+pub const JWT_BEARER_ALIAS: &str = "jwt-bearer";
+/// Most workload identities one client may be bound to.
+pub const MAX_WORKLOADS: usize = 100;
 
 /// The token-exchange grant (RFC 8693), which only an administrator assigns.
 pub const TOKEN_EXCHANGE: &str = warden_proto::oauth::TOKEN_EXCHANGE_GRANT;
@@ -70,11 +82,32 @@ pub fn build(
     if new.name.trim().is_empty() || new.name.len() > 200 {
         return Err(invalid("client name must be 1-200 characters"));
     }
-    let grants: Vec<String> = if new.grant_types.is_empty() {
-        vec!["authorization_code".into(), "refresh_token".into()]
+    let mut grants: Vec<String> = if !new.grant_types.is_empty() {
+        new.grant_types
+            .iter()
+            .map(|g| {
+                if g == JWT_BEARER_ALIAS {
+                    JWT_BEARER.to_owned()
+                } else {
+                    g.clone()
+                }
+            })
+            .collect()
+    } else if !new.workloads.is_empty() {
+        Vec::new()
     } else {
-        new.grant_types.clone()
+        vec!["authorization_code".into(), "refresh_token".into()]
     };
+    if !new.workloads.is_empty() {
+        if new.confidential {
+            return Err(invalid(
+                "a client bound to workload identities has no secret: its workload's token is its credential (drop --confidential)",
+            ));
+        }
+        if !grants.iter().any(|g| g == JWT_BEARER) {
+            grants.push(JWT_BEARER.to_owned());
+        }
+    }
     for g in &grants {
         match g.as_str() {
             "password" | "implicit" => {
@@ -153,6 +186,7 @@ pub fn bootstrap() -> NewClient {
         redirect_uris: vec![],
         grant_types: vec!["client_credentials".to_owned()],
         scopes: vec![SCOPE_READ.to_owned(), SCOPE_WRITE.to_owned()],
+        workloads: vec![],
     }
 }
 
@@ -165,15 +199,94 @@ pub async fn insert(
     now: i64,
 ) -> Result<CreatedClient, AdminError> {
     let (rec, secret) = build(new, hasher, now)?;
-    ClientStore::create(store, &rec).await?;
+    let workloads = check_workloads(store, &new.workloads).await?;
+    ClientStore::create_with_workloads(store, &rec, &workloads)
+        .await
+        .map_err(|e| workload_conflict(e, &workloads))?;
     Ok(CreatedClient {
-        client: view(&rec, now),
+        client: view(&rec, &workloads, now),
         client_secret: secret.map(|s| s.expose().to_owned()),
     })
 }
 
-/// The admin view of a client (never its secrets).
-pub fn view(r: &ClientRecord, now: i64) -> ClientView {
+/// Checks workload bindings: each names a registered IdP used for workloads and a
+/// subject, none twice.
+pub async fn check_workloads(
+    store: &Store,
+    workloads: &[WorkloadView],
+) -> Result<Vec<WorkloadBinding>, AdminError> {
+    if workloads.len() > MAX_WORKLOADS {
+        return Err(invalid(format!(
+            "at most {MAX_WORKLOADS} workload identities per client"
+        )));
+    }
+    let mut out: Vec<WorkloadBinding> = Vec::with_capacity(workloads.len());
+    for w in workloads {
+        warden_core::idp::validate_token(&w.subject, "workload subject").map_err(invalid)?;
+        let idp = IdpStore::get(store, &w.idp).await?.ok_or_else(|| {
+            invalid(format!(
+                "workload {}:{}: no identity provider named {:?}",
+                w.idp, w.subject, w.idp
+            ))
+        })?;
+        if !idp.uses.iter().any(|u| u == IdpUse::Workload.as_str()) {
+            return Err(invalid(format!(
+                "workload {}:{}: identity provider {} is not used for workloads (warden idp update {} --use workload)",
+                w.idp, w.subject, w.idp, w.idp
+            )));
+        }
+        let binding = WorkloadBinding {
+            idp_name: w.idp.clone(),
+            subject: w.subject.clone(),
+        };
+        if out.contains(&binding) {
+            return Err(invalid(format!(
+                "workload {}:{} is given twice",
+                w.idp, w.subject
+            )));
+        }
+        out.push(binding);
+    }
+    Ok(out)
+}
+
+/// Maps a store refusal of workload bindings to a clear conflict.
+fn workload_conflict(e: StoreError, workloads: &[WorkloadBinding]) -> AdminError {
+    let named = || {
+        workloads
+            .iter()
+            .map(|w| format!("{}:{}", w.idp_name, w.subject))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match e {
+        StoreError::Conflict(what) if what == "workload binding" => AdminError::Conflict(
+            format!(
+                "a workload identity ({}) is already bound to another client: one workload identity belongs to one client",
+                named()
+            )
+            .into(),
+        ),
+        // An IdP removed since the check.
+        StoreError::NotFound => AdminError::Conflict(
+            format!("an identity provider of the workloads ({}) was just removed", named()).into(),
+        ),
+        other => AdminError::Store(other),
+    }
+}
+
+fn workload_views(workloads: &[WorkloadBinding]) -> Vec<WorkloadView> {
+    workloads
+        .iter()
+        .map(|w| WorkloadView {
+            idp: w.idp_name.clone(),
+            subject: w.subject.clone(),
+        })
+        .collect()
+}
+
+/// The admin view of a client (never its secrets), with its workload bindings.
+pub fn view(r: &ClientRecord, workloads: &[WorkloadBinding], now: i64) -> ClientView {
     ClientView {
         client_id: r.client_id.clone(),
         name: r.name.clone(),
@@ -193,6 +306,7 @@ pub fn view(r: &ClientRecord, now: i64) -> ClientView {
             .count(),
         created_at: r.created_at,
         last_used_at: r.last_used_at,
+        workloads: workload_views(workloads),
     }
 }
 
@@ -215,6 +329,7 @@ pub async fn create(
         json!({
             "name": c.name, "client_type": c.client_type,
             "grant_types": c.grant_types, "scopes": c.scopes,
+            "workloads": c.workloads,
         }),
     )
     .await?;
@@ -224,10 +339,15 @@ pub async fn create(
 /// Every client, by id.
 pub async fn list(app: &App) -> Result<Vec<ClientView>, AdminError> {
     let now = app.clock.now();
+    let mut bound: std::collections::HashMap<String, Vec<WorkloadBinding>> =
+        std::collections::HashMap::new();
+    for (client_id, w) in ClientStore::all_workloads(&app.store).await? {
+        bound.entry(client_id).or_default().push(w);
+    }
     Ok(ClientStore::list(&app.store)
         .await?
         .iter()
-        .map(|c| view(c, now))
+        .map(|c| view(c, bound.get(&c.client_id).map_or(&[], Vec::as_slice), now))
         .collect())
 }
 
@@ -250,7 +370,96 @@ pub async fn find(app: &App, key: &str) -> Result<ClientRecord, AdminError> {
 
 /// One client, by id or unique name.
 pub async fn get(app: &App, key: &str) -> Result<ClientView, AdminError> {
-    Ok(view(&find(app, key).await?, app.clock.now()))
+    let c = find(app, key).await?;
+    let workloads = ClientStore::workloads(&app.store, &c.client_id).await?;
+    Ok(view(&c, &workloads, app.clock.now()))
+}
+
+/// The registration request that `rec` stands for with `patch` applied.
+fn patched(rec: &ClientRecord, patch: &ClientUpdate, workloads: &[WorkloadBinding]) -> NewClient {
+    NewClient {
+        name: patch.name.clone().unwrap_or_else(|| rec.name.clone()),
+        confidential: rec.confidential,
+        redirect_uris: patch
+            .redirect_uris
+            .clone()
+            .unwrap_or_else(|| rec.redirect_uris.clone()),
+        grant_types: patch
+            .grant_types
+            .clone()
+            .unwrap_or_else(|| rec.grant_types.clone()),
+        scopes: patch.scopes.clone().unwrap_or_else(|| rec.scopes.clone()),
+        workloads: patch
+            .workloads
+            .clone()
+            .unwrap_or_else(|| workload_views(workloads)),
+    }
+}
+
+/// Changes some fields of a client (not its type or secrets: see rotation). The result
+/// is validated exactly like a registration; workload bindings are replaced with the
+/// record, atomically. Safe against concurrent updates: one that lost a race is
+/// re-applied to the fresh record.
+pub async fn update(
+    app: &App,
+    actor: &Actor,
+    key: &str,
+    patch: &ClientUpdate,
+) -> Result<ClientView, AdminError> {
+    for _attempt in 0..3 {
+        let old = find(app, key).await?;
+        let old_workloads = ClientStore::workloads(&app.store, &old.client_id).await?;
+        let new = patched(&old, patch, &old_workloads);
+        let now = app.clock.now();
+        // The same checks as a registration; its fresh id and secret are not used.
+        let (built, _) = build(&new, &app.secrets, now)?;
+        let workloads = check_workloads(&app.store, &new.workloads).await?;
+        let mut rec = old.clone();
+        rec.name = built.name;
+        rec.redirect_uris = built.redirect_uris;
+        rec.grant_types = built.grant_types;
+        rec.scopes = built.scopes;
+        if rec == old && workloads == old_workloads {
+            return Ok(view(&old, &old_workloads, now));
+        }
+        rec.updated_at = now.max(old.updated_at + 1);
+        match ClientStore::update_with_workloads(&app.store, &rec, old.updated_at, &workloads).await
+        {
+            Ok(()) => app.clients.invalidate(&rec.client_id),
+            Err(StoreError::Conflict(what)) if what.contains("changed concurrently") => continue,
+            Err(StoreError::NotFound)
+                if ClientStore::get(&app.store, &rec.client_id)
+                    .await?
+                    .is_none() =>
+            {
+                return Err(AdminError::NotFound(
+                    format!("no client with id or name {key:?}").into(),
+                ))
+            }
+            Err(e) => return Err(workload_conflict(e, &workloads)),
+        }
+        audit(
+            app,
+            actor,
+            "client.updated",
+            Subjects {
+                client_id: Some(rec.client_id.clone()),
+                ..Default::default()
+            },
+            json!({
+                "name": rec.name,
+                "redirect_uris": rec.redirect_uris,
+                "grant_types": rec.grant_types,
+                "scopes": rec.scopes,
+                "workloads": workload_views(&workloads),
+            }),
+        )
+        .await?;
+        return Ok(view(&rec, &workloads, now));
+    }
+    Err(AdminError::Conflict(
+        "the client kept changing while this update was applied; try again".into(),
+    ))
 }
 
 /// Removes a client (by id or unique name) and its secrets.
@@ -357,8 +566,9 @@ pub async fn rotate_secret(
             }),
         )
         .await?;
+        let workloads = ClientStore::workloads(&app.store, &rec.client_id).await?;
         return Ok(RotatedSecret {
-            client: view(&rec, now),
+            client: view(&rec, &workloads, now),
             secret_id,
             client_secret: secret.expose().to_owned(),
             previous_secrets_expire_at: previous_expire_at,
@@ -394,6 +604,19 @@ async fn get_h(
 }
 
 #[tracing::instrument(skip_all)]
+async fn update_h(
+    State(app): State<App>,
+    Extension(caller): Extension<Caller>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> Result<Json<ClientView>, AdminError> {
+    let patch: ClientUpdate = parse_body(&body)?;
+    update(&app, &Actor::Client(caller.client_id), &key, &patch)
+        .await
+        .map(Json)
+}
+
+#[tracing::instrument(skip_all)]
 async fn remove_h(
     State(app): State<App>,
     Extension(caller): Extension<Caller>,
@@ -420,7 +643,8 @@ async fn rotate_h(
     Ok((StatusCode::CREATED, Json(rotated)))
 }
 
-/// `/admin/v1/clients`, `/admin/v1/clients/{client}` and its `/secrets`.
+/// `/admin/v1/clients`, `/admin/v1/clients/{client}` (get, update, remove) and its
+/// `/secrets`.
 pub fn routes() -> Router<App> {
     Router::new()
         .route(
@@ -429,7 +653,7 @@ pub fn routes() -> Router<App> {
         )
         .route(
             &format!("{PREFIX}/clients/{{client}}"),
-            routing::get(get_h).delete(remove_h),
+            routing::get(get_h).patch(update_h).delete(remove_h),
         )
         .route(
             &format!("{PREFIX}/clients/{{client}}/secrets"),

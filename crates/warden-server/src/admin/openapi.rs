@@ -194,8 +194,99 @@ mod tests {
             active_secrets: 0,
             created_at: 1,
             last_used_at: None,
+            workloads: vec![WorkloadView {
+                idp: "k8s".into(),
+                subject: "sa".into(),
+            }],
         };
         check(&doc, "ClientView", &client);
+        check(&doc, "WorkloadView", &client.workloads[0]);
+        check(&doc, "WorkloadBinding", &client.workloads[0]);
+        check(
+            &doc,
+            "ClientUpdate",
+            &ClientUpdate {
+                name: Some("n".into()),
+                redirect_uris: Some(vec![]),
+                grant_types: Some(vec![]),
+                scopes: Some(vec![]),
+                workloads: Some(vec![]),
+            },
+        );
+        let mapping = GroupMapping {
+            idp_group: "eng".into(),
+            group: "staff".into(),
+        };
+        check(&doc, "GroupMapping", &mapping);
+        let idp = IdpView {
+            name: "n".into(),
+            issuer: "i".into(),
+            display_name: None,
+            uses: vec!["login".into()],
+            client_id: None,
+            client_secret_set: true,
+            groups_claim: "groups".into(),
+            group_map: vec![mapping.clone()],
+            domains: vec![],
+            tenants: vec![],
+            audiences: vec![],
+            scopes: vec![],
+            jwks_uri: None,
+            issuer_ca: None,
+            disabled: false,
+            created_at: 1,
+            updated_at: 1,
+        };
+        check(&doc, "IdpView", &idp);
+        check(
+            &doc,
+            "NewIdp",
+            &NewIdp {
+                name: "n".into(),
+                issuer: "i".into(),
+                uses: vec![],
+                display_name: Some("d".into()),
+                client_id: Some("c".into()),
+                client_secret: Some("s".into()),
+                groups_claim: Some("g".into()),
+                group_map: vec![],
+                domains: vec![],
+                tenants: vec![],
+                audiences: vec![],
+                scopes: vec![],
+                jwks_uri: Some("j".into()),
+                issuer_ca: Some("p".into()),
+                disabled: false,
+            },
+        );
+        check(
+            &doc,
+            "IdpUpdate",
+            &IdpUpdate {
+                issuer: Some("i".into()),
+                uses: Some(vec![]),
+                display_name: Some(None),
+                client_id: Some(None),
+                client_secret: Some(None),
+                groups_claim: Some(None),
+                group_map: Some(vec![mapping]),
+                domains: Some(vec![]),
+                tenants: Some(vec![]),
+                audiences: Some(vec![]),
+                scopes: Some(None),
+                jwks_uri: Some(None),
+                issuer_ca: Some(None),
+                disabled: Some(true),
+            },
+        );
+        check(
+            &doc,
+            "IdpRemoved",
+            &IdpRemoved {
+                removed: "n".into(),
+                sessions_revoked: 0,
+            },
+        );
         // The schema repeats the view's fields (see its description); this keeps them in step.
         let created = CreatedClient {
             client: client.clone(),

@@ -4,15 +4,11 @@
 
 use axum::body::Body;
 use axum::http::{header, Method, Request};
-use serde_json::{json, Value};
+use serde_json::json;
 use warden_store::{ConsentStore, PolicyStore, ServerStore};
 
 use crate::admin_support::*;
 use crate::support::*;
-
-async fn patch(h: &H, path: &str, token: &str, body: Value) -> Resp {
-    call(h, Method::PATCH, path, Some(token), Some(body)).await
-}
 
 async fn delete(h: &H, path: &str, token: &str) -> Resp {
     call(h, Method::DELETE, path, Some(token), None).await

@@ -2,16 +2,11 @@
 //! credentials are sealed at rest and shown back only as "set", and a registration that
 //! no client could ever get a token for is refused.
 
-use axum::http::Method;
 use serde_json::{json, Value};
 use warden_store::ServerStore;
 
 use crate::admin_support::*;
 use crate::support::*;
-
-async fn patch(h: &H, path: &str, token: &str, body: Value) -> Resp {
-    call(h, Method::PATCH, path, Some(token), Some(body)).await
-}
 
 fn groups() -> Value {
     json!([{ "scope": "crm:read", "tools": ["search"] }])

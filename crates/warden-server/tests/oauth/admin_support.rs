@@ -74,6 +74,10 @@ pub async fn post(h: &H, path: &str, token: &str, body: Value) -> Resp {
     call(h, Method::POST, path, Some(token), Some(body)).await
 }
 
+pub async fn patch(h: &H, path: &str, token: &str, body: Value) -> Resp {
+    call(h, Method::PATCH, path, Some(token), Some(body)).await
+}
+
 pub async fn delete(h: &H, path: &str, token: &str) -> Resp {
     call(h, Method::DELETE, path, Some(token), None).await
 }

@@ -9,6 +9,7 @@ mod support;
 mod admin_api;
 mod admin_auth;
 mod admin_changes;
+mod admin_idps;
 mod admin_settings;
 mod authorize;
 mod browser;

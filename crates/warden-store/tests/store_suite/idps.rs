@@ -336,6 +336,13 @@ async fn workload_bindings(store: Store) {
     assert_eq!(clients.clients_of_idp("k8s").await.unwrap(), ["c-b"]);
     assert_eq!(clients.clients_of_idp("spiffe").await.unwrap(), ["c-a"]);
 
+    assert_eq!(
+        clients.all_workloads().await.unwrap(),
+        [
+            ("c-a".to_owned(), binding("spiffe", "spiffe://x/a")),
+            ("c-b".to_owned(), binding("k8s", "other"))
+        ]
+    );
     // Bindings go with their client.
     assert!(clients.delete("c-b").await.unwrap());
     assert_eq!(

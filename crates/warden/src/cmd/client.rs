@@ -1,9 +1,10 @@
 //! `warden client …`: OAuth clients and their secrets.
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 use clap::Subcommand;
-use warden_proto::admin::{ClientView, NewClient, RotateSecret};
+use warden_proto::admin::{ClientUpdate, ClientView, NewClient, RotateSecret, WorkloadView};
 
+use super::given;
 use crate::admin::with_admin;
 use crate::{output, Common};
 
@@ -19,6 +20,9 @@ pub enum ClientCmd {
         /// Client id or name.
         client: String,
     },
+    /// Change some fields of a client (by id, or by name if unique): list flags replace
+    /// the whole list; `--workload` adds a binding, `--remove-workload` drops one.
+    Update(UpdateArgs),
     /// Remove a client (by id, or by name if unique).
     Remove {
         /// Client id or name.
@@ -54,13 +58,113 @@ pub struct AddArgs {
     /// An exact redirect URI. Repeatable.
     #[arg(long = "redirect-uri")]
     pub redirect_uris: Vec<String>,
-    /// A grant type: authorization_code, refresh_token, client_credentials. Repeatable.
-    /// Default: authorization_code and refresh_token.
+    /// A grant type: authorization_code, refresh_token, client_credentials, jwt-bearer
+    /// (for clients presenting ID-JAGs). Repeatable. Default: authorization_code and
+    /// refresh_token (jwt-bearer only, with `--workload`).
     #[arg(long = "grant")]
     pub grants: Vec<String>,
     /// A scope the client may request. Repeatable.
     #[arg(long = "scope")]
     pub scopes: Vec<String>,
+    /// Bind a workload identity, `IDP_NAME:SUBJECT`: tokens that IdP issues for that
+    /// subject authenticate the client (jwt-bearer; the client has no secret).
+    /// Repeatable.
+    #[arg(long = "workload", value_name = "IDP_NAME:SUBJECT", value_parser = workload)]
+    pub workloads: Vec<WorkloadView>,
+}
+
+/// Arguments of `warden client update`.
+#[derive(clap::Args, Debug, Default)]
+pub struct UpdateArgs {
+    /// Client id or name.
+    pub client: String,
+    /// A new display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace the redirect URIs. Repeatable.
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// Replace the grants (as for `add`). Repeatable.
+    #[arg(long = "grant")]
+    pub grants: Vec<String>,
+    /// Replace the scopes. Repeatable.
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// Bind a workload identity, `IDP_NAME:SUBJECT`. Repeatable.
+    #[arg(long = "workload", value_name = "IDP_NAME:SUBJECT", value_parser = workload)]
+    pub workloads: Vec<WorkloadView>,
+    /// Drop a workload binding, `IDP_NAME:SUBJECT`. Repeatable.
+    #[arg(long = "remove-workload", value_name = "IDP_NAME:SUBJECT", value_parser = workload)]
+    pub remove_workloads: Vec<WorkloadView>,
+    /// Clear a list: `workloads`, `redirect-uris` or `scopes`. Repeatable.
+    #[arg(long = "unset", value_name = "FIELD", value_parser = ["workloads", "redirect-uris", "scopes"])]
+    pub unset: Vec<String>,
+}
+
+/// Parses `IDP_NAME:SUBJECT` (the subject may hold more colons).
+fn workload(text: &str) -> Result<WorkloadView, String> {
+    match text.split_once(':') {
+        Some((idp, subject)) if !idp.is_empty() && !subject.is_empty() => Ok(WorkloadView {
+            idp: idp.to_owned(),
+            subject: subject.to_owned(),
+        }),
+        _ => Err("expected IDP_NAME:SUBJECT".to_owned()),
+    }
+}
+
+// === impl UpdateArgs ===
+
+impl UpdateArgs {
+    /// The partial update these arguments describe, given the client's current workload
+    /// bindings; an error if they change nothing or contradict each other.
+    pub fn to_patch(&self, current: &[WorkloadView]) -> anyhow::Result<ClientUpdate> {
+        let mut patch = ClientUpdate {
+            name: self.name.clone(),
+            redirect_uris: given(&self.redirect_uris),
+            grant_types: given(&self.grants),
+            scopes: given(&self.scopes),
+            workloads: None,
+        };
+        let clear_workloads = self.unset.iter().any(|u| u == "workloads");
+        if clear_workloads && !(self.workloads.is_empty() && self.remove_workloads.is_empty()) {
+            bail!("--unset workloads and --workload/--remove-workload contradict each other");
+        }
+        for field in &self.unset {
+            let taken = match field.as_str() {
+                "workloads" => patch.workloads.replace(Vec::new()).is_some(),
+                "redirect-uris" => patch.redirect_uris.replace(Vec::new()).is_some(),
+                "scopes" => patch.scopes.replace(Vec::new()).is_some(),
+                other => bail!("--unset {other}: one of workloads, redirect-uris, scopes"),
+            };
+            if taken {
+                bail!("--unset {field} and a flag setting it contradict each other");
+            }
+        }
+        if !self.workloads.is_empty() || !self.remove_workloads.is_empty() {
+            if let Some(w) = self.remove_workloads.iter().find(|w| !current.contains(w)) {
+                bail!(
+                    "--remove-workload {}:{}: the client has no such binding",
+                    w.idp,
+                    w.subject
+                );
+            }
+            let mut next: Vec<WorkloadView> = current
+                .iter()
+                .filter(|w| !self.remove_workloads.contains(w))
+                .cloned()
+                .collect();
+            for w in &self.workloads {
+                if !next.contains(w) {
+                    next.push(w.clone());
+                }
+            }
+            patch.workloads = Some(next);
+        }
+        if patch == ClientUpdate::default() {
+            bail!("nothing to change: give at least one field flag or --unset");
+        }
+        Ok(patch)
+    }
 }
 
 // === impl AddArgs ===
@@ -74,6 +178,7 @@ impl AddArgs {
             redirect_uris: self.redirect_uris.clone(),
             grant_types: self.grants.clone(),
             scopes: self.scopes.clone(),
+            workloads: self.workloads.clone(),
         }
     }
 }
@@ -81,6 +186,14 @@ impl AddArgs {
 fn print_one(c: &ClientView) {
     println!("client_id      {}\nname           {}\ntype           {}\nauth method    {}\ngrants         {}\nscopes         {}\nredirect uris  {}\nsecrets        {} active\ncreated        {}",
         c.client_id, c.name, c.client_type, c.token_endpoint_auth_method, c.grant_types.join(", "), c.scopes.join(" "), c.redirect_uris.join(" "), c.active_secrets, output::time(c.created_at));
+    let workloads: Vec<String> = c
+        .workloads
+        .iter()
+        .map(|w| format!("{}:{}", w.idp, w.subject))
+        .collect();
+    if !workloads.is_empty() {
+        println!("workloads      {}", workloads.join(" "));
+    }
 }
 
 /// A fresh initial access token and the hex SHA-256 digest the config holds.
@@ -149,6 +262,17 @@ pub async fn run(common: &Common, cmd: ClientCmd) -> anyhow::Result<()> {
                 output::json(&c)
             } else {
                 print_one(&c);
+                Ok(())
+            }
+        }
+        ClientCmd::Update(args) => {
+            let current = admin.client(&args.client).await?;
+            let patch = args.to_patch(&current.workloads)?;
+            let c = admin.update_client(&current.client_id, &patch).await?;
+            if common.json {
+                output::json(&c)
+            } else {
+                println!("Updated client {}", c.client_id);
                 Ok(())
             }
         }

@@ -335,7 +335,8 @@ fn credential_pairs(pairs: &[NamedValue]) -> Option<BTreeMap<String, Credential>
     })
 }
 
-fn read_pem(path: &PathBuf, flag: &str) -> anyhow::Result<String> {
+/// Reads the PEM certificate file given to `--{flag}`.
+pub fn read_pem(path: &PathBuf, flag: &str) -> anyhow::Result<String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| anyhow!("--{flag} {}: {e}", path.display()))?;
     if !text.contains("-----BEGIN CERTIFICATE-----") {

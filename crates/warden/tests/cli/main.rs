@@ -17,6 +17,7 @@ mod crash;
 mod delegation;
 mod events;
 mod federation;
+mod idp;
 mod policy;
 mod quickstart;
 mod redaction;

@@ -209,7 +209,8 @@ async fn users_sign_in_at_the_organisations_idp_and_their_groups_decide_the_tool
     c.args(["--redirect-uri", &callback.uri]);
     let client: Value = serde_json::from_str(&ok(c, None)).unwrap();
     let client_id = client["client_id"].as_str().unwrap().to_owned();
-    let _warden = tokio::task::block_in_place(|| f.serve(&[("WARDEN_LOGIN__LOCAL", "false")]));
+    let warden_server =
+        tokio::task::block_in_place(|| f.serve(&[("WARDEN_LOGIN__LOCAL", "false")]));
     let server_url = format!("{}/mcp/demo", f.base);
 
     let alice = run_as(&interop, &server_url, &client_id, &mut callback, "alice").await;
@@ -266,8 +267,35 @@ async fn users_sign_in_at_the_organisations_idp_and_their_groups_decide_the_tool
     // Audited with the IdP's issuer and subject; no ID token in the log.
     let mut c = warden(&f.dir);
     c.args(["--json", "events", "--kind", "login.federated"]);
-    let events = ok(c, None);
-    assert!(events.contains(&idp.issuer), "{events}");
-    assert!(events.contains("\"idp_subject\":\"alice\""), "{events}");
-    assert!(!events.contains("eyJ"), "no JWT in the audit log: {events}");
+    let text = ok(c, None);
+    assert!(!text.contains("eyJ"), "no JWT in the audit log: {text}");
+    let events: Value = serde_json::from_str(&text).unwrap();
+    let alice_signed_in = events["events"].as_array().unwrap().iter().any(|e| {
+        e["detail"]["idp_subject"] == "alice"
+            && e["detail"]["issuer"] == idp.issuer.as_str()
+            && e["subject"] == alice_user["id"]
+    });
+    assert!(alice_signed_in, "{text}");
+
+    // Nothing the IdP issued (ID tokens), nor any token, in Warden's log or its database.
+    let (_, out, log) = tokio::task::spawn_blocking(move || warden_server.stop(15))
+        .await
+        .unwrap();
+    for (what, text) in [("stdout", &out), ("log", &log)] {
+        assert!(!text.contains("eyJ"), "a JWT in Warden's {what}:\n{text}");
+        assert!(
+            !text.contains(IDP_SECRET),
+            "the IdP secret in Warden's {what}"
+        );
+    }
+    let db = database_bytes(&f.dir);
+    assert!(
+        !db.windows(IDP_SECRET.len())
+            .any(|w| w == IDP_SECRET.as_bytes()),
+        "the IdP client secret is sealed at rest"
+    );
+    assert!(
+        !db.windows(3).any(|w| w == b"eyJ"),
+        "no JWT stored in clear"
+    );
 }

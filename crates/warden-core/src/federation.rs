@@ -30,7 +30,9 @@ mod oidc;
 mod routing;
 mod workload;
 
-pub use groups::{map_groups, parse_group_mapping, GroupMapError, MAX_GROUP_NAME_LEN};
+pub use groups::{
+    check_group_mapping, map_groups, parse_group_mapping, GroupMapError, MAX_GROUP_NAME_LEN,
+};
 pub use id_jag::{verify_id_jag, IdJag, IdJagRule, ID_JAG_TYP};
 pub use metadata::{check_response_issuer, ProviderMetadata};
 pub use oidc::{

@@ -226,36 +226,17 @@ pub fn normalize_domain(domain: &str) -> Result<String, String> {
     Ok(lower)
 }
 
-/// Parses a group-map entry `IDP_GROUP=WARDEN_GROUP`: both sides non-empty; the Warden
-/// group follows the rule of user groups (1-64 of `A-Z a-z 0-9 . _ - :`).
+/// Parses a group-map entry `IDP_GROUP=WARDEN_GROUP` (the rule is
+/// [`crate::federation::parse_group_mapping`]'s), with an error naming the entry.
 pub fn parse_group_mapping(entry: &str) -> Result<(String, String), String> {
-    let Some((from, to)) = entry.split_once('=') else {
-        return Err(format!(
-            "group map entry {entry:?} must be IDP_GROUP=WARDEN_GROUP"
-        ));
-    };
-    check_group_mapping(from, to)?;
-    Ok((from.to_owned(), to.to_owned()))
+    crate::federation::parse_group_mapping(entry)
+        .map_err(|e| format!("group map entry {entry:?}: {e}"))
 }
 
-/// Checks one group-map pair (see [`parse_group_mapping`]).
+/// Checks one group-map pair (see [`crate::federation::check_group_mapping`]).
 pub fn check_group_mapping(from: &str, to: &str) -> Result<(), String> {
-    if from.is_empty() || to.is_empty() {
-        return Err(format!(
-            "group map entry {from:?}={to:?}: both sides must be non-empty"
-        ));
-    }
-    validate_token(from, "IdP group")?;
-    let ok = to.len() <= 64
-        && to
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c));
-    if !ok {
-        return Err(format!(
-            "Warden group {to:?} must be 1-64 of A-Z a-z 0-9 . _ - :"
-        ));
-    }
-    Ok(())
+    crate::federation::check_group_mapping(from, to)
+        .map_err(|e| format!("group map entry {from:?}={to:?}: {e}"))
 }
 
 /// The sealing context of an IdP's client secret: bound to the IdP, so a sealed secret
@@ -369,11 +350,16 @@ mod tests {
             parse_group_mapping("Engineering=staff"),
             Ok(("Engineering".into(), "staff".into()))
         );
+        // A directory DN as the IdP group: the last `=` separates.
         assert_eq!(
-            parse_group_mapping("a=b=c").unwrap_err(),
-            "Warden group \"b=c\" must be 1-64 of A-Z a-z 0-9 . _ - :"
+            parse_group_mapping("CN=Admins,DC=corp=admins"),
+            Ok(("CN=Admins,DC=corp".into(), "admins".into()))
         );
-        for bad in ["nogroup", "=staff", "eng=", "="] {
+        assert_eq!(
+            parse_group_mapping("eng=two words").unwrap_err(),
+            "group map entry \"eng=two words\": the Warden group (after `=`) must be 1-64 of A-Z a-z 0-9 . _ - :"
+        );
+        for bad in ["nogroup", "=staff", "eng=", "=", "eng=a/b"] {
             assert!(parse_group_mapping(bad).is_err(), "{bad:?}");
         }
     }

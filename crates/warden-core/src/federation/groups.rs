@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 /// Longest Warden group name in bytes, as the policy file allows.
 pub const MAX_GROUP_NAME_LEN: usize = 64;
 
-/// Longest provider group accepted in a mapping (a directory DN can be long).
+/// Longest provider group accepted in a mapping, in characters (a directory DN can be
+/// long).
 const MAX_IDP_GROUP_LEN: usize = 1024;
 
 /// Why an `IDP_GROUP=WARDEN_GROUP` mapping does not parse. The text is not repeated: the
@@ -22,16 +23,14 @@ pub enum GroupMapError {
     EmptyIdpGroup,
     /// The provider's group is too long or holds control characters.
     #[error(
-        "the provider's group (before `=`) must be at most 1024 bytes, without control characters"
+        "the provider's group (before `=`) must be at most 1024 characters, without control characters"
     )]
     InvalidIdpGroup,
     /// Nothing after the `=`.
     #[error("the Warden group (after `=`) is empty")]
     EmptyWardenGroup,
-    /// The Warden group is too long or holds spaces or control characters.
-    #[error(
-        "the Warden group (after `=`) must be 1-64 bytes, without spaces or control characters"
-    )]
+    /// The Warden group is too long or holds other than `A-Z a-z 0-9 . _ - :`.
+    #[error("the Warden group (after `=`) must be 1-64 of A-Z a-z 0-9 . _ - :")]
     InvalidWardenGroup,
 }
 
@@ -76,23 +75,32 @@ fn lookup<'c>(claims: &'c Map<String, Value>, path: &str) -> Option<&'c Value> {
 ///
 /// The text splits at the last `=`, since a provider group may be a directory DN
 /// (`CN=Admins,OU=Groups,DC=corp=admins`) while a Warden group has none. Surrounding
-/// spaces are trimmed from both sides.
+/// spaces are trimmed from both sides. The pair must pass [`check_group_mapping`].
 pub fn parse_group_mapping(text: &str) -> Result<(String, String), GroupMapError> {
     let (idp, warden) = text.rsplit_once('=').ok_or(GroupMapError::NoSeparator)?;
     let (idp, warden) = (idp.trim(), warden.trim());
+    check_group_mapping(idp, warden)?;
+    Ok((idp.to_owned(), warden.to_owned()))
+}
+
+/// Checks one (provider group, Warden group) pair: the provider's group is 1-1024 characters
+/// without control characters (spaces are fine: `Domain Users`); the Warden group follows
+/// the rule of user groups, 1-64 of `A-Z a-z 0-9 . _ - :`.
+pub fn check_group_mapping(idp: &str, warden: &str) -> Result<(), GroupMapError> {
     if idp.is_empty() {
         return Err(GroupMapError::EmptyIdpGroup);
     }
-    if idp.len() > MAX_IDP_GROUP_LEN || idp.chars().any(char::is_control) {
+    if idp.chars().count() > MAX_IDP_GROUP_LEN || idp.chars().any(char::is_control) {
         return Err(GroupMapError::InvalidIdpGroup);
     }
     if warden.is_empty() {
         return Err(GroupMapError::EmptyWardenGroup);
     }
-    if warden.len() > MAX_GROUP_NAME_LEN
-        || warden.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    let charset = warden
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "._-:".contains(c));
+    if warden.len() > MAX_GROUP_NAME_LEN || !charset {
         return Err(GroupMapError::InvalidWardenGroup);
     }
-    Ok((idp.to_owned(), warden.to_owned()))
+    Ok(())
 }

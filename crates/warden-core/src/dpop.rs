@@ -366,4 +366,6 @@ fn required_str<'c>(
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;

@@ -163,6 +163,8 @@ impl From<JwtError> for FederationError {
             JwtError::Claim(name) => FederationError::MissingClaim(name),
             // Only signing fails this way; verification never does.
             JwtError::Sign => FederationError::Malformed,
+            // Only self-signed tokens fail this way; no provider's token is one.
+            JwtError::HeaderKey | JwtError::PrivateHeaderKey => FederationError::Malformed,
         }
     }
 }

@@ -45,6 +45,12 @@ pub struct Header {
     /// Critical extensions; any present means refusal (none are understood).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crit: Option<Value>,
+    /// The public key that signed the token, carried in the token itself (RFC 7515
+    /// §4.1.3). Only [`verify_with_embedded_key`] reads it (a DPoP proof is signed this
+    /// way); the key-ring verifiers ignore it, so a token can never bring its own key to
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwk: Option<Value>,
 }
 
 /// Why a token was refused. The gateway turns every one into `invalid_token`; the
@@ -93,6 +99,13 @@ pub enum JwtError {
     /// Signing failed.
     #[error("signing failed")]
     Sign,
+    /// The `jwk` header of a self-signed token is missing, is not a supported public key,
+    /// or is a key of another algorithm than the header's `alg`.
+    #[error("unusable key in the header")]
+    HeaderKey,
+    /// The `jwk` header of a self-signed token holds private or symmetric key material.
+    #[error("private key material in the header")]
+    PrivateHeaderKey,
 }
 
 impl From<KeyError> for JwtError {
@@ -112,6 +125,7 @@ pub fn sign<C: Serialize + ?Sized>(
         typ: Some(typ.to_owned()),
         kid: Some(key.kid().to_owned()),
         crit: None,
+        jwk: None,
     };
     let h = serde_json::to_vec(&header).map_err(|_| JwtError::Sign)?;
     let c = serde_json::to_vec(claims).map_err(|_| JwtError::Sign)?;
@@ -143,8 +157,15 @@ enum KeyMaterial {
 }
 
 impl VerifyingKey {
-    /// Parses a public JWK (EC P-256, OKP Ed25519 or RSA). Private parts are ignored.
+    /// Parses a public JWK (EC P-256, OKP Ed25519 or RSA). Private parts are ignored. An
+    /// RSA key without an `alg` member verifies RS256.
     pub fn from_jwk(jwk: &Value) -> Result<Self, KeyError> {
+        Self::from_jwk_or_rsa_alg(jwk, "RS256")
+    }
+
+    /// [`VerifyingKey::from_jwk`], with `rsa_alg` for an RSA key that names no `alg` (an
+    /// RSA key serves the RS* and PS* algorithms alike; EC and OKP keys have one each).
+    fn from_jwk_or_rsa_alg(jwk: &Value, rsa_alg: &str) -> Result<Self, KeyError> {
         let s = |k: &str| jwk.get(k).and_then(Value::as_str);
         let b = |k: &str| -> Result<Vec<u8>, KeyError> {
             s(k).and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
@@ -165,7 +186,7 @@ impl VerifyingKey {
             }
             (Some("OKP"), Some("Ed25519")) => ("EdDSA", KeyMaterial::Ed(b("x")?)),
             (Some("RSA"), _) => {
-                let alg = s("alg").unwrap_or("RS256");
+                let alg = s("alg").unwrap_or(rsa_alg);
                 if !matches!(
                     alg,
                     "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512"
@@ -478,27 +499,8 @@ fn verify_with<'k>(
     expiry: Expiry,
 ) -> Result<Map<String, Value>, JwtError> {
     let parsed = parse(token)?;
-    let alg = parsed.header.alg.as_str();
-    let forbidden = alg.eq_ignore_ascii_case("none") || alg.starts_with("HS");
-    if forbidden || !v.algorithms.iter().any(|a| a == alg) {
-        return Err(JwtError::AlgNotAllowed(alg.chars().take(16).collect()));
-    }
-    if parsed.header.crit.is_some() {
-        return Err(JwtError::Crit);
-    }
-    check_typ(parsed.header.typ.as_deref(), v.typ)?;
-    let candidates = lookup(parsed.header.kid.as_deref());
-    let candidates: Vec<_> = candidates.into_iter().filter(|k| k.alg == alg).collect();
-    if candidates.is_empty() {
-        return Err(JwtError::UnknownKid);
-    }
-    let input = &token.as_bytes()[..parsed.signing_input_len];
-    if !candidates
-        .iter()
-        .any(|k| k.verify(input, &parsed.signature))
-    {
-        return Err(JwtError::BadSignature);
-    }
+    check_header(&parsed.header, v.algorithms, v.typ)?;
+    check_signature(token, &parsed, &lookup(parsed.header.kid.as_deref()))?;
     match expiry {
         Expiry::Enforce => {
             validate_identity(&parsed.claims, v)?;
@@ -507,6 +509,93 @@ fn verify_with<'k>(
         Expiry::Ignore => validate_identity(&parsed.claims, v)?,
     }
     Ok(parsed.claims)
+}
+
+/// Members of a JWK that hold private or symmetric key material (RFC 7518 §6.2.2,
+/// §6.3.2 and §6.4.1): a public key carries none of them.
+pub const PRIVATE_JWK_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// What a token signed by the key in its own `jwk` header must satisfy: see
+/// [`verify_with_embedded_key`].
+#[derive(Clone, Copy, Debug)]
+pub struct EmbeddedKeyRule<'a> {
+    /// Algorithms accepted. `none` and HMAC names are refused even if listed.
+    pub algorithms: &'a [&'a str],
+    /// The header `typ` accepted.
+    pub typ: TypRule<'a>,
+}
+
+/// Verifies a token signed by the public key it carries in its `jwk` header, as a DPoP
+/// proof is (RFC 9449 §4.3), and returns its header and claims. No claim is checked:
+/// what a self-signed token proves is possession of the key, and its claims are the
+/// caller's to judge.
+///
+/// The header passes the same checks as every other token (`alg` on `rule.algorithms`
+/// and never `none` or HMAC, no `crit`, `typ` as `rule.typ` says); then the `jwk` must
+/// be present, hold no private member ([`PRIVATE_JWK_MEMBERS`]), be a key Warden can
+/// verify with, and be a key of the header's `alg`, and the signature must verify with
+/// it. The header's `kid`, if any, is ignored.
+pub fn verify_with_embedded_key(
+    token: &str,
+    rule: &EmbeddedKeyRule<'_>,
+) -> Result<(Header, Map<String, Value>), JwtError> {
+    let parsed = parse(token)?;
+    check_header(&parsed.header, rule.algorithms, rule.typ)?;
+    let jwk = parsed
+        .header
+        .jwk
+        .as_ref()
+        .and_then(Value::as_object)
+        .ok_or(JwtError::HeaderKey)?;
+    if PRIVATE_JWK_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+        return Err(JwtError::PrivateHeaderKey);
+    }
+    let alg = parsed.header.alg.as_str();
+    let key = VerifyingKey::from_jwk_or_rsa_alg(&Value::Object(jwk.clone()), alg)
+        .map_err(|_| JwtError::HeaderKey)?;
+    if key.alg != alg {
+        return Err(JwtError::HeaderKey);
+    }
+    check_signature(token, &parsed, &[&key])?;
+    Ok((parsed.header, parsed.claims))
+}
+
+/// The header checks every token passes before any key is tried: `alg` on the allow-list
+/// and never `none` or HMAC, no `crit`, and `typ` as `typ` says.
+fn check_header(
+    header: &Header,
+    algorithms: &[impl AsRef<str>],
+    typ: TypRule<'_>,
+) -> Result<(), JwtError> {
+    let alg = header.alg.as_str();
+    let forbidden = alg.eq_ignore_ascii_case("none") || alg.starts_with("HS");
+    if forbidden || !algorithms.iter().any(|a| a.as_ref() == alg) {
+        return Err(JwtError::AlgNotAllowed(alg.chars().take(16).collect()));
+    }
+    if header.crit.is_some() {
+        return Err(JwtError::Crit);
+    }
+    check_typ(header.typ.as_deref(), typ)
+}
+
+/// The signature of `parsed` (parsed from `token`) under one of `candidates`: only a key
+/// whose own algorithm is the header's `alg` is tried.
+fn check_signature(
+    token: &str,
+    parsed: &Parsed,
+    candidates: &[&VerifyingKey],
+) -> Result<(), JwtError> {
+    let alg = parsed.header.alg.as_str();
+    let mut candidates = candidates.iter().filter(|k| k.alg == alg).peekable();
+    if candidates.peek().is_none() {
+        return Err(JwtError::UnknownKid);
+    }
+    let input = &token.as_bytes()[..parsed.signing_input_len];
+    if candidates.any(|k| k.verify(input, &parsed.signature)) {
+        Ok(())
+    } else {
+        Err(JwtError::BadSignature)
+    }
 }
 
 /// The header `typ` against `rule`.
@@ -570,11 +659,30 @@ fn validate_times(claims: &Map<String, Value>, leeway: i64, now: i64) -> Result<
         }
     }
     if let Some(iat) = int("iat")? {
-        if iat > now.saturating_add(leeway) {
-            return Err(JwtError::NotYetValid);
-        }
+        check_issued_at(iat, None, leeway, now)?;
     }
     Ok(())
+}
+
+/// `iat` against `now`: refused as [`JwtError::NotYetValid`] when later than
+/// `now + leeway`, and, with a `max_age`, as [`JwtError::Expired`] when earlier than
+/// `now - max_age - leeway` (a token that carries no `exp`, such as a DPoP proof, is
+/// accepted for `max_age` seconds after it was made).
+pub fn check_issued_at(
+    iat: i64,
+    max_age: Option<i64>,
+    leeway: i64,
+    now: i64,
+) -> Result<(), JwtError> {
+    if iat > now.saturating_add(leeway) {
+        return Err(JwtError::NotYetValid);
+    }
+    match max_age {
+        Some(max_age) if now > iat.saturating_add(max_age).saturating_add(leeway) => {
+            Err(JwtError::Expired)
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

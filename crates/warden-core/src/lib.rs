@@ -8,6 +8,7 @@ pub mod client_metadata;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod dpop;
 pub mod federation;
 pub mod grant;
 pub mod idp;

@@ -391,3 +391,47 @@ fn an_audience_list_accepts_a_token_naming_any_one_of_it() {
         Err(JwtError::NoKeys)
     );
 }
+
+#[test]
+fn a_token_cannot_bring_its_own_key_to_the_key_ring() {
+    let (_, vk) = setup(SigningAlg::Es256);
+    let ring = vec![std::sync::Arc::new(vk)];
+    let (attacker, _) = setup(SigningAlg::Es256);
+    let header = json!({
+        "alg": "ES256", "typ": AT_JWT_TYP, "kid": "k1", "jwk": attacker.public_jwk(),
+    });
+    let input = format!("{}.{}", b64(&header), b64(&json!(claims(900))));
+    let sig = attacker.sign(input.as_bytes()).unwrap();
+    let t = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+    let rule = ring_rule(TypRule::Any, None);
+    assert_eq!(
+        verify_with_key_ring(&t, &ring, &rule, NOW),
+        Err(JwtError::BadSignature)
+    );
+    // The same token verifies with the key it carries, which only a caller that asks for
+    // that gets, and then with no claim checked.
+    let embedded = EmbeddedKeyRule {
+        algorithms: &["ES256"],
+        typ: TypRule::OneOf(&[AT_JWT_TYP]),
+    };
+    assert!(verify_with_embedded_key(&t, &embedded).is_ok());
+}
+
+#[test]
+fn issued_at_is_bounded_by_the_leeway_and_the_max_age() {
+    assert_eq!(check_issued_at(NOW + 30, None, 30, NOW), Ok(()));
+    assert_eq!(
+        check_issued_at(NOW + 31, None, 30, NOW),
+        Err(JwtError::NotYetValid)
+    );
+    assert_eq!(check_issued_at(0, None, 30, NOW), Ok(()));
+    assert_eq!(check_issued_at(NOW - 90, Some(60), 30, NOW), Ok(()));
+    assert_eq!(
+        check_issued_at(NOW - 91, Some(60), 30, NOW),
+        Err(JwtError::Expired)
+    );
+    assert_eq!(
+        check_issued_at(i64::MIN, Some(i64::MAX), i64::MAX, NOW),
+        Ok(())
+    );
+}

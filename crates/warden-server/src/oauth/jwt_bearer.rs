@@ -165,6 +165,7 @@ async fn id_jag(
     let mut detail = Map::new();
     detail.insert("assertion".into(), json!("id-jag"));
     detail.insert("idp".into(), json!(provider.name()));
+    detail.insert("issuer".into(), json!(provider.record.issuer));
     detail.insert("idp_subject".into(), json!(grant.sub));
     answer(
         app,
@@ -232,6 +233,7 @@ async fn workload(
     let mut detail = Map::new();
     detail.insert("assertion".into(), json!("workload"));
     detail.insert("idp".into(), json!(provider.name()));
+    detail.insert("issuer".into(), json!(provider.record.issuer));
     detail.insert("idp_subject".into(), json!(workload.sub));
     machine_token(app, &rec, params, now, JWT_BEARER_GRANT, detail).await
 }

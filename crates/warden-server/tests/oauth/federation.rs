@@ -633,6 +633,14 @@ async fn an_id_jag_becomes_a_token_for_its_resource_and_user() {
         .expect("provisioned on first use");
     assert_eq!(at["sub"], user.id.as_str());
     assert_eq!(user.groups, ["engineers"]);
+    let arrived = h.audit_events("identity.id_jag").await;
+    assert!(
+        arrived
+            .iter()
+            .any(|e| e.detail["issuer"] == idp.issuer.as_str()
+                && e.detail["idp_subject"] == "carol-sub"),
+        "{arrived:?}"
+    );
 }
 
 #[tokio::test]
@@ -789,6 +797,15 @@ async fn a_workload_token_becomes_its_clients_token_without_a_secret() {
     assert_eq!(at["sub"], "machine");
     assert_eq!(at["client_id"], "machine");
     assert_eq!(at["aud"], NOTES);
+    // Audited with the workload's issuer and subject.
+    let issued = h.audit_events("token.issued").await;
+    assert!(
+        issued
+            .iter()
+            .any(|e| e.detail["issuer"] == idp.issuer.as_str()
+                && e.detail["idp_subject"] == "system:serviceaccount:agents:planner"),
+        "{issued:?}"
+    );
     assert_eq!(
         at["scope"], "notes:read",
         "the policy's scopes for the client"

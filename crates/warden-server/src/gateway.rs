@@ -121,6 +121,7 @@ pub mod session;
 pub mod sse;
 pub mod stdio;
 pub mod tls;
+pub mod upstream_auth;
 pub mod validate;
 
 /// The gateway's shared state: registry and token caches, the session binder and the
@@ -140,6 +141,8 @@ pub struct Gateway {
     pub external: external::ExternalState,
     /// Gateway audit events on their way to the audit writer.
     pub journal: journal::Journal,
+    /// Tokens from upstreams' own authorization servers.
+    pub upstream_auth: upstream_auth::UpstreamCredentials,
     /// When an unknown `kid` last reloaded the key ring (UNIX seconds).
     pub(crate) last_key_reload: AtomicI64,
 }
@@ -157,6 +160,7 @@ impl Gateway {
             stdio: stdio::StdioPool::default(),
             external: external::ExternalState::new(),
             journal: journal::Journal::default(),
+            upstream_auth: upstream_auth::UpstreamCredentials::default(),
             last_key_reload: AtomicI64::new(i64::MIN),
         }
     }

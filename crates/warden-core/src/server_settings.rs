@@ -366,6 +366,23 @@ impl ServerSettings {
 
     /// [`Self::parse`] of an object.
     pub fn parse_map(map: &Map<String, Value>) -> Result<Self, String> {
+        let settings = Self::parse_fields(map)?;
+        settings.check_upstream_auth()?;
+        Ok(settings)
+    }
+
+    /// Reads and checks the settings of an update, each on its own: the rules that tie
+    /// settings together (`upstream_auth` and its fields) apply to the merged result,
+    /// which [`Self::parse`] checks.
+    pub fn parse_patch(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Null => Ok(Self::default()),
+            Value::Object(map) => Self::parse_fields(map),
+            _ => Err("settings must be an object".into()),
+        }
+    }
+
+    fn parse_fields(map: &Map<String, Value>) -> Result<Self, String> {
         let fields = Self::fields();
         if let Some(k) = map.keys().find(|k| !fields.contains(&k.as_str())) {
             return Err(format!("unknown setting {k:?}"));
@@ -435,7 +452,7 @@ impl ServerSettings {
             return Err("settings.allowed_origins must not hold an empty origin".into());
         }
         self.extra_audiences()?;
-        self.check_upstream_auth()
+        self.check_upstream_fields()
     }
 
     /// Every field name, in declaration order: derived from the type itself, so the

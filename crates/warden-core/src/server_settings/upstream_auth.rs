@@ -244,6 +244,11 @@ impl ServerSettings {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The checks of the `upstream_*` settings each on its own.
+    pub(super) fn check_upstream_fields(&self) -> Result<(), String> {
         if let Some(bad) = self
             .upstream_scopes
             .iter()

@@ -340,3 +340,65 @@ fn slot_key(server: &Protected, principal: &Principal) -> Option<String> {
         UpstreamAuth::Assertion | UpstreamAuth::Static => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot_with(token: Option<Held>, failed: Option<(i64, CredentialError)>) -> Slot {
+        let slot = Slot::default();
+        *write_recovering(&slot.state) = SlotState { token, failed };
+        slot
+    }
+
+    #[test]
+    fn a_token_is_due_at_80_percent_and_sent_until_near_expiry() {
+        let held = Held {
+            header: HeaderValue::from_static("Bearer t"),
+            refresh_at: 1_080,
+            expires_at: 1_100,
+        };
+        let slot = slot_with(Some(held), None);
+        assert!(matches!(slot.answer(1_079), Some(Ok(_))));
+        assert!(slot.answer(1_080).is_none(), "due: the caller refreshes");
+        assert!(
+            slot.still_valid(1_094).is_some(),
+            "a failed refresh keeps it"
+        );
+        assert!(
+            slot.still_valid(1_095).is_none(),
+            "not sent about to expire"
+        );
+    }
+
+    #[test]
+    fn a_failure_is_answered_from_memory_for_a_few_seconds() {
+        let e = CredentialError::Unavailable("down".into());
+        let slot = slot_with(None, Some((1_000 + FAILURE_HOLD_SECS, e)));
+        assert!(matches!(
+            slot.answer(1_000),
+            Some(Err(CredentialError::Unavailable(_)))
+        ));
+        assert!(slot.answer(1_000 + FAILURE_HOLD_SECS).is_none());
+    }
+
+    #[test]
+    fn the_slots_stay_bounded() {
+        let creds = UpstreamCredentials::default();
+        let live = creds.slot("live", 0);
+        *write_recovering(&live.state) = SlotState {
+            token: Some(Held {
+                header: HeaderValue::from_static("Bearer t"),
+                refresh_at: 80,
+                expires_at: 100,
+            }),
+            failed: None,
+        };
+        for i in 0..2 * MAX_SLOTS {
+            creds.slot(&format!("k{i}"), 0);
+            assert!(creds.len() <= MAX_SLOTS);
+        }
+        // Slots without a live token went first.
+        assert!(Arc::ptr_eq(&creds.slot("live", 0), &live));
+    }
+}

@@ -506,11 +506,19 @@ impl SettingArgs {
 }
 
 /// The settings as the request's `settings` object, checked the way the server will
-/// check them; `None` when there are none.
-fn settings_map(settings: &ServerSettings) -> anyhow::Result<Option<Map<String, Value>>> {
+/// check them (`whole`: a registration's; else an update's, whose settings are checked
+/// together only once merged with the stored ones); `None` when there are none.
+fn settings_map(
+    settings: &ServerSettings,
+    whole: bool,
+) -> anyhow::Result<Option<Map<String, Value>>> {
     let value = settings.to_value();
     // The same parse the server runs: a bad value is reported before anything is opened.
-    ServerSettings::parse(&value).map_err(|e| anyhow!(e))?;
+    if whole {
+        ServerSettings::parse(&value).map_err(|e| anyhow!(e))?;
+    } else {
+        ServerSettings::parse_patch(&value).map_err(|e| anyhow!(e))?;
+    }
     Ok(match value {
         Value::Object(map) if !map.is_empty() => Some(map),
         _ => None,
@@ -599,7 +607,7 @@ impl AddArgs {
         Ok(NewServer {
             issuer,
             token_format: Some(token_format),
-            settings: settings_map(&settings)?,
+            settings: settings_map(&settings, true)?,
             introspection_client_secret: secret.map(|s: SecretString| s.expose().to_owned()),
             name: self.name.clone(),
             upstream: self.upstream.clone(),
@@ -645,7 +653,7 @@ impl UpdateArgs {
             None
         };
         self.settings.apply(&mut settings)?;
-        let mut settings = settings_map(&settings)?.unwrap_or_default();
+        let mut settings = settings_map(&settings, false)?.unwrap_or_default();
         if self.no_extra_audiences {
             settings.insert("extra_audiences".into(), Value::Null);
         }

@@ -527,6 +527,9 @@ async fn answer(
 ) -> Result<Response, GatewayError> {
     let (mut parts, body) = response.into_parts();
     if proxy::refused_gateway(parts.status, &server.name) {
+        // A token from the upstream's own authorization server that it no longer takes
+        // (revoked, keys rotated) is not sent again: the next request asks for another.
+        app.gateway.upstream_auth.forget(server, principal);
         return Err(GatewayError::UpstreamUnavailable { id: plan.id });
     }
     proxy::clean_answer_headers(&mut parts.headers);

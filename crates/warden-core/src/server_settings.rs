@@ -8,7 +8,7 @@
 //! reads can no longer be refused by the admin API, or the reverse.
 //!
 //! Credentials for the upstream (`static_headers` values, a stdio upstream's `env`, the
-//! introspection client secret) are [`Credential`]s: sealed with the master key before
+//! introspection client secret, the upstream client secret of [`upstream_auth`]) are [`Credential`]s: sealed with the master key before
 //! they are stored, and shown back only as `"set"`.
 
 use std::collections::BTreeMap;
@@ -24,6 +24,10 @@ use serde_json::{Map, Value};
 use crate::keys::Sealer;
 use crate::scope::valid_token;
 use crate::secret::SecretString;
+
+pub mod upstream_auth;
+
+pub use upstream_auth::{UpstreamAuth, UpstreamAuthMode, UpstreamClient};
 
 /// Longest `upstream_timeout_secs`.
 pub const MAX_UPSTREAM_TIMEOUT_SECS: u64 = 3600;
@@ -122,6 +126,24 @@ pub struct ServerSettings {
     /// Most processes of a stdio upstream at once, 1..=10000 (default 32).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_processes: Option<u64>,
+
+    // --- the upstream's own credentials ---
+    /// How the gateway authenticates to the upstream (default `assertion`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_auth: Option<UpstreamAuthMode>,
+    /// Warden's client id at the upstream's authorization server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_client_id: Option<String>,
+    /// That client's secret; sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_client_secret: Option<Credential>,
+    /// The scopes asked of the upstream's authorization server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_scopes: Option<Vec<String>>,
+    /// The upstream's authorization server, instead of discovering it from the upstream's
+    /// protected-resource metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_issuer: Option<String>,
 
     // --- the scope policy ---
     /// Tools no group names: denied and hidden unless `allow`.
@@ -344,6 +366,23 @@ impl ServerSettings {
 
     /// [`Self::parse`] of an object.
     pub fn parse_map(map: &Map<String, Value>) -> Result<Self, String> {
+        let settings = Self::parse_fields(map)?;
+        settings.check_upstream_auth()?;
+        Ok(settings)
+    }
+
+    /// Reads and checks the settings of an update, each on its own: the rules that tie
+    /// settings together (`upstream_auth` and its fields) apply to the merged result,
+    /// which [`Self::parse`] checks.
+    pub fn parse_patch(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Null => Ok(Self::default()),
+            Value::Object(map) => Self::parse_fields(map),
+            _ => Err("settings must be an object".into()),
+        }
+    }
+
+    fn parse_fields(map: &Map<String, Value>) -> Result<Self, String> {
         let fields = Self::fields();
         if let Some(k) = map.keys().find(|k| !fields.contains(&k.as_str())) {
             return Err(format!("unknown setting {k:?}"));
@@ -358,6 +397,8 @@ impl ServerSettings {
                 ) {
                     // The serde message may quote the value: a credential.
                     format!("settings.{top} must be an object of names to strings")
+                } else if top == "upstream_client_secret" {
+                    format!("settings.{top} must be a string")
                 } else {
                     format!("settings.{path}: {}", e.into_inner())
                 }
@@ -411,7 +452,7 @@ impl ServerSettings {
             return Err("settings.allowed_origins must not hold an empty origin".into());
         }
         self.extra_audiences()?;
-        Ok(())
+        self.check_upstream_fields()
     }
 
     /// Every field name, in declaration order: derived from the type itself, so the
@@ -453,6 +494,9 @@ impl ServerSettings {
         if shown.introspection_client_secret.is_some() {
             shown.introspection_client_secret = Some(Credential::clear(SET));
         }
+        if shown.upstream_client_secret.is_some() {
+            shown.upstream_client_secret = Some(Credential::clear(SET));
+        }
         match shown.to_value() {
             Value::Object(map) => map,
             _ => Map::new(),
@@ -470,7 +514,7 @@ impl ServerSettings {
         if let Some(secret) = &mut self.introspection_client_secret {
             secret.seal(sealer, &seal_context(server, "introspection_client_secret"))?;
         }
-        Ok(())
+        self.seal_upstream_secret(sealer, server)
     }
 
     /// The static headers, opened: `(name, value)`.

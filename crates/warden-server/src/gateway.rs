@@ -19,8 +19,10 @@
 //!    `Mcp-Method`/`Mcp-Name` must match it, the session id must belong to this identity
 //!    ([`session`]), and the method must be allowed by the token's scopes.
 //! 5. **Proxy** ([`proxy`]): the request goes upstream with identity headers stripped and
-//!    a gateway-signed assertion instead of the client's token ([`assertion`]); the answer
-//!    streams back, list results filtered ([`sse`] for event streams).
+//!    a gateway-signed assertion instead of the client's token ([`assertion`]), or, by
+//!    `settings.upstream_auth`, a token from the upstream's own authorization server
+//!    ([`upstream_auth`]); the answer streams back, list results filtered ([`sse`] for
+//!    event streams).
 //!
 //! Every refusal is one [`challenge::GatewayError`], mapped to a status, a
 //! `WWW-Authenticate` challenge and a JSON-RPC error body in one exhaustive `match`.
@@ -62,7 +64,9 @@
 //! once when a registration is compiled. Other per-server `settings`: `"static_headers"`
 //! (an object of header → value sent to the upstream; sealed at rest, secret-typed and
 //! never logged; if it sets `Authorization`, the assertion
-//! moves to `X-Warden-Assertion`), `"allowed_origins"` (extra browser origins),
+//! moves to `X-Warden-Assertion`), `"upstream_auth"` and the `"upstream_client_*"`,
+//! `"upstream_scopes"` and `"upstream_issuer"` settings ([`upstream_auth`]),
+//! `"allowed_origins"` (extra browser origins),
 //! `"challenge_scope"` (the `scope` of a 401 challenge; by default every scope the server
 //! defines), `"upstream_timeout_secs"` (time to the upstream's response headers, default
 //! 120), `"resource_name"` (for the metadata document), `"upstream_ca"` and `"transport"`
@@ -121,6 +125,7 @@ pub mod session;
 pub mod sse;
 pub mod stdio;
 pub mod tls;
+pub mod upstream_auth;
 pub mod validate;
 
 /// The gateway's shared state: registry and token caches, the session binder and the
@@ -140,6 +145,8 @@ pub struct Gateway {
     pub external: external::ExternalState,
     /// Gateway audit events on their way to the audit writer.
     pub journal: journal::Journal,
+    /// Tokens from upstreams' own authorization servers.
+    pub upstream_auth: upstream_auth::UpstreamCredentials,
     /// When an unknown `kid` last reloaded the key ring (UNIX seconds).
     pub(crate) last_key_reload: AtomicI64,
 }
@@ -157,6 +164,7 @@ impl Gateway {
             stdio: stdio::StdioPool::default(),
             external: external::ExternalState::new(),
             journal: journal::Journal::default(),
+            upstream_auth: upstream_auth::UpstreamCredentials::default(),
             last_key_reload: AtomicI64::new(i64::MIN),
         }
     }

@@ -118,6 +118,7 @@ struct Inner {
     tokens_issued: CounterVec,
     token_errors: CounterVec,
     gateway_decisions: CounterVec,
+    upstream_credential_failures: CounterVec,
     store_errors: Counter,
 }
 
@@ -163,6 +164,13 @@ impl Metrics {
             "Gateway authorization decisions, by upstream server and decision.",
             &["server", "decision"],
         ));
+        let upstream_credential_failures = CounterVec(standard(
+            &mut add,
+            "warden_upstream_credential_failures_total",
+            "Failures to obtain an upstream's own credential from its authorization server, \
+             by server and reason (unavailable, refused, internal).",
+            &["server", "reason"],
+        ));
         let store_errors = CounterVec(standard(
             &mut add,
             "warden_store_errors_total",
@@ -179,6 +187,7 @@ impl Metrics {
                 tokens_issued,
                 token_errors,
                 gateway_decisions,
+                upstream_credential_failures,
                 store_errors,
             }),
         }
@@ -206,6 +215,13 @@ impl Metrics {
     /// Counts one gateway decision (`allow`, `deny`, …) for `server`.
     pub fn record_gateway_decision(&self, server: &str, decision: &str) {
         self.inner.gateway_decisions.inc(&[server, decision]);
+    }
+
+    /// Counts one failure to obtain `server`'s upstream credential, by `reason`.
+    pub fn record_upstream_credential_failure(&self, server: &str, reason: &str) {
+        self.inner
+            .upstream_credential_failures
+            .inc(&[server, reason]);
     }
 
     /// Counts one storage error.

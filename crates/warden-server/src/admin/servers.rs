@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use warden_core::config::Config;
 use warden_core::keys::Sealer;
 use warden_core::scope::valid_token;
-use warden_core::server_settings::{Credential, ServerSettings, TokenFormat};
+use warden_core::server_settings::{Credential, ServerSettings, TokenFormat, UpstreamAuthMode};
 use warden_core::uri::CanonicalUri;
 use warden_proto::admin::{NewServer, Removed, ServerUpdate, ServerView, ToolGroupView};
 use warden_store::{ServerRecord, ServerStore, StoreError, ToolGroup};
@@ -273,6 +273,17 @@ fn patched(rec: &ServerRecord, patch: &ServerUpdate) -> (NewServer, Option<Value
         }
         Some(Some(issuer)) => Some(issuer.clone()),
     };
+    if let Some(mode) = patch.settings.as_ref().and_then(|s| s.get("upstream_auth")) {
+        // Leaving the token modes drops Warden's client at the upstream's authorization
+        // server, unless the same patch sets it again (which the checks then refuse).
+        let token_mode = mode
+            .as_str()
+            .and_then(|m| m.parse::<UpstreamAuthMode>().ok())
+            .is_some_and(UpstreamAuthMode::uses_upstream_as);
+        if !token_mode {
+            ServerSettings::clear_upstream_client(&mut settings);
+        }
+    }
     for (k, v) in patch.settings.iter().flatten() {
         if v.is_null() {
             settings.remove(k);

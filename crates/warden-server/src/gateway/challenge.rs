@@ -17,6 +17,7 @@ use super::jsonrpc::{
     SERVER_ERROR, SESSION_NOT_FOUND,
 };
 use super::registry::Protected;
+use super::upstream_auth::CredentialError;
 use super::validate::Rejection;
 
 /// Why the gateway refused a request.
@@ -102,6 +103,14 @@ pub enum GatewayError {
         /// The JSON-RPC id, echoed.
         id: Value,
     },
+    /// No credential could be had from the upstream's own authorization server
+    /// (`upstream_auth` client-credentials or token-exchange).
+    UpstreamCredential {
+        /// The JSON-RPC id, echoed.
+        id: Value,
+        /// Why.
+        failure: CredentialError,
+    },
     /// Something that should not fail did; the detail is logged, not sent.
     Internal(&'static str),
 }
@@ -156,6 +165,7 @@ impl GatewayError {
             | GatewayError::IssuerUnavailable(_)
             | GatewayError::UpstreamUnavailable { .. }
             | GatewayError::UpstreamTimeout { .. }
+            | GatewayError::UpstreamCredential { .. }
             | GatewayError::Internal(_) => Decision::Error,
         }
     }
@@ -169,6 +179,13 @@ impl GatewayError {
                 format!("insufficient_scope: {target} needs {needed}")
             }
             GatewayError::NotPermitted { message, .. } => format!("not_permitted: {message}"),
+            GatewayError::UpstreamCredential { failure, .. } => {
+                format!(
+                    "upstream_credential_{}: {}",
+                    failure.label(),
+                    failure.detail()
+                )
+            }
             other => other.parts().message,
         }
     }
@@ -371,6 +388,27 @@ impl GatewayError {
                     "Gateway Timeout: the MCP server did not answer in time",
                 )
             },
+            GatewayError::UpstreamCredential { id, failure } => {
+                let (status, message) = match failure {
+                    CredentialError::Unavailable(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "Service Unavailable: the MCP server's authorization server cannot be \
+                         reached; try again later",
+                    ),
+                    CredentialError::Refused(_) => (
+                        StatusCode::BAD_GATEWAY,
+                        "Bad Gateway: the MCP server's authorization server refused the \
+                         gateway's credentials",
+                    ),
+                    CredentialError::Internal(_) => {
+                        (StatusCode::INTERNAL_SERVER_ERROR, "Internal error")
+                    }
+                };
+                Parts {
+                    id: id.clone(),
+                    ..plain(status, SERVER_ERROR, message)
+                }
+            }
             GatewayError::Internal(_) => plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 INTERNAL_ERROR,

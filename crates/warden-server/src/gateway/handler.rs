@@ -29,7 +29,7 @@ use super::session::{Session, SESSION_HEADER};
 use super::sse::{self, Rewrite};
 use super::stdio::StdioCommand;
 use super::validate::{self, Principal};
-use super::{assertion, cors, legacy, proxy, stdio};
+use super::{assertion, cors, legacy, proxy, stdio, upstream_auth};
 use crate::App;
 
 /// Longest requested server name an audit record keeps, in characters.
@@ -232,7 +232,9 @@ async fn handle(
                 upstream_session,
                 Body::empty(),
                 now,
-            )?;
+                || Value::Null,
+            )
+            .await?;
             send(app, server, outgoing, || Value::Null).await?
         }
     };
@@ -323,7 +325,9 @@ async fn post(
                 upstream_session,
                 Body::from(forwarded),
                 now,
-            )?;
+                || message.id(),
+            )
+            .await?;
             if let Some(endpoint) = route.endpoint {
                 *outgoing.uri_mut() = endpoint;
             }
@@ -441,8 +445,13 @@ impl<'s> Transport<'s> {
 
 /// The request to the upstream: the client's forwardable headers, the gateway's
 /// credentials, informational identity headers and the upstream's own session id.
+///
+/// The credential in `Authorization` is, by `upstream_auth`: the assertion; a static
+/// header; or the upstream's own token ([`upstream_auth`]). Whenever something else takes
+/// `Authorization`, the assertion goes in `X-Warden-Assertion`. `id` is the JSON-RPC id,
+/// for an error.
 #[allow(clippy::too_many_arguments)] // One call site per method; a struct adds nothing.
-pub(super) fn upstream_request(
+pub(super) async fn upstream_request(
     app: &App,
     server: &Protected,
     principal: &Principal,
@@ -451,6 +460,7 @@ pub(super) fn upstream_request(
     upstream_session: Option<&str>,
     body: Body,
     now: i64,
+    id: impl FnOnce() -> Value,
 ) -> Result<axum::http::Request<Body>, GatewayError> {
     let (uri, audience, host) = match &server.upstream {
         Upstream::Http {
@@ -468,6 +478,8 @@ pub(super) fn upstream_request(
             return Err(GatewayError::Internal("stdio upstream on the HTTP path"))
         }
     };
+    // First, as it may wait on the upstream's authorization server.
+    let upstream_token = upstream_auth::authorization(app, server, principal, now, id).await?;
     let mut request = axum::http::Request::new(body);
     *request.method_mut() = method;
     *request.uri_mut() = uri.clone();
@@ -486,6 +498,9 @@ pub(super) fn upstream_request(
         headers.insert(header::AUTHORIZATION, credential);
     } else {
         headers.insert(ASSERTION_HEADER, credential);
+    }
+    if let Some(token) = upstream_token {
+        headers.insert(header::AUTHORIZATION, token);
     }
     for (name, value) in principal.identity_headers() {
         headers.insert(name.clone(), value.clone());
@@ -512,6 +527,9 @@ async fn answer(
 ) -> Result<Response, GatewayError> {
     let (mut parts, body) = response.into_parts();
     if proxy::refused_gateway(parts.status, &server.name) {
+        // A token from the upstream's own authorization server that it no longer takes
+        // (revoked, keys rotated) is not sent again: the next request asks for another.
+        app.gateway.upstream_auth.forget(server, principal);
         return Err(GatewayError::UpstreamUnavailable { id: plan.id });
     }
     proxy::clean_answer_headers(&mut parts.headers);

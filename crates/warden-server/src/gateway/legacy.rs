@@ -90,7 +90,9 @@ pub(super) async fn open_stream(
         None,
         Body::empty(),
         now,
-    )?;
+        || Value::Null,
+    )
+    .await?;
     outgoing.headers_mut().insert(
         header::ACCEPT,
         HeaderValue::from_static("text/event-stream"),

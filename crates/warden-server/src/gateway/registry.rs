@@ -17,8 +17,9 @@ use bytes::Bytes;
 use serde_json::json;
 use warden_core::config::Config;
 use warden_core::keys::Sealer;
-use warden_core::server_settings::{ServerSettings, TokenFormat, Transport};
+use warden_core::server_settings::{ServerSettings, TokenFormat, Transport, UpstreamAuth};
 use warden_core::tool_policy::Policy;
+use warden_core::uri::CanonicalUri;
 use warden_store::{ServerRecord, ServerStore};
 
 use super::external::ExternalIssuer;
@@ -67,8 +68,13 @@ pub struct Protected {
     /// Credentials configured for the upstream; values are marked sensitive.
     pub static_headers: Vec<(HeaderName, HeaderValue)>,
     /// Whether the assertion goes in `Authorization` (else `X-Warden-Assertion`, because a
-    /// static header already uses `Authorization`).
+    /// static header or the upstream's own token uses `Authorization`).
     pub assertion_in_authorization: bool,
+    /// How the gateway authenticates to the upstream (`settings.upstream_auth`), opened.
+    pub upstream_auth: UpstreamAuth,
+    /// In the token modes: the upstream's URL and its canonical form (the `resource` of
+    /// token requests).
+    pub upstream_resource: Option<(url::Url, String)>,
     /// Time allowed to the upstream's response headers.
     pub upstream_timeout: Duration,
     /// Browser origins allowed besides the gateway's own and loopback.
@@ -335,9 +341,13 @@ impl Protected {
             .clone()
             .unwrap_or_else(|| policy.scopes().join(" "));
         let static_headers = static_headers(&settings, sealer, &record.name)?;
-        let assertion_in_authorization = !static_headers
-            .iter()
-            .any(|(n, _)| n == axum::http::header::AUTHORIZATION);
+        let upstream_auth = settings.open_upstream_auth(sealer, &record.name)?;
+        let assertion_in_authorization = upstream_auth.client().is_none()
+            && !static_headers
+                .iter()
+                .any(|(n, _)| n == axum::http::header::AUTHORIZATION);
+        let upstream = Upstream::parse(&record.upstream, &settings, sealer, &record.name)?;
+        let upstream_resource = upstream_resource(&upstream, &upstream_auth, &record.upstream)?;
         let upstream_timeout = settings
             .upstream_timeout_secs
             .map_or(DEFAULT_UPSTREAM_TIMEOUT, Duration::from_secs);
@@ -358,7 +368,7 @@ impl Protected {
             validation_id,
             tokens,
             leeway: record.leeway_secs.clamp(0, 300),
-            upstream: Upstream::parse(&record.upstream, &settings, sealer, &record.name)?,
+            upstream,
             upstream_roots,
             policy,
             metadata,
@@ -366,11 +376,42 @@ impl Protected {
             challenge_scope,
             static_headers,
             assertion_in_authorization,
+            upstream_auth,
+            upstream_resource,
             upstream_timeout,
             allowed_origins,
             public_origin: origin_of(&config.public_url),
         })
     }
+}
+
+/// In the token modes of `upstream_auth`: the upstream's URL and canonical form. Its
+/// authorization server issues tokens for a resource, so the upstream must be one: an
+/// `http(s)` URL that is a canonical resource URI.
+fn upstream_resource(
+    upstream: &Upstream,
+    auth: &UpstreamAuth,
+    text: &str,
+) -> Result<Option<(url::Url, String)>, String> {
+    if auth.client().is_none() {
+        return Ok(None);
+    }
+    let mode = auth.mode();
+    match upstream {
+        Upstream::Http { .. } | Upstream::LegacySse { .. } => {}
+        Upstream::Stdio(_) | Upstream::Unsupported(_) => {
+            return Err(format!(
+                "settings.upstream_auth {mode} needs an http(s) upstream"
+            ))
+        }
+    }
+    let canonical = CanonicalUri::parse(text).map_err(|e| {
+        format!(
+            "settings.upstream_auth {mode}: the upstream must be a resource URI (https, or http              to a loopback host; no query or fragment): {e}"
+        )
+    })?;
+    let url = url::Url::parse(text).map_err(|_| "the upstream is not a URL".to_owned())?;
+    Ok(Some((url, canonical.as_str().to_owned())))
 }
 
 /// See [`Protected::validation_id`]: SHA-256, hex, so that no setting (some are

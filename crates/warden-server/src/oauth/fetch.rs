@@ -7,6 +7,11 @@
 //! deadline covers resolve, connect, TLS and the whole response; bodies are capped;
 //! redirects are refused, not followed. Successful responses report how long they may be
 //! cached, from `Cache-Control` and `Expires`.
+//!
+//! The same guarantees hold for [`Fetcher::send`], which the gateway uses to talk to an
+//! upstream's authorization server (discovery and token requests, see
+//! [`crate::gateway::upstream_auth`]): a `POST` is allowed there, and an answer of any
+//! status but a redirect is returned to be read.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -14,8 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, Request, StatusCode};
-use http_body_util::{BodyExt as _, Empty};
+use http::{header, Method, Request, StatusCode};
+use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -82,6 +87,31 @@ pub struct Fetched {
     pub freshness: Freshness,
 }
 
+/// A request for [`Fetcher::send`]. `Debug` is not derived: the headers may carry a
+/// client secret.
+pub struct Outgoing<'a> {
+    /// `GET` or `POST`.
+    pub method: Method,
+    /// Where to.
+    pub url: &'a Url,
+    /// Headers besides `Host`, `Accept: application/json`, `User-Agent` and
+    /// `Connection: close` (a header given here replaces the default of that name).
+    pub headers: http::HeaderMap,
+    /// The body (empty for a `GET`).
+    pub body: Bytes,
+}
+
+/// An answer of any status but a redirect, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: http::HeaderMap,
+    /// The body, at most the cap.
+    pub body: Bytes,
+}
+
 /// Fetches client-chosen URLs under the address policy.
 pub struct Fetcher {
     allow: Vec<Cidr>,
@@ -110,9 +140,28 @@ impl Fetcher {
         }
     }
 
-    /// GETs `url`, refusing bodies over `max_bytes`. `now` (UNIX seconds) interprets
-    /// `Expires`.
+    /// GETs `url`, refusing bodies over `max_bytes` and any status but 200. `now` (UNIX
+    /// seconds) interprets `Expires`.
     pub async fn get(&self, url: &Url, max_bytes: usize, now: i64) -> Result<Fetched, FetchError> {
+        let answer = self.send(Outgoing::get(url), max_bytes).await?;
+        if answer.status != StatusCode::OK {
+            return Err(FetchError::Status(answer.status.as_u16()));
+        }
+        Ok(Fetched {
+            freshness: freshness(&answer.headers, now),
+            body: answer.body,
+        })
+    }
+
+    /// Sends `request` under the same guarantees as [`Self::get`] (address policy, one
+    /// deadline, capped body, no redirect), and returns the answer whatever its status:
+    /// a token endpoint's 400 or an upstream's 401 challenge is an answer to read.
+    pub async fn send(
+        &self,
+        request: Outgoing<'_>,
+        max_bytes: usize,
+    ) -> Result<Answer, FetchError> {
+        let url = request.url;
         let host = url.host().ok_or(FetchError::Scheme)?;
         let https = match url.scheme() {
             "https" => true,
@@ -138,9 +187,9 @@ impl Fetcher {
                     .connect(name, stream)
                     .await
                     .map_err(|_| FetchError::Tls)?;
-                exchange(stream, &authority, &target, max_bytes, now).await
+                exchange(stream, &authority, &target, request, max_bytes).await
             } else {
-                exchange(stream, &authority, &target, max_bytes, now).await
+                exchange(stream, &authority, &target, request, max_bytes).await
             }
         };
         tokio::time::timeout(self.timeout, work)
@@ -166,6 +215,39 @@ impl Fetcher {
             return Err(FetchError::ForbiddenAddress);
         }
         Ok(addrs)
+    }
+}
+
+impl<'a> Outgoing<'a> {
+    /// A `GET` of `url`.
+    pub fn get(url: &'a Url) -> Self {
+        Self {
+            method: Method::GET,
+            url,
+            headers: http::HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// A `POST` of the form `fields` (`application/x-www-form-urlencoded`) to `url`.
+    pub fn post_form<'f>(
+        url: &'a Url,
+        fields: impl IntoIterator<Item = (&'f str, &'f str)>,
+    ) -> Self {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        Self {
+            method: Method::POST,
+            url,
+            headers,
+            body: Bytes::from(body),
+        }
     }
 }
 
@@ -204,14 +286,14 @@ async fn connect(addrs: &[SocketAddr]) -> Result<TcpStream, FetchError> {
     Err(FetchError::Connect)
 }
 
-/// One HTTP/1.1 GET on an established stream.
+/// One HTTP/1.1 exchange on an established stream.
 async fn exchange<S>(
     stream: S,
     authority: &str,
     target: &str,
+    request: Outgoing<'_>,
     max_bytes: usize,
-    now: i64,
-) -> Result<Fetched, FetchError>
+) -> Result<Answer, FetchError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -219,7 +301,9 @@ where
         .await
         .map_err(|_| FetchError::Protocol)?;
     let driver = tokio::spawn(conn);
-    let req = Request::get(target)
+    let mut req = Request::builder()
+        .method(request.method)
+        .uri(target)
         .header(header::HOST, authority)
         .header(header::ACCEPT, "application/json")
         .header(
@@ -227,8 +311,13 @@ where
             concat!("warden/", env!("CARGO_PKG_VERSION")),
         )
         .header(header::CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(request.body))
         .map_err(|_| FetchError::Protocol)?;
+    for (name, value) in request.headers {
+        if let Some(name) = name {
+            req.headers_mut().insert(name, value);
+        }
+    }
     let result = async {
         let resp = sender
             .send_request(req)
@@ -238,9 +327,6 @@ where
         if status.is_redirection() {
             return Err(FetchError::Redirect);
         }
-        if status != StatusCode::OK {
-            return Err(FetchError::Status(status.as_u16()));
-        }
         let declared = resp
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -249,8 +335,7 @@ where
         if declared.is_some_and(|n| n > max_bytes as u64) {
             return Err(FetchError::TooLarge(max_bytes));
         }
-        let freshness = freshness(resp.headers(), now);
-        let mut body = resp.into_body();
+        let (parts, mut body) = resp.into_parts();
         let mut buf = Vec::with_capacity(declared.map_or(1024, |n| n as usize));
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|_| FetchError::Protocol)?;
@@ -261,9 +346,10 @@ where
                 buf.extend_from_slice(data);
             }
         }
-        Ok(Fetched {
+        Ok(Answer {
+            status,
+            headers: parts.headers,
             body: Bytes::from(buf),
-            freshness,
         })
     }
     .await;

@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail};
 use clap::Subcommand;
 use serde_json::{Map, Value};
 use warden_core::secret::SecretString;
-use warden_core::server_settings::{Credential, ServerSettings, Unmapped};
+use warden_core::server_settings::{Credential, ServerSettings, Unmapped, UpstreamAuthMode};
 use warden_proto::admin::{NewServer, ServerUpdate, ServerView, ToolGroupView};
 
 use crate::admin::with_admin;
@@ -26,10 +26,19 @@ pub enum ServerCmd {
     /// `--unmapped-prompts`) lets any valid token for the server use it. At least one
     /// `--scope` is required: with none, no client can get a token for the server.
     ///
-    /// Credentials for the upstream (`--static-header`, `--env`) are sealed with the
-    /// master key before they are stored, and shown back only as "set". Pass a secret
-    /// with `--static-header-stdin NAME` rather than on the command line, where it would
-    /// land in the shell's history.
+    /// Credentials for the upstream (`--static-header`, `--env`,
+    /// `--upstream-client-secret-stdin`) are sealed with the master key before they are
+    /// stored, and shown back only as "set". Pass a secret with `--static-header-stdin
+    /// NAME` rather than on the command line, where it would land in the shell's history.
+    ///
+    /// `--upstream-auth` says what the upstream receives: `assertion` (the default),
+    /// `static`, or a token from the upstream's own authorization server,
+    /// `client-credentials` (Warden's own) or `token-exchange` (the user's), e.g.
+    ///
+    ///     echo "$SECRET" | warden server add crm --upstream https://crm.example/mcp \
+    ///         --scope crm:read=search --upstream-auth client-credentials \
+    ///         --upstream-client-id warden --upstream-client-secret-stdin \
+    ///         --upstream-scope crm.read
     #[command(verbatim_doc_comment)]
     Add(Box<AddArgs>),
     /// List registered servers (the built-in `admin` resource included).
@@ -238,6 +247,27 @@ pub struct SettingArgs {
     /// client secret if that is read too).
     #[arg(long, value_name = "NAME")]
     pub static_header_stdin: Option<String>,
+    /// How the gateway authenticates to the upstream: `assertion` (the default: Warden's
+    /// signed assertion), `static` (the static headers), `client-credentials` (Warden's
+    /// own token from the upstream's authorization server) or `token-exchange` (a token
+    /// for the user from the upstream's authorization server, RFC 8693). The token modes
+    /// need `--upstream-client-id` and `--upstream-client-secret-stdin`.
+    #[arg(long, value_name = "MODE")]
+    pub upstream_auth: Option<UpstreamAuthMode>,
+    /// Warden's client id at the upstream's authorization server.
+    #[arg(long, value_name = "ID")]
+    pub upstream_client_id: Option<String>,
+    /// Read that client's secret from stdin (one line, after the other secrets read from
+    /// stdin). It is sealed before it is stored and never shown back.
+    #[arg(long)]
+    pub upstream_client_secret_stdin: bool,
+    /// A scope to ask of the upstream's authorization server. Repeatable.
+    #[arg(long = "upstream-scope", value_name = "SCOPE")]
+    pub upstream_scopes: Vec<String>,
+    /// The upstream's authorization server (its issuer URL), instead of discovering it
+    /// from the upstream's protected-resource metadata.
+    #[arg(long, value_name = "URL")]
+    pub upstream_issuer: Option<String>,
     /// Tools that no `--scope` maps: `deny` (the default: refused, and hidden from
     /// `tools/list`) or `allow` (any valid token for the server may call them).
     #[arg(long, value_name = "allow|deny")]
@@ -428,6 +458,24 @@ impl SettingArgs {
         if headers.is_some() {
             settings.static_headers = headers;
         }
+        if let Some(mode) = self.upstream_auth {
+            settings.upstream_auth = Some(mode);
+        }
+        if let Some(id) = &self.upstream_client_id {
+            settings.upstream_client_id = Some(id.clone());
+        }
+        if self.upstream_client_secret_stdin {
+            let secret = read_secret_line("the upstream client secret")?;
+            settings.upstream_client_secret = Some(Credential::Clear(secret));
+        }
+        if !self.upstream_scopes.is_empty() {
+            settings.upstream_scopes = Some(self.upstream_scopes.clone());
+        }
+        if let Some(issuer) = &self.upstream_issuer {
+            warden_server::issuer::check_idp_url(issuer, "--upstream-issuer")
+                .map_err(|e| anyhow!(e))?;
+            settings.upstream_issuer = Some(issuer.clone());
+        }
         settings.unmapped_tools = self.unmapped_tools.or(settings.unmapped_tools);
         settings.unmapped_resources = self.unmapped_resources.or(settings.unmapped_resources);
         settings.unmapped_prompts = self.unmapped_prompts.or(settings.unmapped_prompts);
@@ -459,11 +507,19 @@ impl SettingArgs {
 }
 
 /// The settings as the request's `settings` object, checked the way the server will
-/// check them; `None` when there are none.
-fn settings_map(settings: &ServerSettings) -> anyhow::Result<Option<Map<String, Value>>> {
+/// check them (`whole`: a registration's; else an update's, whose settings are checked
+/// together only once merged with the stored ones); `None` when there are none.
+fn settings_map(
+    settings: &ServerSettings,
+    whole: bool,
+) -> anyhow::Result<Option<Map<String, Value>>> {
     let value = settings.to_value();
     // The same parse the server runs: a bad value is reported before anything is opened.
-    ServerSettings::parse(&value).map_err(|e| anyhow!(e))?;
+    if whole {
+        ServerSettings::parse(&value).map_err(|e| anyhow!(e))?;
+    } else {
+        ServerSettings::parse_patch(&value).map_err(|e| anyhow!(e))?;
+    }
     Ok(match value {
         Value::Object(map) if !map.is_empty() => Some(map),
         _ => None,
@@ -552,7 +608,7 @@ impl AddArgs {
         Ok(NewServer {
             issuer,
             token_format: Some(token_format),
-            settings: settings_map(&settings)?,
+            settings: settings_map(&settings, true)?,
             introspection_client_secret: secret.map(|s: SecretString| s.expose().to_owned()),
             name: self.name.clone(),
             upstream: self.upstream.clone(),
@@ -598,7 +654,7 @@ impl UpdateArgs {
             None
         };
         self.settings.apply(&mut settings)?;
-        let mut settings = settings_map(&settings)?.unwrap_or_default();
+        let mut settings = settings_map(&settings, false)?.unwrap_or_default();
         if self.no_extra_audiences {
             settings.insert("extra_audiences".into(), Value::Null);
         }

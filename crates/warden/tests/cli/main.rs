@@ -28,3 +28,4 @@ mod sdk_clients;
 mod serve;
 mod server_settings;
 mod subagent;
+mod upstream_auth;

@@ -10,68 +10,6 @@ use crate::support::*;
 const TE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const AT: &str = "urn:ietf:params:oauth:token-type:access_token";
 
-struct Mcp<'a> {
-    http: &'a reqwest::Client,
-    url: String,
-    token: String,
-    session: Option<String>,
-}
-
-impl Mcp<'_> {
-    async fn call(&mut self, id: i64, method: &str, params: Value) -> (u16, Value) {
-        let mut req = self
-            .http
-            .post(&self.url)
-            .bearer_auth(&self.token)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-11-25")
-            .json(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
-        if let Some(s) = &self.session {
-            req = req.header("mcp-session-id", s);
-        }
-        let r = req.send().await.unwrap();
-        if let Some(s) = r.headers().get("mcp-session-id") {
-            self.session = Some(s.to_str().unwrap().to_owned());
-        }
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        // A JSON body, or an SSE stream whose last data line is the response.
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| {
-            let last = text
-                .lines()
-                .rev()
-                .find_map(|l| l.strip_prefix("data:"))
-                .unwrap_or("null");
-            serde_json::from_str(last.trim()).unwrap()
-        });
-        (status, body)
-    }
-
-    async fn open<'a>(http: &'a reqwest::Client, url: &str, token: &str) -> Mcp<'a> {
-        let mut m = Mcp {
-            http,
-            url: url.to_owned(),
-            token: token.to_owned(),
-            session: None,
-        };
-        let (status, init) = m
-            .call(0, "initialize", json!({ "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "agent", "version": "1" } }))
-            .await;
-        assert_eq!(status, 200, "{init}");
-        let r = http
-            .post(url)
-            .bearer_auth(token)
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-session-id", m.session.clone().unwrap())
-            .json(&json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        m
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sub_agent_token_reaches_only_its_tool_group_and_the_chain_is_audited() {
     let f = Fixture::new();

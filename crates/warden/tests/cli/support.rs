@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_warden");
 
@@ -442,4 +443,72 @@ pub fn interop_venv_program(what: &str, program: &str) -> Option<PathBuf> {
 pub fn admin_credentials(init: &serde_json::Value) -> (String, String) {
     let field = |k: &str| init["admin_client"][k].as_str().unwrap().to_owned();
     (field("client_id"), field("client_secret"))
+}
+
+/// The JSON-RPC answer in an MCP response body: JSON, or an SSE stream whose last data
+/// line is the answer.
+pub fn mcp_answer(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| {
+        let last = text
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("data:"))
+            .unwrap_or("null");
+        serde_json::from_str(last.trim()).unwrap()
+    })
+}
+
+/// An MCP client session over Streamable HTTP, through the gateway.
+pub struct Mcp<'a> {
+    http: &'a reqwest::Client,
+    url: String,
+    token: String,
+    session: Option<String>,
+}
+
+impl Mcp<'_> {
+    /// Sends one request; the status and the JSON-RPC answer (from JSON or SSE).
+    pub async fn call(&mut self, id: i64, method: &str, params: Value) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params }));
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        let r = req.send().await.unwrap();
+        if let Some(s) = r.headers().get("mcp-session-id") {
+            self.session = Some(s.to_str().unwrap().to_owned());
+        }
+        let status = r.status().as_u16();
+        (status, mcp_answer(&r.text().await.unwrap()))
+    }
+
+    /// `initialize` and `notifications/initialized`, asserting both succeed.
+    pub async fn open<'a>(http: &'a reqwest::Client, url: &str, token: &str) -> Mcp<'a> {
+        let mut m = Mcp {
+            http,
+            url: url.to_owned(),
+            token: token.to_owned(),
+            session: None,
+        };
+        let (status, init) = m
+            .call(0, "initialize", json!({ "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": { "name": "agent", "version": "1" } }))
+            .await;
+        assert_eq!(status, 200, "{init}");
+        let r = http
+            .post(url)
+            .bearer_auth(token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", m.session.clone().unwrap())
+            .json(&json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        m
+    }
 }

@@ -182,7 +182,7 @@ async fn idp_refusals_are_clear_400s_and_change_nothing() {
         ),
         (
             with(&|v| v["group_map"] = json!([{ "idp_group": "", "group": "staff" }])),
-            "non-empty",
+            "is empty",
         ),
         (with(&|v| v["domains"] = json!(["not a domain"])), "domain"),
         (with(&|v| v["scopes"] = json!(["email"])), "openid"),

@@ -40,6 +40,11 @@ const SQLITE: &[Migration] = &[
         name: "identity_providers",
         sql: include_str!("../migrations/sqlite/0004_identity_providers.sql"),
     },
+    Migration {
+        version: 5,
+        name: "dpop_proofs",
+        sql: include_str!("../migrations/sqlite/0005_dpop_proofs.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -62,6 +67,11 @@ const POSTGRES: &[Migration] = &[
         version: 4,
         name: "identity_providers",
         sql: include_str!("../migrations/postgres/0004_identity_providers.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "dpop_proofs",
+        sql: include_str!("../migrations/postgres/0005_dpop_proofs.sql"),
     },
 ];
 

@@ -78,3 +78,25 @@ fn a_verified_proof_and_a_bound_token_fit_together() {
         Err(DpopError::KeyMismatch)
     );
 }
+
+#[test]
+fn a_replay_key_names_one_jti_of_one_key() {
+    let a = check(&proof(&resource_claims()), &resource_rule()).unwrap();
+    assert_eq!(a.replay_key(), a.clone().replay_key());
+    let other_jti = Proof {
+        jti: "another".into(),
+        ..a.clone()
+    };
+    assert_ne!(a.replay_key(), other_jti.replay_key());
+    let ed = key(SigningAlg::EdDsa);
+    let other_key = check(&sign(ed, &header(ed), &resource_claims()), &resource_rule()).unwrap();
+    assert_eq!(other_key.jti, a.jti);
+    assert_ne!(a.replay_key(), other_key.replay_key());
+    // The separator keeps `jkt`+`jti` splits apart.
+    let shifted = Proof {
+        jkt: format!("{}x", a.jkt),
+        jti: a.jti[1..].to_owned(),
+        ..a.clone()
+    };
+    assert_ne!(a.replay_key(), shifted.replay_key());
+}

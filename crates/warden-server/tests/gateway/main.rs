@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod challenges;
+mod dpop;
 mod external;
 mod legacy_sse;
 mod metadata;

@@ -31,7 +31,7 @@ mod htu;
 mod nonce;
 mod thumbprint;
 
-pub use binding::{check_binding, cnf_for};
+pub use binding::{check_binding, cnf_for, grant_binding, GrantHolder};
 pub use nonce::{issue_nonce, nonce_is_fresh, NonceKey, NonceRule};
 pub use thumbprint::jwk_thumbprint;
 
@@ -268,6 +268,25 @@ impl DpopError {
                 Endpoint::Token => "invalid_grant",
                 Endpoint::Resource => "invalid_token",
             },
+        }
+    }
+}
+
+impl DpopError {
+    /// What a client is told at `at`, beside [`DpopError::error_code`]: what to fix,
+    /// never the proof, the token or a claim's value.
+    pub fn client_description(&self, at: Endpoint) -> &'static str {
+        if *self == DpopError::Replayed {
+            return "the DPoP proof was already used";
+        }
+        // Grouped as `error_code` groups them, so the two never disagree.
+        match (self.error_code(at), at) {
+            ("use_dpop_nonce", _) => "the DPoP proof must carry the nonce in DPoP-Nonce",
+            ("invalid_dpop_proof", _) => "the DPoP proof is missing or invalid",
+            (_, Endpoint::Token) => "the grant is bound to another DPoP key",
+            (_, Endpoint::Resource) => {
+                "the access token is not bound to this DPoP key or was sent with the wrong scheme"
+            }
         }
     }
 }

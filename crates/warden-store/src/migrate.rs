@@ -45,6 +45,11 @@ const SQLITE: &[Migration] = &[
         name: "dpop_proofs",
         sql: include_str!("../migrations/sqlite/0005_dpop_proofs.sql"),
     },
+    Migration {
+        version: 6,
+        name: "dpop_bindings",
+        sql: include_str!("../migrations/sqlite/0006_dpop_bindings.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -72,6 +77,11 @@ const POSTGRES: &[Migration] = &[
         version: 5,
         name: "dpop_proofs",
         sql: include_str!("../migrations/postgres/0005_dpop_proofs.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "dpop_bindings",
+        sql: include_str!("../migrations/postgres/0006_dpop_bindings.sql"),
     },
 ];
 

@@ -305,12 +305,12 @@ impl GatewayError {
             GatewayError::Dpop(e) => Parts {
                 challenge: Some(Challenge::Dpop {
                     error: e.error_code(Endpoint::Resource),
-                    description: dpop_description(e),
+                    description: e.client_description(Endpoint::Resource),
                 }),
                 ..plain(
                     StatusCode::UNAUTHORIZED,
                     SERVER_ERROR,
-                    &format!("Unauthorized: {}", dpop_description(e)),
+                    &format!("Unauthorized: {}", e.client_description(Endpoint::Resource)),
                 )
             },
             GatewayError::ReplayCheckUnavailable => plain(
@@ -478,15 +478,6 @@ impl Challenge {
             values.push(dpop);
         }
         values
-    }
-}
-
-/// What a client is told about a DPoP refusal: what to fix, never the proof or token.
-fn dpop_description(e: &DpopError) -> &'static str {
-    match e.error_code(Endpoint::Resource) {
-        "use_dpop_nonce" => "the DPoP proof must carry the nonce in DPoP-Nonce",
-        "invalid_dpop_proof" => "the DPoP proof is missing, invalid or already used",
-        _ => "the access token is not bound to this DPoP key or was sent with the wrong scheme",
     }
 }
 

@@ -327,6 +327,8 @@ impl Protected {
             "authorization_servers": [issuer],
             "scopes_supported": policy.scopes(),
             "bearer_methods_supported": ["header"],
+            // RFC 9728 §2: the gateway checks DPoP proofs (RFC 9449 §7).
+            "dpop_signing_alg_values_supported": warden_core::dpop::SUPPORTED_ALGORITHMS,
             "resource_name": resource_name,
         });
         let metadata = Bytes::from(serde_json::to_vec(&metadata).map_err(|e| e.to_string())?);

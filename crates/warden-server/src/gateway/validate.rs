@@ -219,6 +219,9 @@ async fn lookup_opaque(
     if let Some(sid) = record.sid {
         claims.insert("sid".into(), Value::String(sid));
     }
+    if let Some(jkt) = record.cnf_jkt {
+        claims.insert("cnf".into(), warden_core::dpop::cnf_for(&jkt));
+    }
     if let Some(act) = record
         .act
         .as_deref()

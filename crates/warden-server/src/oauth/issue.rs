@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use warden_core::dpop::cnf_for;
 use warden_core::jwt::{self, AT_JWT_TYP};
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, random_id, token_hash, SecretKind};
@@ -57,6 +58,8 @@ pub struct Claims<'a> {
     pub sid: Option<&'a str>,
     /// `act`: the delegation chain (RFC 8693).
     pub act: Option<Value>,
+    /// `cnf.jkt`: the DPoP key the token is bound to (RFC 9449 §6), decided by the grant.
+    pub jkt: Option<&'a str>,
 }
 
 /// Signs an RFC 9068 access token for `server` (no session, no delegation).
@@ -80,6 +83,7 @@ pub fn mint_access_token(
             ttl,
             sid: None,
             act: None,
+            jkt: None,
         },
     )
 }
@@ -104,6 +108,7 @@ pub async fn issue(app: &App, c: &Claims<'_>) -> Result<Issued, OAuthError> {
         scope: c.scope.to_string(),
         sid: c.sid.map(str::to_owned),
         act: c.act.as_ref().map(Value::to_string),
+        cnf_jkt: c.jkt.map(str::to_owned),
         issued_at: c.now,
         expires_at: c.now + c.ttl,
     };
@@ -147,6 +152,9 @@ pub async fn answer(
     if let Some(sid) = claims.sid {
         detail.insert("sid".into(), sid.into());
     }
+    if let Some(jkt) = claims.jkt {
+        detail.insert("cnf_jkt".into(), jkt.into());
+    }
     app.audit
         .record(
             app.clock.now_ms(),
@@ -163,7 +171,13 @@ pub async fn answer(
     app.metrics.record_token_issued(answer.grant_type);
     Ok(TokenResponse {
         access_token: issued.token,
-        token_type: "Bearer".into(),
+        // RFC 9449 §5: a bound token's type is `DPoP`.
+        token_type: if claims.jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+        .into(),
         expires_in: claims.ttl,
         scope: Some(scope),
         refresh_token: answer.refresh_token,
@@ -187,6 +201,8 @@ struct AccessClaims<'a> {
     sid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     act: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Value>,
 }
 
 /// Signs an RFC 9068 access token.
@@ -209,6 +225,7 @@ pub fn mint(app: &App, c: &Claims<'_>) -> Result<Issued, OAuthError> {
         scope: &scope,
         sid: c.sid,
         act: c.act.as_ref(),
+        cnf: c.jkt.map(cnf_for),
     };
     let token = jwt::sign(&claims, AT_JWT_TYP, &key).map_err(|e| OAuthError::server_error(&e))?;
     Ok(Issued { token, jti })

@@ -6,57 +6,12 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use serde_json::{json, Value};
-use warden_core::dpop::jwk_thumbprint;
+use serde_json::json;
 use warden_core::keys::{SigningAlg, SigningKey};
 use warden_core::pkce::s256;
 
+pub use crate::proofs::*;
 use crate::support::*;
-
-/// A client's DPoP key.
-pub fn client_key(alg: SigningAlg) -> SigningKey {
-    SigningKey::generate(alg, "client".into()).unwrap()
-}
-
-/// The public JWK a client puts in its proofs.
-pub fn public_jwk(key: &SigningKey) -> Value {
-    let mut jwk = key.public_jwk();
-    for name in ["kid", "alg", "use"] {
-        jwk.as_object_mut().unwrap().remove(name);
-    }
-    jwk
-}
-
-/// The thumbprint a token bound to `key` names.
-pub fn jkt(key: &SigningKey) -> String {
-    jwk_thumbprint(&public_jwk(key)).unwrap()
-}
-
-/// A JWS of `header` and `claims` signed by `key`, whatever the header says.
-pub fn signed(key: &SigningKey, header: &Value, claims: &Value) -> String {
-    let input = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let sig = key.sign(input.as_bytes()).unwrap();
-    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
-}
-
-/// The claims of a proof for `htm` `htu` at `iat`, with `ath` for `token` if any.
-pub fn proof_claims(htm: &str, htu: &str, token: Option<&str>, iat: i64, jti: &str) -> Value {
-    let mut claims = json!({ "jti": jti, "htm": htm, "htu": htu, "iat": iat });
-    if let Some(token) = token {
-        claims["ath"] = json!(s256(token));
-    }
-    claims
-}
-
-/// A good proof by `key` with `claims`.
-pub fn proof(key: &SigningKey, claims: &Value) -> String {
-    let header = json!({ "typ": "dpop+jwt", "alg": key.alg().as_str(), "jwk": public_jwk(key) });
-    signed(key, &header, claims)
-}
 
 /// A token for `notes` bound to `key`, signed by the gateway's own key.
 fn bound_token(gw: &Gw, key: &SigningKey, jti: &str) -> String {
@@ -402,4 +357,42 @@ async fn without_nonces_no_nonce_is_sent() {
     // Every 401 offers DPoP beside Bearer.
     let challenge = dpop_challenge(&r);
     assert!(challenge.contains("algs="), "{challenge}");
+}
+
+#[tokio::test]
+async fn a_bound_opaque_token_is_held_to_its_key() {
+    use warden_core::scope::ScopeSet;
+    use warden_server::oauth::token::{issue, Claims};
+    use warden_store::ServerStore;
+
+    let gw = Gw::start(json!({})).await;
+    let mut rec = record("vault", &gw.upstream, json!({}));
+    rec.token_format = "opaque".into();
+    ServerStore::create(&gw.store, &rec).await.unwrap();
+    let key = client_key(SigningAlg::Es256);
+    let jkt = jkt(&key);
+    let scope = ScopeSet::parse("notes:read").unwrap();
+    let now = gw.clock.now_secs();
+    let claims = Claims {
+        subject: "alice",
+        client_id: "cli",
+        server: &rec,
+        scope: &scope,
+        now,
+        ttl: 300,
+        sid: None,
+        act: None,
+        jkt: Some(&jkt),
+    };
+    let token = issue(&gw.app, &claims).await.unwrap().token;
+    let vault = format!("{BASE}/mcp/vault");
+    let good = proof(&key, &proof_claims("POST", &vault, Some(&token), now, "v1"));
+    let r = gw
+        .send(initialize("vault", &format!("DPoP {token}"), Some(&good)))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = gw
+        .send(initialize("vault", &format!("Bearer {token}"), None))
+        .await;
+    assert_refused(&r, "invalid_token", "bound opaque token as bearer");
 }

@@ -9,6 +9,8 @@ mod external;
 mod legacy_sse;
 mod metadata;
 mod opaque;
+#[path = "../shared/dpop.rs"]
+pub mod proofs;
 mod scopes;
 mod sealed_settings;
 mod sessions;

@@ -108,6 +108,7 @@ pub fn family(id: &str, token: &str) -> RefreshFamily {
         revoked_reason: None,
         grace: None,
         parent_family: None,
+        dpop_jkt: Some("jkt-1".into()),
     }
 }
 

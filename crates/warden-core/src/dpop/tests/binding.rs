@@ -100,3 +100,32 @@ fn a_replay_key_names_one_jti_of_one_key() {
     };
     assert_ne!(a.replay_key(), shifted.replay_key());
 }
+
+#[test]
+fn a_grant_binding_is_never_dropped() {
+    for holder in [GrantHolder::Key, GrantHolder::ConfidentialClient] {
+        assert_eq!(
+            grant_binding(Some(JKT), holder, None),
+            Err(DpopError::MissingProof)
+        );
+        assert_eq!(
+            grant_binding(Some(JKT), holder, Some(JKT)),
+            Ok(Some(JKT.to_owned()))
+        );
+        // An unbound grant stays a bearer grant without a proof, and is bound with one.
+        assert_eq!(grant_binding(None, holder, None), Ok(None));
+        assert_eq!(
+            grant_binding(None, holder, Some(OTHER)),
+            Ok(Some(OTHER.to_owned()))
+        );
+    }
+    assert_eq!(
+        grant_binding(Some(JKT), GrantHolder::Key, Some(OTHER)),
+        Err(DpopError::KeyMismatch)
+    );
+    // A confidential client may move its refresh family to a new key (§5), bound still.
+    assert_eq!(
+        grant_binding(Some(JKT), GrantHolder::ConfidentialClient, Some(OTHER)),
+        Ok(Some(OTHER.to_owned()))
+    );
+}

@@ -1,0 +1,197 @@
+//! DPoP at the token endpoint (RFC 9449 §5): bound tokens for every grant with a good
+//! proof, bound refresh families, and refusals as OAuth errors.
+
+use axum::http::StatusCode;
+use serde_json::json;
+use warden_core::keys::{SigningAlg, SigningKey};
+
+use crate::proofs::*;
+use crate::support::*;
+
+const TOKEN_URI: &str = "http://127.0.0.1:8080/oauth/token";
+
+/// A proof for the token endpoint by `key`.
+fn token_proof(h: &H, key: &SigningKey, jti: &str) -> String {
+    proof(
+        key,
+        &proof_claims("POST", TOKEN_URI, None, h.clock_now(), jti),
+    )
+}
+
+async fn client_credentials(h: &H, resource: &str, proof: Option<&str>) -> Resp {
+    let (id, s) = (&h.machine.0, &h.machine.1);
+    h.token_dpop(
+        &[("grant_type", "client_credentials"), ("resource", resource)],
+        Some((id, s)),
+        proof,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn client_credentials_with_a_proof_is_a_bound_token_and_introspection_says_so() {
+    let h = H::new().await;
+    let key = client_key(SigningAlg::Es256);
+    let r = client_credentials(&h, NOTES, Some(&token_proof(&h, &key, "cc-1"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = r.json();
+    assert_eq!(j["token_type"], "DPoP");
+    let token = j["access_token"].as_str().unwrap();
+    assert_eq!(claims(token)["cnf"], json!({ "jkt": jkt(&key) }));
+    let seen = h.introspect(token).await;
+    assert_eq!(seen["cnf"], json!({ "jkt": jkt(&key) }));
+    assert_eq!(seen["token_type"], "DPoP");
+    // The same for an opaque token.
+    let r = client_credentials(&h, VAULT, Some(&token_proof(&h, &key, "cc-2"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["token_type"], "DPoP");
+    let seen = h
+        .introspect(r.json()["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(seen["cnf"], json!({ "jkt": jkt(&key) }));
+    // Without a proof: a bearer token, as before.
+    let r = client_credentials(&h, NOTES, None).await;
+    assert_eq!(r.json()["token_type"], "Bearer");
+    assert!(claims(r.json()["access_token"].as_str().unwrap())
+        .get("cnf")
+        .is_none());
+    // The metadata lists the proof algorithms.
+    let m = h
+        .get("/.well-known/oauth-authorization-server", &Jar::default())
+        .await;
+    assert_eq!(
+        m.json()["dpop_signing_alg_values_supported"],
+        json!(["ES256", "EdDSA", "PS256", "RS256"])
+    );
+}
+
+#[tokio::test]
+async fn a_bad_or_replayed_proof_gets_no_token() {
+    let h = H::new().await;
+    let key = client_key(SigningAlg::Es256);
+    let now = h.clock_now();
+    let once = token_proof(&h, &key, "once");
+    assert_eq!(client_credentials(&h, NOTES, Some(&once)).await.status, 200);
+    let mut private = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": public_jwk(&key) });
+    private["jwk"]["d"] = json!("c2VjcmV0");
+    for (case, bad) in [
+        ("replayed", once),
+        (
+            "wrong htu",
+            proof(&key, &proof_claims("POST", NOTES, None, now, "htu")),
+        ),
+        (
+            "wrong htm",
+            proof(&key, &proof_claims("GET", TOKEN_URI, None, now, "htm")),
+        ),
+        (
+            "stale",
+            proof(
+                &key,
+                &proof_claims("POST", TOKEN_URI, None, now - 300, "old"),
+            ),
+        ),
+        (
+            "private jwk",
+            signed(
+                &key,
+                &private,
+                &proof_claims("POST", TOKEN_URI, None, now, "d"),
+            ),
+        ),
+        ("garbage", "not-a-jwt".into()),
+    ] {
+        let r = client_credentials(&h, NOTES, Some(&bad)).await;
+        assert_eq!(r.status, 400, "{case}: {}", r.body);
+        assert_eq!(r.error(), "invalid_dpop_proof", "{case}");
+        assert!(r.json().get("access_token").is_none());
+    }
+}
+
+#[tokio::test]
+async fn a_public_clients_refresh_tokens_are_bound_to_its_key() {
+    let h = H::new().await;
+    let key = client_key(SigningAlg::EdDsa);
+    let mut jar = Jar::default();
+    let code = h.code_for(&[], &mut jar).await;
+    let r = h
+        .token_dpop(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", REDIRECT),
+                ("client_id", &h.public),
+            ],
+            None,
+            Some(&token_proof(&h, &key, "code")),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["token_type"], "DPoP");
+    assert_eq!(
+        claims(r.json()["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        jkt(&key)
+    );
+    let rt = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |proof: Option<String>| {
+        let rt = rt.clone();
+        let h = &h;
+        async move {
+            h.token_dpop(
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &rt),
+                    ("client_id", &h.public),
+                ],
+                None,
+                proof.as_deref(),
+            )
+            .await
+        }
+    };
+    // Without a proof, or with another key's: nothing, and the token is not spent.
+    let r = refresh(None).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into()),
+        "{}",
+        r.body
+    );
+    let thief = client_key(SigningAlg::Es256);
+    let r = refresh(Some(token_proof(&h, &thief, "thief"))).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::BAD_REQUEST, "invalid_grant".into()),
+        "{}",
+        r.body
+    );
+    // With the key: a bound token again.
+    let r = refresh(Some(token_proof(&h, &key, "refresh"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["token_type"], "DPoP");
+    assert_eq!(
+        claims(r.json()["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        jkt(&key)
+    );
+}
+
+#[tokio::test]
+async fn token_endpoint_nonces_when_on() {
+    let h = H::with(&[("WARDEN_DPOP__NONCE", "true")]).await;
+    let key = client_key(SigningAlg::Es256);
+    let r = client_credentials(&h, NOTES, Some(&token_proof(&h, &key, "n0"))).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::BAD_REQUEST, "use_dpop_nonce".into()),
+        "{}",
+        r.body
+    );
+    let nonce = r.headers["dpop-nonce"].to_str().unwrap().to_owned();
+    let mut claims = proof_claims("POST", TOKEN_URI, None, h.clock_now(), "n1");
+    claims["nonce"] = json!(nonce);
+    let r = client_credentials(&h, NOTES, Some(&proof(&key, &claims))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["token_type"], "DPoP");
+    assert!(r.headers.contains_key("dpop-nonce"));
+}

@@ -31,7 +31,7 @@ mod htu;
 mod nonce;
 mod thumbprint;
 
-pub use binding::{check_binding, cnf_for, grant_binding, GrantHolder};
+pub use binding::{check_binding, cnf_for, grant_binding, require_binding, GrantHolder};
 pub use nonce::{issue_nonce, nonce_is_fresh, NonceKey, NonceRule};
 pub use thumbprint::jwk_thumbprint;
 
@@ -112,6 +112,10 @@ pub enum DpopError {
     /// The proof's key is not the key the token or the code is bound to.
     #[error("DPoP key does not match the binding")]
     KeyMismatch,
+    /// The resource, or the client, takes only DPoP-bound tokens and this one is not, or
+    /// would not be (no proof at the token endpoint).
+    #[error("a DPoP-bound token is required")]
+    BindingRequired,
     /// A DPoP-bound token was presented with the `Bearer` scheme (§7.2).
     #[error("DPoP-bound token presented as a bearer token")]
     BoundTokenAsBearer,
@@ -227,6 +231,7 @@ impl DpopError {
             DpopError::StaleNonce => "dpop_nonce_stale",
             DpopError::InvalidNonce => "dpop_nonce_invalid",
             DpopError::KeyMismatch => "dpop_key_mismatch",
+            DpopError::BindingRequired => "dpop_required",
             DpopError::BoundTokenAsBearer => "dpop_bound_token_as_bearer",
             DpopError::UnboundTokenAsDpop => "dpop_unbound_token_as_dpop",
             DpopError::UnsupportedConfirmation => "dpop_unsupported_cnf",
@@ -261,6 +266,11 @@ impl DpopError {
             | DpopError::IssuedInFuture
             | DpopError::AthMismatch
             | DpopError::Replayed => "invalid_dpop_proof",
+            // At the token endpoint the fix is a proof; at a resource, a bound token.
+            DpopError::BindingRequired => match at {
+                Endpoint::Token => "invalid_dpop_proof",
+                Endpoint::Resource => "invalid_token",
+            },
             DpopError::KeyMismatch
             | DpopError::BoundTokenAsBearer
             | DpopError::UnboundTokenAsDpop

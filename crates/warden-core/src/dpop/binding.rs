@@ -53,6 +53,17 @@ pub fn check_binding(
     check_key(bound_to, proof_jkt.ok_or(DpopError::MissingProof)?)
 }
 
+/// Where only DPoP-bound tokens are accepted (a server's `require_dpop`, a client's
+/// `dpop_bound_access_tokens`, RFC 9449 §5.2): `bound` says whether the token is, or at
+/// the token endpoint whether the token about to be issued would be.
+pub fn require_binding(required: bool, bound: bool) -> Result<(), DpopError> {
+    if required && !bound {
+        Err(DpopError::BindingRequired)
+    } else {
+        Ok(())
+    }
+}
+
 /// Who must hold the key a grant is bound to, at the token endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GrantHolder {

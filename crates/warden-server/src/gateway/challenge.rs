@@ -460,7 +460,12 @@ impl Challenge {
         if !scope.is_empty() {
             bearer.push_str(&format!(", scope=\"{}\"", quoted(scope)));
         }
-        let mut values = vec![bearer];
+        // A server that takes only bound tokens offers only the DPoP scheme on a 401.
+        let mut values = if server.require_dpop && status == StatusCode::UNAUTHORIZED {
+            Vec::new()
+        } else {
+            vec![bearer]
+        };
         if status == StatusCode::UNAUTHORIZED {
             let mut dpop = String::from("DPoP ");
             if let Challenge::Dpop { error, description } = self {

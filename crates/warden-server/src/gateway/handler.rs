@@ -197,7 +197,7 @@ async fn handle(
             Cow::Borrowed(&*server.canonical_uri)
         }
     };
-    super::sender::confirm(app, &htu, parts, presented, &principal, now).await?;
+    super::sender::confirm(app, server, &htu, parts, presented, &principal, now).await?;
     if let Transport::LegacyStream = transport {
         return legacy::open_stream(app, server, &principal, method, &parts.headers, now).await;
     }

@@ -64,6 +64,9 @@ pub struct Protected {
     pub resource_metadata: String,
     /// The `scope` of a 401 challenge.
     pub challenge_scope: String,
+    /// Only DPoP-bound tokens are accepted (`settings.require_dpop`); challenges then
+    /// offer only the DPoP scheme.
+    pub require_dpop: bool,
     /// Credentials configured for the upstream; values are marked sensitive.
     pub static_headers: Vec<(HeaderName, HeaderValue)>,
     /// Whether the assertion goes in `Authorization` (else `X-Warden-Assertion`, because a
@@ -366,6 +369,7 @@ impl Protected {
             metadata,
             resource_metadata,
             challenge_scope,
+            require_dpop: settings.require_dpop.unwrap_or(false),
             static_headers,
             assertion_in_authorization,
             upstream_timeout,

@@ -9,8 +9,10 @@
 
 use axum::http::request::Parts;
 use warden_core::credentials::AccessToken;
+use warden_core::dpop;
 
 use super::challenge::GatewayError;
+use super::registry::Protected;
 use super::validate::Principal;
 use crate::dpop::{Dpop, ProofFailure, Request};
 use crate::App;
@@ -20,6 +22,7 @@ use crate::App;
 /// legacy message endpoint), as Warden publishes it.
 pub(super) async fn confirm(
     app: &App,
+    server: &Protected,
     htu: &str,
     parts: &Parts,
     presented: AccessToken<'_>,
@@ -49,6 +52,7 @@ pub(super) async fn confirm(
         None => None,
     };
     let jkt = accepted.as_ref().map(|proof| proof.jkt.as_str());
-    warden_core::dpop::check_binding(principal.cnf(), jkt, presented.dpop)
+    dpop::require_binding(server.require_dpop, principal.cnf().is_some())
+        .and_then(|()| dpop::check_binding(principal.cnf(), jkt, presented.dpop))
         .map_err(GatewayError::Dpop)
 }

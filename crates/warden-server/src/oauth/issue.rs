@@ -5,11 +5,11 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
-use warden_core::dpop::cnf_for;
+use warden_core::dpop::{cnf_for, require_binding};
 use warden_core::jwt::{self, AT_JWT_TYP};
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, random_id, token_hash, SecretKind};
-use warden_core::server_settings::TokenFormat;
+use warden_core::server_settings::{ServerSettings, TokenFormat};
 use warden_proto::oauth::TokenResponse;
 use warden_store::{AccessTokenRecord, AccessTokenStore, ServerRecord};
 
@@ -141,6 +141,11 @@ pub async fn answer(
     claims: &Claims<'_>,
     answer: Answer,
 ) -> Result<TokenResponse, OAuthError> {
+    // The one check of every grant: a server that takes only bound tokens gets none
+    // without a proof.
+    let settings = ServerSettings::parse(&claims.server.settings)
+        .map_err(|e| OAuthError::server_error(&format!("server {}: {e}", claims.server.name)))?;
+    require_binding(settings.require_dpop.unwrap_or(false), claims.jkt.is_some())?;
     let issued = issue(app, claims).await?;
     let scope = claims.scope.to_string();
     let mut detail = answer.detail;

@@ -396,3 +396,37 @@ async fn a_bound_opaque_token_is_held_to_its_key() {
         .await;
     assert_refused(&r, "invalid_token", "bound opaque token as bearer");
 }
+
+#[tokio::test]
+async fn a_server_that_requires_dpop_takes_only_bound_tokens() {
+    let gw = Gw::start(json!({ "require_dpop": true })).await;
+    let key = client_key(SigningAlg::Es256);
+    let now = gw.clock.now_secs();
+    let plain = gw.token("notes", "notes:read").await;
+    let r = gw
+        .send(initialize("notes", &format!("Bearer {plain}"), None))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    // Only the DPoP scheme is offered, still with the resource metadata.
+    let challenges: Vec<_> = r.headers.get_all(header::WWW_AUTHENTICATE).iter().collect();
+    assert_eq!(challenges.len(), 1, "{challenges:?}");
+    let challenge = dpop_challenge(&r);
+    assert!(
+        challenge.contains("error=\"invalid_token\"") && challenge.contains("resource_metadata="),
+        "{challenge}"
+    );
+    let r = gw.send(initialize("notes", "Bearer", None)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let token = bound_token(&gw, &key, "strict");
+    let good = proof(&key, &proof_claims("POST", NOTES, Some(&token), now, "s1"));
+    let r = gw
+        .send(initialize("notes", &format!("DPoP {token}"), Some(&good)))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Another server, without the setting, still takes bearer tokens.
+    let other = gw.token("other", "notes:read").await;
+    let r = gw
+        .send(initialize("other", &format!("Bearer {other}"), None))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}

@@ -195,3 +195,42 @@ async fn token_endpoint_nonces_when_on() {
     assert_eq!(r.json()["token_type"], "DPoP");
     assert!(r.headers.contains_key("dpop-nonce"));
 }
+
+#[tokio::test]
+async fn a_server_that_requires_dpop_gets_no_token_without_a_proof() {
+    use warden_store::{ServerRecord, ServerStore, ToolGroup};
+
+    let h = H::new().await;
+    let strict = format!("{BASE}/mcp/strict");
+    let rec = ServerRecord {
+        name: "strict".into(),
+        canonical_uri: strict.clone(),
+        upstream: "http://127.0.0.1:9/mcp".into(),
+        tool_groups: vec![ToolGroup {
+            scope: "notes:read".into(),
+            tools: vec!["search".into()],
+        }],
+        token_format: "jwt".into(),
+        access_token_ttl_secs: 900,
+        leeway_secs: 30,
+        issuer: None,
+        settings: json!({ "require_dpop": true }),
+        created_at: T0,
+        updated_at: T0,
+    };
+    ServerStore::create(&h.store, &rec).await.unwrap();
+    let r = client_credentials(&h, &strict, None).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into()),
+        "{}",
+        r.body
+    );
+    assert!(r.json().get("access_token").is_none());
+    let key = client_key(SigningAlg::Es256);
+    let r = client_credentials(&h, &strict, Some(&token_proof(&h, &key, "strict"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["token_type"], "DPoP");
+    // Servers without the setting still issue bearer tokens.
+    assert_eq!(client_credentials(&h, NOTES, None).await.status, 200);
+}

@@ -33,7 +33,7 @@ mod thumbprint;
 
 pub use binding::{check_binding, cnf_for, grant_binding, require_binding, GrantHolder};
 pub use nonce::{issue_nonce, nonce_is_fresh, NonceKey, NonceRule};
-pub use thumbprint::jwk_thumbprint;
+pub use thumbprint::{is_thumbprint, jwk_thumbprint};
 
 /// The header `typ` of a DPoP proof (RFC 9449 §4.2).
 pub const DPOP_TYP: &str = "dpop+jwt";

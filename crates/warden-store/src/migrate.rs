@@ -50,6 +50,11 @@ const SQLITE: &[Migration] = &[
         name: "dpop_bindings",
         sql: include_str!("../migrations/sqlite/0006_dpop_bindings.sql"),
     },
+    Migration {
+        version: 7,
+        name: "dpop_codes",
+        sql: include_str!("../migrations/sqlite/0007_dpop_codes.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -82,6 +87,11 @@ const POSTGRES: &[Migration] = &[
         version: 6,
         name: "dpop_bindings",
         sql: include_str!("../migrations/postgres/0006_dpop_bindings.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "dpop_codes",
+        sql: include_str!("../migrations/postgres/0007_dpop_codes.sql"),
     },
 ];
 

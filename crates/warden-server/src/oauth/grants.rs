@@ -173,8 +173,9 @@ pub async fn authorization_code(
     }
     pkce::verify(verifier, &rec.code_challenge)
         .map_err(|e| OAuthError::new(ErrorCode::InvalidGrant, e.to_string()))?;
-    // The tokens, and the refresh family, are bound to the proof's key, if any.
-    let jkt = grant_binding(None, GrantHolder::Key, dpop)?;
+    // The tokens, and the refresh family, are bound to the proof's key, if any; a code
+    // bound with `dpop_jkt` (RFC 9449 §10) needs a proof by that key.
+    let jkt = grant_binding(rec.dpop_jkt.as_deref(), GrantHolder::Key, dpop)?;
     let server = pick_resource(app, params, &rec.resources).await?;
     let (scope, max_lifetime) = grant_scope(
         app,

@@ -114,19 +114,7 @@ async fn a_public_clients_refresh_tokens_are_bound_to_its_key() {
     let key = client_key(SigningAlg::EdDsa);
     let mut jar = Jar::default();
     let code = h.code_for(&[], &mut jar).await;
-    let r = h
-        .token_dpop(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("code_verifier", VERIFIER),
-                ("redirect_uri", REDIRECT),
-                ("client_id", &h.public),
-            ],
-            None,
-            Some(&token_proof(&h, &key, "code")),
-        )
-        .await;
+    let r = exchange_code(&h, &code, Some(token_proof(&h, &key, "code"))).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["token_type"], "DPoP");
     assert_eq!(
@@ -152,20 +140,10 @@ async fn a_public_clients_refresh_tokens_are_bound_to_its_key() {
     };
     // Without a proof, or with another key's: nothing, and the token is not spent.
     let r = refresh(None).await;
-    assert_eq!(
-        (r.status, r.error()),
-        (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into()),
-        "{}",
-        r.body
-    );
+    refused(&r, "invalid_dpop_proof");
     let thief = client_key(SigningAlg::Es256);
     let r = refresh(Some(token_proof(&h, &thief, "thief"))).await;
-    assert_eq!(
-        (r.status, r.error()),
-        (StatusCode::BAD_REQUEST, "invalid_grant".into()),
-        "{}",
-        r.body
-    );
+    refused(&r, "invalid_grant");
     // With the key: a bound token again.
     let r = refresh(Some(token_proof(&h, &key, "refresh"))).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -181,12 +159,7 @@ async fn token_endpoint_nonces_when_on() {
     let h = H::with(&[("WARDEN_DPOP__NONCE", "true")]).await;
     let key = client_key(SigningAlg::Es256);
     let r = client_credentials(&h, NOTES, Some(&token_proof(&h, &key, "n0"))).await;
-    assert_eq!(
-        (r.status, r.error()),
-        (StatusCode::BAD_REQUEST, "use_dpop_nonce".into()),
-        "{}",
-        r.body
-    );
+    refused(&r, "use_dpop_nonce");
     let nonce = r.headers["dpop-nonce"].to_str().unwrap().to_owned();
     let mut claims = proof_claims("POST", TOKEN_URI, None, h.clock_now(), "n1");
     claims["nonce"] = json!(nonce);
@@ -220,12 +193,7 @@ async fn a_server_that_requires_dpop_gets_no_token_without_a_proof() {
     };
     ServerStore::create(&h.store, &rec).await.unwrap();
     let r = client_credentials(&h, &strict, None).await;
-    assert_eq!(
-        (r.status, r.error()),
-        (StatusCode::BAD_REQUEST, "invalid_dpop_proof".into()),
-        "{}",
-        r.body
-    );
+    refused(&r, "invalid_dpop_proof");
     assert!(r.json().get("access_token").is_none());
     let key = client_key(SigningAlg::Es256);
     let r = client_credentials(&h, &strict, Some(&token_proof(&h, &key, "strict"))).await;
@@ -233,4 +201,71 @@ async fn a_server_that_requires_dpop_gets_no_token_without_a_proof() {
     assert_eq!(r.json()["token_type"], "DPoP");
     // Servers without the setting still issue bearer tokens.
     assert_eq!(client_credentials(&h, NOTES, None).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_code_bound_with_dpop_jkt_is_exchanged_only_with_that_key() {
+    let h = H::new().await;
+    let key = client_key(SigningAlg::Es256);
+    let thief = client_key(SigningAlg::Es256);
+    // Without a proof, or by another key: no token, and the code is spent.
+    let r = exchange_code(&h, &bound_code(&h, &key).await, None).await;
+    refused(&r, "invalid_dpop_proof");
+    let r = exchange_code(
+        &h,
+        &bound_code(&h, &key).await,
+        Some(token_proof(&h, &thief, "thief")),
+    )
+    .await;
+    refused(&r, "invalid_grant");
+    let r = exchange_code(
+        &h,
+        &bound_code(&h, &key).await,
+        Some(token_proof(&h, &key, "good")),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["token_type"], "DPoP");
+    assert_eq!(
+        claims(r.json()["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        jkt(&key)
+    );
+    // A dpop_jkt that is no thumbprint is refused at the authorization endpoint.
+    let url = h.authorize_url(&[("dpop_jkt", "not a thumbprint")]);
+    let r = h.get(&url, &Jar::default()).await;
+    assert!(r.status.is_redirection(), "{}", r.status);
+    assert_eq!(
+        r.location_query().get("error").map(String::as_str),
+        Some("invalid_request")
+    );
+}
+
+/// A code for the public client, bound to `key` with `dpop_jkt`.
+async fn bound_code(h: &H, key: &SigningKey) -> String {
+    let jkt = jkt(key);
+    let mut jar = Jar::default();
+    h.code_for(&[("dpop_jkt", jkt.as_str())], &mut jar).await
+}
+
+/// A 400 with the OAuth error `code` and no token.
+fn refused(r: &Resp, code: &str) {
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.error(), code, "{}", r.body);
+    assert!(r.json().get("access_token").is_none());
+}
+
+/// The public client's code exchange, with `proof` if any.
+async fn exchange_code(h: &H, code: &str, proof: Option<String>) -> Resp {
+    h.token_dpop(
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("code_verifier", VERIFIER),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &h.public),
+        ],
+        None,
+        proof.as_deref(),
+    )
+    .await
 }

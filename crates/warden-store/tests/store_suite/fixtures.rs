@@ -87,6 +87,7 @@ pub fn code(tag: &str, expires_at: i64) -> AuthCodeRecord {
         created_at: NOW,
         expires_at,
         used_at: None,
+        dpop_jkt: Some("jkt-code".into()),
     }
 }
 

@@ -129,3 +129,21 @@ fn a_grant_binding_is_never_dropped() {
         Ok(Some(OTHER.to_owned()))
     );
 }
+
+#[test]
+fn a_thumbprint_has_its_form() {
+    assert!(is_thumbprint(JKT));
+    let made = check(&proof(&resource_claims()), &resource_rule())
+        .unwrap()
+        .jkt;
+    assert!(is_thumbprint(&made));
+    for bad in [
+        "",
+        "abc",
+        &format!("{JKT}A"),
+        &JKT.replace('-', "+"),
+        &JKT.replace('Z', "="),
+    ] {
+        assert!(!is_thumbprint(bad), "{bad}");
+    }
+}

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use warden_core::client_metadata::dpop_bound_access_tokens;
 use warden_core::dpop::{cnf_for, require_binding};
 use warden_core::jwt::{self, AT_JWT_TYP};
 use warden_core::scope::ScopeSet;
@@ -146,6 +147,15 @@ pub async fn answer(
     let settings = ServerSettings::parse(&claims.server.settings)
         .map_err(|e| OAuthError::server_error(&format!("server {}: {e}", claims.server.name)))?;
     require_binding(settings.require_dpop.unwrap_or(false), claims.jkt.is_some())?;
+    // And a client registered with `dpop_bound_access_tokens` (RFC 9449 §5.2) none
+    // either. The lookup is the token endpoint's cached one.
+    let client = super::directory::find_client(app, claims.client_id)
+        .await
+        .map_err(|e| OAuthError::unavailable(&e))?;
+    let client_requires = client
+        .as_ref()
+        .is_some_and(|c| dpop_bound_access_tokens(&c.metadata));
+    require_binding(client_requires, claims.jkt.is_some())?;
     let issued = issue(app, claims).await?;
     let scope = claims.scope.to_string();
     let mut detail = answer.detail;

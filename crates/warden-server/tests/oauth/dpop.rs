@@ -12,10 +12,7 @@ const TOKEN_URI: &str = "http://127.0.0.1:8080/oauth/token";
 
 /// A proof for the token endpoint by `key`.
 fn token_proof(h: &H, key: &SigningKey, jti: &str) -> String {
-    proof(
-        key,
-        &proof_claims("POST", TOKEN_URI, None, h.clock_now(), jti),
-    )
+    h.token_proof(key, jti)
 }
 
 async fn client_credentials(h: &H, resource: &str, proof: Option<&str>) -> Resp {

@@ -335,24 +335,13 @@ async fn refused_exchanges_are_audited_without_tokens() {
 
 #[tokio::test]
 async fn a_bound_subject_token_is_exchanged_only_by_its_key_and_stays_bound() {
-    use crate::proofs::{client_key, jkt, proof, proof_claims};
+    use crate::proofs::{client_key, jkt};
     use warden_core::keys::SigningAlg;
 
     let h = H::new().await;
     let (orch, sub) = fleet(&h).await;
     let key = client_key(SigningAlg::Es256);
-    let at = |jti: &str| {
-        proof(
-            &key,
-            &proof_claims(
-                "POST",
-                &format!("{BASE}/oauth/token"),
-                None,
-                h.clock_now(),
-                jti,
-            ),
-        )
-    };
+    let at = |jti: &str| h.token_proof(&key, jti);
     let (id, s) = (&orch.0, &orch.1);
     let r = h
         .token_dpop(
@@ -390,16 +379,7 @@ async fn a_bound_subject_token_is_exchanged_only_by_its_key_and_stays_bound() {
     );
     // By another key: refused, the subject token is bound to its key's holder.
     let thief = client_key(SigningAlg::Es256);
-    let other = proof(
-        &thief,
-        &proof_claims(
-            "POST",
-            &format!("{BASE}/oauth/token"),
-            None,
-            h.clock_now(),
-            "x",
-        ),
-    );
+    let other = h.token_proof(&thief, "x");
     let r = h.token_dpop(&pairs, creds, Some(&other)).await;
     assert_eq!(
         (r.status, r.error()),

@@ -266,6 +266,18 @@ impl H {
         self.send(req.body(Body::from(body)).unwrap()).await
     }
 
+    /// A DPoP proof by `key` for a token request now.
+    pub fn token_proof(&self, key: &warden_core::keys::SigningKey, jti: &str) -> String {
+        let claims = crate::proofs::proof_claims(
+            "POST",
+            &format!("{BASE}/oauth/token"),
+            None,
+            self.clock_now(),
+            jti,
+        );
+        crate::proofs::proof(key, &claims)
+    }
+
     /// `POST /oauth/token` with form fields, optionally HTTP Basic and a DPoP proof.
     pub async fn token_dpop(
         &self,

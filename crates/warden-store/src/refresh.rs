@@ -110,6 +110,9 @@ pub trait RefreshStore: Send + Sync {
         grace: Option<&[u8]>,
         now: i64,
     ) -> Result<RotateOutcome, StoreError>;
+    /// Binds an unbound family to the DPoP key `jkt` (RFC 9449 §5), once: a family bound
+    /// already keeps its key. A binding is never removed.
+    async fn bind_dpop(&self, family_id: &str, jkt: &str) -> Result<(), StoreError>;
     /// Revokes the family and every family derived from it, transitively. Returns how
     /// many families were newly revoked.
     async fn revoke_family(&self, id: &str, now: i64, reason: &str) -> Result<u64, StoreError>;
@@ -297,6 +300,17 @@ impl RefreshStore for Store {
             }
         };
         Ok(Some((family, state)))
+    }
+
+    async fn bind_dpop(&self, family_id: &str, jkt: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            &self.q("UPDATE refresh_families SET dpop_jkt = ? WHERE id = ? AND dpop_jkt IS NULL"),
+        )
+        .bind(jkt)
+        .bind(family_id)
+        .execute(self.db()?)
+        .await?;
+        Ok(())
     }
 
     async fn rotate(

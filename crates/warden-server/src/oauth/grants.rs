@@ -297,6 +297,12 @@ pub async fn refresh_token(
     } else {
         None
     };
+    // A family refreshed with a proof for the first time stays bound from now on: a
+    // later refresh without one gets nothing (before the rotation, so that a binding is
+    // never lost to a failure between the two).
+    if let (None, Some(jkt)) = (&family.dpop_jkt, jkt) {
+        RefreshStore::bind_dpop(&app.store, &family.id, jkt).await?;
+    }
     let expires = (now + app.config.tokens.refresh_token_ttl).min(family.session_expires_at);
     match RefreshStore::rotate(
         &app.store,

@@ -266,3 +266,78 @@ async fn exchange_code(h: &H, code: &str, proof: Option<String>) -> Resp {
     )
     .await
 }
+
+#[tokio::test]
+async fn a_confidential_clients_refresh_needs_a_proof_by_any_key() {
+    let h = H::new().await;
+    let (wid, ws) = h.web.clone();
+    let key = client_key(SigningAlg::Es256);
+    let mut jar = Jar::default();
+    let code = h.code_for_client(&wid, &[], &mut jar).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("code_verifier", VERIFIER),
+        ("redirect_uri", REDIRECT),
+    ];
+    let r = h
+        .token_dpop(&form, Some((&wid, &ws)), Some(&token_proof(&h, &key, "w0")))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut rt = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |rt: &str, proof: Option<String>| {
+        let (h, rt, wid, ws) = (&h, rt.to_owned(), wid.clone(), ws.clone());
+        async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+            ];
+            h.token_dpop(&form, Some((&wid, &ws)), proof.as_deref())
+                .await
+        }
+    };
+    refused(&refresh(&rt, None).await, "invalid_dpop_proof");
+    // RFC 9449 §5: a confidential client may move to a new key; its token stays bound.
+    let new_key = client_key(SigningAlg::EdDsa);
+    let r = refresh(&rt, Some(token_proof(&h, &new_key, "w1"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        claims(r.json()["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        jkt(&new_key)
+    );
+    rt = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    refused(&refresh(&rt, None).await, "invalid_dpop_proof");
+}
+
+#[tokio::test]
+async fn a_bearer_family_refreshed_with_a_proof_stays_bound() {
+    let h = H::new().await;
+    let (at, rt) = h.tokens().await;
+    assert!(claims(&at).get("cnf").is_none());
+    let key = client_key(SigningAlg::Es256);
+    let public = h.public.clone();
+    let refresh = |rt: String, proof: Option<String>| {
+        let (h, public) = (&h, public.clone());
+        async move {
+            let form = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", rt.as_str()),
+                ("client_id", public.as_str()),
+            ];
+            h.token_dpop(&form, None, proof.as_deref()).await
+        }
+    };
+    let r = refresh(rt, Some(token_proof(&h, &key, "b1"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["token_type"], "DPoP");
+    let rt = r.json()["refresh_token"].as_str().unwrap().to_owned();
+    // The binding is not dropped by the next refresh.
+    refused(&refresh(rt.clone(), None).await, "invalid_dpop_proof");
+    let thief = client_key(SigningAlg::Es256);
+    refused(
+        &refresh(rt.clone(), Some(token_proof(&h, &thief, "b2"))).await,
+        "invalid_grant",
+    );
+    let r = refresh(rt, Some(token_proof(&h, &key, "b3"))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -430,3 +430,27 @@ async fn a_server_that_requires_dpop_takes_only_bound_tokens() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
+
+#[tokio::test]
+async fn neither_the_token_nor_the_proof_reaches_the_upstream() {
+    let gw = Gw::start(json!({})).await;
+    let echo = echo_upstream().await;
+    gw.register_upstream("echo", &echo, json!({})).await;
+    let key = client_key(SigningAlg::Es256);
+    let mut claims = gw.claims("notes:read");
+    claims.insert("aud".into(), json!(format!("{BASE}/mcp/echo")));
+    claims.insert("cnf".into(), json!({ "jkt": jkt(&key) }));
+    let token = gw.sign(&claims, "at+jwt");
+    let htu = format!("{BASE}/mcp/echo");
+    let p = proof(
+        &key,
+        &proof_claims("POST", &htu, Some(&token), gw.clock.now_secs(), "echo"),
+    );
+    let r = gw
+        .send(initialize("echo", &format!("DPoP {token}"), Some(&p)))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let seen = &r.json()["result"]["headers"];
+    assert!(seen.get("dpop").is_none(), "{seen}");
+    assert!(!r.body.contains(&p) && !r.body.contains(&token));
+}

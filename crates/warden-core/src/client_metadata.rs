@@ -110,6 +110,10 @@ pub struct Normalized {
     /// Where the public keys are published, for `private_key_jwt`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
+    /// RFC 9449 §5.2: the client always uses DPoP; a token request without a proof gets
+    /// nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Normalized {
@@ -399,7 +403,19 @@ pub fn normalize(
         software_version: text(m, "software_version")?,
         jwks,
         jwks_uri,
+        dpop_bound_access_tokens: match m.get("dpop_bound_access_tokens") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("dpop_bound_access_tokens must be a boolean")),
+        },
     })
+}
+
+/// Whether stored client metadata (a [`Normalized`] map) says the client always uses
+/// DPoP (RFC 9449 §5.2). Metadata without the member, such as an administrator's
+/// client's, says no.
+pub fn dpop_bound_access_tokens(metadata: &Value) -> bool {
+    metadata.get("dpop_bound_access_tokens") == Some(&Value::Bool(true))
 }
 
 #[cfg(test)]

@@ -16,10 +16,12 @@ use crate::keys::SigningAlg;
 use crate::secret::SecretString;
 use crate::uri::is_loopback_host;
 
+mod dpop;
 mod duration;
 mod raw;
 mod registration;
 
+pub use dpop::DpopSettings;
 pub use duration::parse_duration;
 use raw::RawConfig;
 pub use registration::{ExchangeSettings, RegistrationSettings};
@@ -106,6 +108,8 @@ pub struct Config {
     pub secrets: SecretSettings,
     /// The audit log's sink and retention.
     pub audit: AuditSettings,
+    /// DPoP proofs and nonces.
+    pub dpop: DpopSettings,
 }
 
 /// Where audit events are streamed besides the database.

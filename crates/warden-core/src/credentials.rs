@@ -126,18 +126,44 @@ pub fn parse(value: &str) -> Result<Authorization<'_>, CredentialError> {
     })
 }
 
-/// The bearer token in `value`: `Ok(None)` for another scheme (RFC 6750 §3.1 treats it
-/// as no credentials), `Err` for a malformed header or a token that is not a `token68`.
-pub fn bearer(value: &str) -> Result<Option<&str>, CredentialError> {
+/// An access token presented to a protected resource, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccessToken<'a> {
+    /// The token, a `token68`.
+    pub token: &'a str,
+    /// Whether it came with the `DPoP` scheme (RFC 9449 §7.1) rather than `Bearer`
+    /// (RFC 6750 §2.1): the request then claims the token is bound to the key of its
+    /// `DPoP` proof.
+    pub dpop: bool,
+}
+
+/// The access token in `value`, with the `Bearer` or the `DPoP` scheme: `Ok(None)` for
+/// another scheme (RFC 6750 §3.1 treats it as no credentials), `Err` for a malformed
+/// header or a token that is not a `token68` (both schemes use that syntax).
+pub fn access_token(value: &str) -> Result<Option<AccessToken<'_>>, CredentialError> {
     let auth = parse(value)?;
-    if auth.scheme != Scheme::Bearer {
-        return Ok(None);
-    }
+    let dpop = match auth.scheme {
+        Scheme::Bearer => false,
+        Scheme::DPoP => true,
+        Scheme::Basic | Scheme::Other => return Ok(None),
+    };
     if is_token68(auth.credentials) {
-        Ok(Some(auth.credentials))
+        Ok(Some(AccessToken {
+            token: auth.credentials,
+            dpop,
+        }))
     } else {
         Err(CredentialError::Malformed)
     }
+}
+
+/// The bearer token in `value`: `Ok(None)` for another scheme, `DPoP` included (an
+/// endpoint that reads only bearer tokens never takes a sender-constrained one), `Err`
+/// as [`access_token`] says.
+pub fn bearer(value: &str) -> Result<Option<&str>, CredentialError> {
+    Ok(access_token(value)?
+        .filter(|presented| !presented.dpop)
+        .map(|presented| presented.token))
 }
 
 /// The Basic credentials in `value`: `Ok(None)` for another scheme, `Err` for a header
@@ -258,6 +284,36 @@ mod tests {
         assert!(single_header([b"Bearer a".as_slice(), b"Bearer b"].into_iter()).is_err());
         assert!(single_header([b"Bearer \xc3\xa9".as_slice()].into_iter()).is_err());
         assert!(single_header([b"Bearer a\tb".as_slice()].into_iter()).is_err());
+    }
+
+    #[test]
+    fn an_access_token_comes_with_either_scheme() {
+        for (header, dpop) in [
+            ("Bearer abc.def", false),
+            ("DPoP abc.def", true),
+            ("dpop  abc.def", true),
+        ] {
+            assert_eq!(
+                access_token(header),
+                Ok(Some(AccessToken {
+                    token: "abc.def",
+                    dpop
+                })),
+                "{header}"
+            );
+        }
+        assert_eq!(access_token("Basic dXNlcjpw"), Ok(None));
+        assert_eq!(access_token("Other abc"), Ok(None));
+        for bad in ["DPoP", "DPoP ", "DPoP a b", "DPoP a,b", "DPoP =abc"] {
+            assert_eq!(
+                access_token(bad),
+                Err(CredentialError::Malformed),
+                "{bad:?}"
+            );
+        }
+        // The bearer reader never takes a token sent with the DPoP scheme.
+        assert_eq!(bearer("DPoP abc.def"), Ok(None));
+        assert_eq!(bearer("DPoP a b"), Err(CredentialError::Malformed));
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //!
 //! Left to the caller, because they need the request or shared state:
 //! - that the request has exactly one `DPoP` header (§4.3 step 1);
-//! - that no proof is used twice: [`Proof`] says what to record and until when (§11.1).
+//! - that no proof is used twice: [`Proof`] says what to record ([`Proof::replay_key`])
+//!   and until when (§11.1), and [`DpopError::Replayed`] is the refusal.
 
 use serde_json::{Map, Value};
 
@@ -30,12 +31,16 @@ mod htu;
 mod nonce;
 mod thumbprint;
 
-pub use binding::{check_binding, cnf_for};
+pub use binding::{check_binding, cnf_for, grant_binding, require_binding, GrantHolder};
 pub use nonce::{issue_nonce, nonce_is_fresh, NonceKey, NonceRule};
-pub use thumbprint::jwk_thumbprint;
+pub use thumbprint::{is_thumbprint, jwk_thumbprint};
 
 /// The header `typ` of a DPoP proof (RFC 9449 §4.2).
 pub const DPOP_TYP: &str = "dpop+jwt";
+
+/// The proof algorithms Warden verifies, in the order the metadata advertises them
+/// (`dpop_signing_alg_values_supported`, and the gateway's `algs` challenge parameter).
+pub const SUPPORTED_ALGORITHMS: &[&str] = &["ES256", "EdDSA", "PS256", "RS256"];
 
 /// Longest `jti` accepted: RFC 9449 §11.1 asks a server that records `jti` values to
 /// refuse needlessly large ones. A UUID is 36 characters, 256 random bits in base64url 43.
@@ -92,6 +97,9 @@ pub enum DpopError {
     /// `ath` is not the hash of the access token presented with the proof.
     #[error("DPoP proof is for another access token")]
     AthMismatch,
+    /// The proof was accepted before (its key's `jti` is recorded): a replay (§11.1).
+    #[error("DPoP proof already used")]
+    Replayed,
     /// Server nonces are on and the proof carries none.
     #[error("DPoP proof nonce missing")]
     MissingNonce,
@@ -104,6 +112,10 @@ pub enum DpopError {
     /// The proof's key is not the key the token or the code is bound to.
     #[error("DPoP key does not match the binding")]
     KeyMismatch,
+    /// The resource, or the client, takes only DPoP-bound tokens and this one is not, or
+    /// would not be (no proof at the token endpoint).
+    #[error("a DPoP-bound token is required")]
+    BindingRequired,
     /// A DPoP-bound token was presented with the `Bearer` scheme (§7.2).
     #[error("DPoP-bound token presented as a bearer token")]
     BoundTokenAsBearer,
@@ -176,6 +188,24 @@ pub struct Proof {
     pub accepted_until: i64,
 }
 
+// === impl Proof ===
+
+impl Proof {
+    /// What a replay cache records for this proof (§11.1): the SHA-256 of the key's
+    /// thumbprint and the `jti`, so that one client's `jti` never collides with another
+    /// key's, and a shared table holds neither value in clear.
+    pub fn replay_key(&self) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"warden dpop jti v1\0");
+        ctx.update(self.jkt.as_bytes());
+        ctx.update(b"\0");
+        ctx.update(self.jti.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        key
+    }
+}
+
 // === impl DpopError ===
 
 impl DpopError {
@@ -196,10 +226,12 @@ impl DpopError {
             DpopError::TooOld => "dpop_too_old",
             DpopError::IssuedInFuture => "dpop_iat_in_future",
             DpopError::AthMismatch => "dpop_ath_mismatch",
+            DpopError::Replayed => "dpop_replayed",
             DpopError::MissingNonce => "dpop_nonce_missing",
             DpopError::StaleNonce => "dpop_nonce_stale",
             DpopError::InvalidNonce => "dpop_nonce_invalid",
             DpopError::KeyMismatch => "dpop_key_mismatch",
+            DpopError::BindingRequired => "dpop_required",
             DpopError::BoundTokenAsBearer => "dpop_bound_token_as_bearer",
             DpopError::UnboundTokenAsDpop => "dpop_unbound_token_as_dpop",
             DpopError::UnsupportedConfirmation => "dpop_unsupported_cnf",
@@ -232,7 +264,13 @@ impl DpopError {
             | DpopError::WrongUri
             | DpopError::TooOld
             | DpopError::IssuedInFuture
-            | DpopError::AthMismatch => "invalid_dpop_proof",
+            | DpopError::AthMismatch
+            | DpopError::Replayed => "invalid_dpop_proof",
+            // At the token endpoint the fix is a proof; at a resource, a bound token.
+            DpopError::BindingRequired => match at {
+                Endpoint::Token => "invalid_dpop_proof",
+                Endpoint::Resource => "invalid_token",
+            },
             DpopError::KeyMismatch
             | DpopError::BoundTokenAsBearer
             | DpopError::UnboundTokenAsDpop
@@ -240,6 +278,25 @@ impl DpopError {
                 Endpoint::Token => "invalid_grant",
                 Endpoint::Resource => "invalid_token",
             },
+        }
+    }
+}
+
+impl DpopError {
+    /// What a client is told at `at`, beside [`DpopError::error_code`]: what to fix,
+    /// never the proof, the token or a claim's value.
+    pub fn client_description(&self, at: Endpoint) -> &'static str {
+        if *self == DpopError::Replayed {
+            return "the DPoP proof was already used";
+        }
+        // Grouped as `error_code` groups them, so the two never disagree.
+        match (self.error_code(at), at) {
+            ("use_dpop_nonce", _) => "the DPoP proof must carry the nonce in DPoP-Nonce",
+            ("invalid_dpop_proof", _) => "the DPoP proof is missing or invalid",
+            (_, Endpoint::Token) => "the grant is bound to another DPoP key",
+            (_, Endpoint::Resource) => {
+                "the access token is not bound to this DPoP key or was sent with the wrong scheme"
+            }
         }
     }
 }

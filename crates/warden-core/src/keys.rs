@@ -111,6 +111,12 @@ impl MasterKey {
     pub fn session_binder(&self) -> SecretHasher {
         SecretHasher::new(self.derive(b"gateway-session").as_slice())
     }
+
+    /// The key of DPoP server nonces (RFC 9449 §8, §9): every replica holds the master
+    /// key, so every replica accepts the nonces any of them issued.
+    pub fn dpop_nonce_key(&self) -> crate::dpop::NonceKey {
+        crate::dpop::NonceKey::new(self.derive(b"dpop-nonce").as_slice())
+    }
 }
 
 impl fmt::Debug for MasterKey {
@@ -410,6 +416,10 @@ mod tests {
         assert_ne!(
             k.derive(b"seal").as_slice(),
             k.derive(b"client-secret").as_slice()
+        );
+        assert_ne!(
+            k.derive(b"dpop-nonce").as_slice(),
+            k.derive(b"gateway-session").as_slice()
         );
     }
 

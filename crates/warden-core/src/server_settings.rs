@@ -155,6 +155,10 @@ pub struct ServerSettings {
     /// Prompts no group names: denied and hidden unless `allow`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unmapped_prompts: Option<Unmapped>,
+    /// Accept and issue only DPoP-bound tokens for this server (RFC 9449): the token
+    /// endpoint refuses a request without a proof, the gateway a token without `cnf`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_dpop: Option<bool>,
     /// The `scope` of the gateway's 401 challenge (default: every scope the server
     /// defines), space-separated.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -59,6 +59,9 @@ pub struct AuthorizationServerMetadata {
     /// Grant profiles of the JWT bearer grant accepted: ID-JAGs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorization_grant_profiles_supported: Vec<String>,
+    /// RFC 9449 §5.1: the algorithms DPoP proofs may be signed with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<String>,
 }
 
 /// A successful token response (RFC 6749 §5.1).
@@ -66,7 +69,7 @@ pub struct AuthorizationServerMetadata {
 pub struct TokenResponse {
     /// The access token.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a token bound to a DPoP key (RFC 9449 §5).
     pub token_type: String,
     /// Lifetime in seconds.
     pub expires_in: i64,

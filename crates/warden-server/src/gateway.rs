@@ -8,13 +8,17 @@
 //!    database.
 //! 2. **Origin** (403) and **CORS** ([`cors`]): absent, same-origin as `public_url`,
 //!    loopback, or listed in the server's `allowed_origins`.
-//! 3. **Token** ([`validate`]): `Authorization: Bearer` only (a token in the query string,
-//!    or a malformed header, is `400 invalid_request`); a JWT is verified strictly (alg
+//! 3. **Token** ([`validate`]): `Authorization: Bearer` or `DPoP` (a token in the query
+//!    string, or a malformed header, is `400 invalid_request`); a JWT is verified strictly (alg
 //!    allow-list from the issuer's keys, `typ` `at+jwt`, `iss`, `aud` = this server's
 //!    canonical URI, `exp`/`nbf` with the server's leeway, `jti` not revoked). Tokens of
 //!    an external issuer are checked the same way with its JWKS, or introspected
 //!    ([`external`]); an issuer that cannot be reached is 503. Validated tokens are
-//!    cached by hash ([`cache`]); a hit re-checks expiry and revocation.
+//!    cached by hash ([`cache`]); a hit re-checks expiry and revocation. Then the sender
+//!    constraint (RFC 9449 §7, `sender`), on every request: a token bound to a key
+//!    (`cnf.jkt`) needs the `DPoP` scheme and a fresh proof by that key for this method
+//!    and URI, never seen before (the replay table is shared by replicas); an unbound
+//!    token is refused with the `DPoP` scheme.
 //! 4. **Message** ([`jsonrpc`], [`authorize`]): the JSON-RPC body is parsed once,
 //!    `Mcp-Method`/`Mcp-Name` must match it, the session id must belong to this identity
 //!    ([`session`]), and the method must be allowed by the token's scopes.
@@ -121,6 +125,7 @@ pub mod legacy;
 pub mod metadata;
 pub mod proxy;
 pub mod registry;
+mod sender;
 pub mod session;
 pub mod sse;
 pub mod stdio;

@@ -16,6 +16,7 @@ use warden_telemetry::Metrics;
 pub mod admin;
 pub mod audit;
 pub mod builtin;
+pub mod dpop;
 pub mod federation;
 pub mod gateway;
 pub mod health;
@@ -57,6 +58,8 @@ pub struct AppInner {
     pub audit: audit::AuditSink,
     /// Revoked access-token ids, in memory.
     pub revoked: revocation::RevocationList,
+    /// DPoP proofs: settings, server nonces and the replay front.
+    pub dpop: dpop::Dpop,
     /// The gateway's caches, session binder and upstream connection pool.
     pub gateway: gateway::Gateway,
     /// Trusted issuers' signing keys.
@@ -104,6 +107,7 @@ impl App {
         Ok(Self {
             inner: Arc::new(AppInner {
                 directory: oauth::directory::Directory::new(&config),
+                dpop: dpop::Dpop::new(config.dpop.clone(), master),
                 login_throttle: oauth::lockout::LoginThrottle::new(
                     config.login.max_failures,
                     config.login.lockout,
@@ -188,6 +192,7 @@ impl App {
             Err(e) => tracing::warn!(error = %e, "cannot refresh the revocation list"),
         }
         self.revoked.purge(now);
+        self.dpop.purge(&self.store, now).await;
         if let Err(e) = self.policy.refresh(&self.store).await {
             tracing::warn!(error = %e, "cannot refresh the policy");
         }

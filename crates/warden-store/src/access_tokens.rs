@@ -27,6 +27,8 @@ pub struct AccessTokenRecord {
     pub sid: Option<String>,
     /// The delegation chain (`act` claim), as JSON text.
     pub act: Option<String>,
+    /// The DPoP key thumbprint the token is bound to (`cnf.jkt`), if any.
+    pub cnf_jkt: Option<String>,
     /// UNIX seconds.
     pub issued_at: i64,
     /// UNIX seconds.
@@ -42,6 +44,7 @@ impl std::fmt::Debug for AccessTokenRecord {
             .field("subject", &self.subject)
             .field("audience", &self.audience)
             .field("scope", &self.scope)
+            .field("cnf_jkt", &self.cnf_jkt)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
@@ -72,6 +75,7 @@ fn row_to(row: &AnyRow) -> Result<AccessTokenRecord, StoreError> {
         scope: col(row, "scope")?,
         sid: col(row, "sid")?,
         act: col(row, "act")?,
+        cnf_jkt: col(row, "cnf_jkt")?,
         issued_at: col(row, "issued_at")?,
         expires_at: col(row, "expires_at")?,
     })
@@ -83,8 +87,8 @@ fn row_to(row: &AnyRow) -> Result<AccessTokenRecord, StoreError> {
 impl AccessTokenStore for Store {
     async fn insert(&self, t: &AccessTokenRecord) -> Result<(), StoreError> {
         sqlx::query(&self.q(
-            "INSERT INTO access_tokens (token_hash, jti, client_id, subject, audience, scope, sid, act, issued_at, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO access_tokens (token_hash, jti, client_id, subject, audience, scope, sid, act, cnf_jkt, issued_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         ))
         .bind(t.token_hash.clone())
         .bind(&t.jti)
@@ -94,6 +98,7 @@ impl AccessTokenStore for Store {
         .bind(&t.scope)
         .bind(t.sid.clone())
         .bind(t.act.clone())
+        .bind(t.cnf_jkt.clone())
         .bind(t.issued_at)
         .bind(t.expires_at)
         .execute(self.db()?)
@@ -108,7 +113,7 @@ impl AccessTokenStore for Store {
         now: i64,
     ) -> Result<Option<AccessTokenRecord>, StoreError> {
         let row = sqlx::query(&self.q(
-            "SELECT token_hash, jti, client_id, subject, audience, scope, sid, act, issued_at, expires_at \
+            "SELECT token_hash, jti, client_id, subject, audience, scope, sid, act, cnf_jkt, issued_at, expires_at \
              FROM access_tokens WHERE token_hash = ? AND expires_at > ?",
         ))
         .bind(token_hash.to_vec())

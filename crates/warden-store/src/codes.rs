@@ -41,6 +41,9 @@ pub struct AuthCodeRecord {
     pub expires_at: i64,
     /// UNIX seconds of the (single) redemption.
     pub used_at: Option<i64>,
+    /// The DPoP key thumbprint the code is bound to (RFC 9449 §10), if any: the code
+    /// exchange's proof must be by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Result of [`CodeStore::take`].
@@ -72,7 +75,8 @@ pub trait CodeStore: Send + Sync {
 }
 
 const CODE_COLUMNS: &str = "code_hash, client_id, subject, redirect_uri, scopes, resources, \
-     code_challenge, nonce, session_id, family_id, auth_time, created_at, expires_at, used_at";
+     code_challenge, nonce, session_id, family_id, auth_time, created_at, expires_at, used_at, \
+     dpop_jkt";
 
 // === impl AuthCodeRecord ===
 
@@ -93,6 +97,7 @@ impl AuthCodeRecord {
             created_at: col(row, "created_at")?,
             expires_at: col(row, "expires_at")?,
             used_at: col(row, "used_at")?,
+            dpop_jkt: col(row, "dpop_jkt")?,
         })
     }
 }
@@ -125,7 +130,7 @@ impl CodeStore for Store {
     async fn insert(&self, code: &AuthCodeRecord) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO auth_codes ({CODE_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(&self.q(&sql))
             .bind(&code.code_hash)
@@ -142,6 +147,7 @@ impl CodeStore for Store {
             .bind(code.created_at)
             .bind(code.expires_at)
             .bind(code.used_at)
+            .bind(code.dpop_jkt.as_deref())
             .execute(self.db()?)
             .await
             .map_err(conflict(&[], "authorization code"))?;

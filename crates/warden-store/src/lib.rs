@@ -20,6 +20,7 @@ mod audit_sqlite;
 mod clients;
 mod codes;
 mod consent;
+mod dpop;
 mod error;
 mod health;
 mod idps;
@@ -40,6 +41,7 @@ pub use audit::{
 pub use clients::{ClientRecord, ClientSecret, ClientStore, WorkloadBinding};
 pub use codes::{AuthCodeRecord, CodeStore, TakeOutcome};
 pub use consent::{ConsentRecord, ConsentStore};
+pub use dpop::DpopProofStore;
 pub use error::StoreError;
 pub use idps::{IdpRecord, IdpStore};
 pub use keys::{KeyStore, SigningKeyRecord};

@@ -40,6 +40,21 @@ const SQLITE: &[Migration] = &[
         name: "identity_providers",
         sql: include_str!("../migrations/sqlite/0004_identity_providers.sql"),
     },
+    Migration {
+        version: 5,
+        name: "dpop_proofs",
+        sql: include_str!("../migrations/sqlite/0005_dpop_proofs.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "dpop_bindings",
+        sql: include_str!("../migrations/sqlite/0006_dpop_bindings.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "dpop_codes",
+        sql: include_str!("../migrations/sqlite/0007_dpop_codes.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -62,6 +77,21 @@ const POSTGRES: &[Migration] = &[
         version: 4,
         name: "identity_providers",
         sql: include_str!("../migrations/postgres/0004_identity_providers.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "dpop_proofs",
+        sql: include_str!("../migrations/postgres/0005_dpop_proofs.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "dpop_bindings",
+        sql: include_str!("../migrations/postgres/0006_dpop_bindings.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "dpop_codes",
+        sql: include_str!("../migrations/postgres/0007_dpop_codes.sql"),
     },
 ];
 

@@ -50,6 +50,9 @@ pub struct RefreshFamily {
     /// The family this one was derived from (token exchange); revoking the parent
     /// revokes this one too.
     pub parent_family: Option<String>,
+    /// The DPoP key thumbprint the family's access tokens are bound to (RFC 9449 §5),
+    /// or `None` for bearer tokens. Refreshing a bound family needs a proof.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Where a presented token stands in its family.
@@ -107,6 +110,9 @@ pub trait RefreshStore: Send + Sync {
         grace: Option<&[u8]>,
         now: i64,
     ) -> Result<RotateOutcome, StoreError>;
+    /// Binds an unbound family to the DPoP key `jkt` (RFC 9449 §5), once: a family bound
+    /// already keeps its key. A binding is never removed.
+    async fn bind_dpop(&self, family_id: &str, jkt: &str) -> Result<(), StoreError>;
     /// Revokes the family and every family derived from it, transitively. Returns how
     /// many families were newly revoked.
     async fn revoke_family(&self, id: &str, now: i64, reason: &str) -> Result<u64, StoreError>;
@@ -126,7 +132,7 @@ pub trait RefreshStore: Send + Sync {
 
 const FAMILY_COLUMNS: &str = "id, client_id, subject, scopes, resources, session_id, \
      current_hash, generation, token_expires_at, session_expires_at, created_at, rotated_at, \
-     revoked_at, revoked_reason, grace, parent_family";
+     revoked_at, revoked_reason, grace, parent_family, dpop_jkt";
 
 /// The family ids reachable from a base set through `parent_family`. `UNION` (not
 /// `UNION ALL`) so a cycle, should one ever be written, still terminates.
@@ -159,6 +165,7 @@ impl RefreshFamily {
             revoked_reason: col(row, "revoked_reason")?,
             grace: col(row, "grace")?,
             parent_family: col(row, "parent_family")?,
+            dpop_jkt: col(row, "dpop_jkt")?,
         })
     }
 }
@@ -182,6 +189,7 @@ impl fmt::Debug for RefreshFamily {
             .field("revoked_reason", &self.revoked_reason)
             .field("grace", &self.grace.as_ref().map(|_| Redacted))
             .field("parent_family", &self.parent_family)
+            .field("dpop_jkt", &self.dpop_jkt)
             .finish()
     }
 }
@@ -213,7 +221,7 @@ impl RefreshStore for Store {
         let mut tx = self.db()?.begin().await?;
         let sql = format!(
             "INSERT INTO refresh_families ({FAMILY_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         );
         sqlx::query(&self.q(&sql))
             .bind(&family.id)
@@ -232,6 +240,7 @@ impl RefreshStore for Store {
             .bind(family.revoked_reason.as_deref())
             .bind(family.grace.as_deref())
             .bind(family.parent_family.as_deref())
+            .bind(family.dpop_jkt.as_deref())
             .execute(&mut *tx)
             .await
             .map_err(conflict(&[], "refresh family id"))?;
@@ -291,6 +300,17 @@ impl RefreshStore for Store {
             }
         };
         Ok(Some((family, state)))
+    }
+
+    async fn bind_dpop(&self, family_id: &str, jkt: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            &self.q("UPDATE refresh_families SET dpop_jkt = ? WHERE id = ? AND dpop_jkt IS NULL"),
+        )
+        .bind(jkt)
+        .bind(family_id)
+        .execute(self.db()?)
+        .await?;
+        Ok(())
     }
 
     async fn rotate(

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::dpop::{RawDpop, TEMPLATE as DPOP_TEMPLATE};
 use super::registration::{RawExchange, RawRegistration, TEMPLATE as REGISTRATION_TEMPLATE};
 use super::{
     default_listen, invalid, parse_duration, validate_public_url, AuditSettings, AuditSink, Config,
@@ -41,6 +42,8 @@ pub(super) struct RawConfig {
     secrets: RawSecrets,
     #[serde(default)]
     audit: RawAudit,
+    #[serde(default)]
+    dpop: RawDpop,
 }
 
 #[derive(Deserialize, Default)]
@@ -292,6 +295,7 @@ impl RawConfig {
             login,
             registration: self.registration.validate()?,
             exchange: self.exchange.validate()?,
+            dpop: self.dpop.validate()?,
             secrets,
             audit: AuditSettings {
                 sink: match self.audit.sink.as_deref().unwrap_or("none") {
@@ -457,6 +461,6 @@ expiry_warning = "14d"      # ... and reported as nearing expiry this long befor
 # Every event is stored (hash-chained) in the database; also stream it as JSON lines to:
 sink = "none"               # or "stdout", or "file:/var/log/warden/audit.jsonl"
 retention = "365d"          # events older than this are pruned (the chain stays verifiable)
-{REGISTRATION_TEMPLATE}"#
+{REGISTRATION_TEMPLATE}{DPOP_TEMPLATE}"#
     )
 }

@@ -243,3 +243,28 @@ fn secret_policy_and_token_lifetime_ceiling() {
     )
     .is_ok());
 }
+
+#[test]
+fn dpop_defaults_file_and_environment() {
+    let c = load(&Config::template("https://auth.example.com"), &[]).unwrap();
+    assert_eq!(c.dpop, super::DpopSettings::default());
+    assert!(!c.dpop.nonce);
+    assert_eq!((c.dpop.proof_max_age, c.dpop.leeway), (60, 5));
+    let c = load(
+        &format!("{MIN}[dpop]\nnonce = true\nproof_max_age = \"2m\"\n"),
+        &[
+            ("WARDEN_DPOP__LEEWAY", "10s"),
+            ("WARDEN_DPOP__NONCE_ROTATION", "1m"),
+        ],
+    )
+    .unwrap();
+    assert!(c.dpop.nonce);
+    assert_eq!(
+        (c.dpop.proof_max_age, c.dpop.leeway, c.dpop.nonce_rotation),
+        (120, 10, 60)
+    );
+    let e = load(&format!("{MIN}[dpop]\nleeway = \"5m\"\n"), &[]).unwrap_err();
+    assert_eq!(e.key, "dpop.leeway");
+    let e = load(&format!("{MIN}[dpop]\nnonces = true\n"), &[]).unwrap_err();
+    assert!(e.to_string().contains("nonces"), "{e}");
+}

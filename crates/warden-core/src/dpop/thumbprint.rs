@@ -7,6 +7,14 @@ use serde_json::Value;
 use super::DpopError;
 use crate::pkce::s256;
 
+/// Whether `s` has the form of a SHA-256 JWK thumbprint: 43 base64url characters (32
+/// bytes, unpadded). What a client sends as `dpop_jkt` (RFC 9449 §10) must.
+pub fn is_thumbprint(s: &str) -> bool {
+    s.len() == 43
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The base64url SHA-256 thumbprint of a public JWK (RFC 7638 §3): the hash of the JSON
 /// object of the key type's required members only, in lexicographic order, with no
 /// whitespace. Other members (`kid`, `alg`, `use`, private parts) do not count, so one

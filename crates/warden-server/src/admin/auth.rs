@@ -170,7 +170,15 @@ fn verify(
         expiry: Expiry::Enforce,
     };
     match app.keys.verify_access_token(token, &rule, now) {
-        Ok(claims) => Some(claims),
+        // The admin API reads bearer tokens only: a DPoP-bound token is never one
+        // (RFC 9449 §7.2).
+        Ok(claims) => match warden_core::dpop::check_binding(claims.get("cnf"), None, false) {
+            Ok(()) => Some(claims),
+            Err(e) => {
+                tracing::info!(reason = e.reason(), "admin API token refused");
+                None
+            }
+        },
         Err(e) => {
             tracing::info!(reason = %e, "admin API token refused");
             None

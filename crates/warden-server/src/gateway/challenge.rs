@@ -9,6 +9,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use serde_json::{json, Value};
+use warden_core::dpop::{DpopError, Endpoint, SUPPORTED_ALGORITHMS};
 use warden_core::scope::ScopeSet;
 
 use super::journal::Decision;
@@ -39,6 +40,11 @@ pub enum GatewayError {
     MissingToken,
     /// The token failed validation.
     InvalidToken(Rejection),
+    /// The request's DPoP proof, or the token's binding to a key, is refused (RFC 9449
+    /// §7.1, §7.2).
+    Dpop(DpopError),
+    /// The DPoP replay table could not be asked: no verdict on the proof, so not a 401.
+    ReplayCheckUnavailable,
     /// The server's external issuer could not be asked about the token (keys or
     /// introspection unavailable): no verdict, so not a 401.
     IssuerUnavailable(&'static str),
@@ -129,6 +135,12 @@ struct Parts {
 enum Challenge {
     /// `Bearer resource_metadata, scope` (no error: no credentials were sent).
     Plain,
+    /// A DPoP error (RFC 9449 §7.1): `DPoP error=…, error_description=…, algs,
+    /// resource_metadata`, beside the plain Bearer challenge.
+    Dpop {
+        error: &'static str,
+        description: &'static str,
+    },
     /// `Bearer error=…, error_description=…, resource_metadata, scope`.
     Error {
         error: &'static str,
@@ -152,6 +164,7 @@ impl GatewayError {
             | GatewayError::MalformedAuthorization
             | GatewayError::MissingToken
             | GatewayError::InvalidToken(_)
+            | GatewayError::Dpop(_)
             | GatewayError::InsufficientScope { .. }
             | GatewayError::NotPermitted { .. }
             | GatewayError::SessionNotFound { .. }
@@ -163,6 +176,7 @@ impl GatewayError {
             | GatewayError::PayloadTooLarge => Decision::Deny,
             GatewayError::ServerUnavailable
             | GatewayError::IssuerUnavailable(_)
+            | GatewayError::ReplayCheckUnavailable
             | GatewayError::UpstreamUnavailable { .. }
             | GatewayError::UpstreamTimeout { .. }
             | GatewayError::UpstreamCredential { .. }
@@ -174,6 +188,9 @@ impl GatewayError {
     pub fn reason(&self) -> String {
         match self {
             GatewayError::InvalidToken(r) => format!("invalid_token: {r}"),
+            GatewayError::Dpop(e) => {
+                format!("{}: {}", e.error_code(Endpoint::Resource), e.reason())
+            }
             GatewayError::IssuerUnavailable(why) => format!("issuer_unavailable: {why}"),
             GatewayError::InsufficientScope { needed, target, .. } => {
                 format!("insufficient_scope: {target} needs {needed}")
@@ -202,8 +219,10 @@ impl GatewayError {
             HeaderValue::from_static("application/json"),
         );
         if let (Some(challenge), Some(server)) = (parts.challenge, server) {
-            if let Ok(value) = HeaderValue::try_from(challenge.render(server)) {
-                headers.insert(header::WWW_AUTHENTICATE, value);
+            for value in challenge.render(server, parts.status) {
+                if let Ok(value) = HeaderValue::try_from(value) {
+                    headers.append(header::WWW_AUTHENTICATE, value);
+                }
             }
         }
         if parts.status == StatusCode::METHOD_NOT_ALLOWED {
@@ -300,6 +319,22 @@ impl GatewayError {
                     "Unauthorized: the access token is invalid, expired or revoked",
                 )
             },
+            GatewayError::Dpop(e) => Parts {
+                challenge: Some(Challenge::Dpop {
+                    error: e.error_code(Endpoint::Resource),
+                    description: e.client_description(Endpoint::Resource),
+                }),
+                ..plain(
+                    StatusCode::UNAUTHORIZED,
+                    SERVER_ERROR,
+                    &format!("Unauthorized: {}", e.client_description(Endpoint::Resource)),
+                )
+            },
+            GatewayError::ReplayCheckUnavailable => plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                SERVER_ERROR,
+                "Service Unavailable: the DPoP proof cannot be checked now; try again later",
+            ),
             GatewayError::IssuerUnavailable(_) => plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 SERVER_ERROR,
@@ -435,13 +470,21 @@ impl From<Rejection> for GatewayError {
 // === impl Challenge ===
 
 impl Challenge {
-    fn render(&self, server: &Protected) -> String {
-        let mut out = String::from("Bearer ");
+    /// The `WWW-Authenticate` values: the Bearer challenge (RFC 6750 §3), then on a 401
+    /// the DPoP challenge (RFC 9449 §7.1) with the algorithms proofs may use, so that a
+    /// client learns both ways to present a token. The error goes on the challenge of
+    /// the scheme it concerns; both carry `resource_metadata` (RFC 9728 §5.1).
+    fn render(&self, server: &Protected, status: StatusCode) -> Vec<String> {
+        let metadata = format!(
+            "resource_metadata=\"{}\"",
+            quoted(&server.resource_metadata)
+        );
+        let mut bearer = String::from("Bearer ");
         if let Challenge::Error {
             error, description, ..
         } = self
         {
-            out.push_str(&format!(
+            bearer.push_str(&format!(
                 "error=\"{error}\", error_description=\"{description}\", "
             ));
         }
@@ -451,14 +494,33 @@ impl Challenge {
             } => scope.as_str(),
             _ => server.challenge_scope.as_str(),
         };
-        out.push_str(&format!(
-            "resource_metadata=\"{}\"",
-            quoted(&server.resource_metadata)
-        ));
+        bearer.push_str(&metadata);
         if !scope.is_empty() {
-            out.push_str(&format!(", scope=\"{}\"", quoted(scope)));
+            bearer.push_str(&format!(", scope=\"{}\"", quoted(scope)));
         }
-        out
+        // A server that takes only bound tokens offers only the DPoP scheme on a 401.
+        let mut values = if server.require_dpop && status == StatusCode::UNAUTHORIZED {
+            Vec::new()
+        } else {
+            vec![bearer]
+        };
+        if status == StatusCode::UNAUTHORIZED {
+            let mut dpop = String::from("DPoP ");
+            if let Challenge::Dpop { error, description } = self {
+                dpop.push_str(&format!(
+                    "error=\"{error}\", error_description=\"{description}\", "
+                ));
+            }
+            dpop.push_str(&format!(
+                "algs=\"{}\", {metadata}",
+                SUPPORTED_ALGORITHMS.join(" ")
+            ));
+            if !scope.is_empty() {
+                dpop.push_str(&format!(", scope=\"{}\"", quoted(scope)));
+            }
+            values.push(dpop);
+        }
+        values
     }
 }
 

@@ -259,7 +259,9 @@ pub(crate) fn normalize(
 ) -> Result<Map<String, Value>, Rejection> {
     let bad = |name: &'static str| Rejection::Jwt(JwtError::Claim(name));
     let mut out = Map::new();
-    for name in ["sub", "exp", "nbf", "act", "authorization_details"] {
+    // `cnf` too: an issuer's DPoP-bound token (RFC 9449 §6) is held to its binding here
+    // as Warden's own are.
+    for name in ["sub", "exp", "nbf", "act", "authorization_details", "cnf"] {
         if let Some(v) = claims.get(name) {
             out.insert(name.into(), v.clone());
         }

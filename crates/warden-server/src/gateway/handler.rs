@@ -8,6 +8,7 @@
 //! pipeline applies to Streamable HTTP, the legacy HTTP+SSE message endpoint and stdio
 //! alike.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -30,6 +31,7 @@ use super::sse::{self, Rewrite};
 use super::stdio::StdioCommand;
 use super::validate::{self, Principal};
 use super::{assertion, cors, legacy, proxy, stdio, upstream_auth};
+use crate::dpop::DPOP_NONCE_HEADER;
 use crate::App;
 
 /// Longest requested server name an audit record keeps, in characters.
@@ -185,10 +187,17 @@ async fn handle(
         return Err(GatewayError::MethodNotAllowed);
     }
     let now = app.clock.now();
-    let token =
-        validate::bearer(&parts.headers, parts.uri.query())?.ok_or(GatewayError::MissingToken)?;
-    let principal = validate::authenticate(app, server, token, now).await?;
+    let presented = validate::access_token(&parts.headers, parts.uri.query())?
+        .ok_or(GatewayError::MissingToken)?;
+    let principal = validate::authenticate(app, server, presented.token, now).await?;
     trail.principal = Some(Arc::clone(&principal));
+    let htu = match transport {
+        Transport::LegacyMessage => Cow::Owned(format!("{}/message", server.canonical_uri)),
+        Transport::Http | Transport::Stdio(_) | Transport::LegacyStream => {
+            Cow::Borrowed(&*server.canonical_uri)
+        }
+    };
+    super::sender::confirm(app, server, &htu, parts, presented, &principal, now).await?;
     if let Transport::LegacyStream = transport {
         return legacy::open_stream(app, server, &principal, method, &parts.headers, now).await;
     }
@@ -610,6 +619,13 @@ fn finish(
             (e.into_response(server), decision, Some(reason))
         }
     };
+    if server.is_some() {
+        // The current server nonce, when nonces are on (RFC 9449 §9): with a 401 the
+        // client needs it, with anything else it learns of a rotation without a refusal.
+        if let Some(nonce) = app.dpop.nonce(app.clock.now()) {
+            response.headers_mut().insert(DPOP_NONCE_HEADER, nonce);
+        }
+    }
     app.metrics
         .record_gateway_decision(audited.metrics_label(), decision.label());
     let status = response.status().as_u16();

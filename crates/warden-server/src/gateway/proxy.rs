@@ -68,6 +68,9 @@ const STRIP_EXACT: &[&str] = &[
     "origin",
     "referer",
     "authorization",
+    // The client's DPoP proof (RFC 9449): bound to its token and to Warden's URI, it is
+    // the client's credential and means nothing upstream.
+    "dpop",
     "cookie",
     "forwarded",
     "x-real-ip",

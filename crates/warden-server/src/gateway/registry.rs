@@ -65,6 +65,9 @@ pub struct Protected {
     pub resource_metadata: String,
     /// The `scope` of a 401 challenge.
     pub challenge_scope: String,
+    /// Only DPoP-bound tokens are accepted (`settings.require_dpop`); challenges then
+    /// offer only the DPoP scheme.
+    pub require_dpop: bool,
     /// Credentials configured for the upstream; values are marked sensitive.
     pub static_headers: Vec<(HeaderName, HeaderValue)>,
     /// Whether the assertion goes in `Authorization` (else `X-Warden-Assertion`, because a
@@ -333,6 +336,8 @@ impl Protected {
             "authorization_servers": [issuer],
             "scopes_supported": policy.scopes(),
             "bearer_methods_supported": ["header"],
+            // RFC 9728 §2: the gateway checks DPoP proofs (RFC 9449 §7).
+            "dpop_signing_alg_values_supported": warden_core::dpop::SUPPORTED_ALGORITHMS,
             "resource_name": resource_name,
         });
         let metadata = Bytes::from(serde_json::to_vec(&metadata).map_err(|e| e.to_string())?);
@@ -374,6 +379,7 @@ impl Protected {
             metadata,
             resource_metadata,
             challenge_scope,
+            require_dpop: settings.require_dpop.unwrap_or(false),
             static_headers,
             assertion_in_authorization,
             upstream_auth,

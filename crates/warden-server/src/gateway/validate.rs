@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value};
-use warden_core::credentials;
+use warden_core::credentials::{self, AccessToken};
 use warden_core::jwt::{AccessTokenRule, Audience, Expiry, JwtError};
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{token_hash, SecretKind};
@@ -78,6 +78,9 @@ pub struct Principal {
     validated_for: SharedStr,
     /// Tools the token is limited to by `authorization_details`, if any.
     pinned: Option<Vec<String>>,
+    /// The token's confirmation (`cnf`, RFC 7800): the key a DPoP-bound token is bound
+    /// to. Checked on every request, cache hit or not, by [`super::sender::confirm`].
+    cnf: Option<Value>,
     /// `x-warden-subject`, `x-warden-client-id`, `x-warden-scope`, built once.
     identity_headers: Vec<(HeaderName, HeaderValue)>,
     /// The upstream assertion, reused until shortly before it expires.
@@ -89,13 +92,14 @@ pub struct Principal {
 
 // === extraction ===
 
-/// The bearer token of a request: `Ok(None)` when there is none (or another scheme,
-/// which RFC 6750 §3.1 treats as no credentials), `Err` for a malformed header or a token
-/// in the query string (RFC 6750 §5.3 and the MCP spec forbid that).
-pub fn bearer<'h>(
+/// The access token of a request, with the `Bearer` or the `DPoP` scheme: `Ok(None)`
+/// when there is none (or another scheme, which RFC 6750 §3.1 treats as no
+/// credentials), `Err` for a malformed header or a token in the query string (RFC 6750
+/// §5.3 and the MCP spec forbid that).
+pub fn access_token<'h>(
     headers: &'h HeaderMap,
     query: Option<&str>,
-) -> Result<Option<&'h str>, GatewayError> {
+) -> Result<Option<AccessToken<'h>>, GatewayError> {
     if query.is_some_and(|q| {
         q.split('&')
             .any(|pair| pair.split('=').next() == Some("access_token"))
@@ -104,7 +108,7 @@ pub fn bearer<'h>(
     }
     let values = headers.get_all(header::AUTHORIZATION).iter();
     match credentials::single_header(values.map(HeaderValue::as_bytes)) {
-        Ok(Some(text)) => credentials::bearer(text),
+        Ok(Some(text)) => credentials::access_token(text),
         Ok(None) => Ok(None),
         Err(e) => Err(e),
     }
@@ -215,6 +219,9 @@ async fn lookup_opaque(
     if let Some(sid) = record.sid {
         claims.insert("sid".into(), Value::String(sid));
     }
+    if let Some(jkt) = record.cnf_jkt {
+        claims.insert("cnf".into(), warden_core::dpop::cnf_for(&jkt));
+    }
     if let Some(act) = record
         .act
         .as_deref()
@@ -302,6 +309,7 @@ impl Principal {
             act,
             validated_for: Arc::clone(&server.validation_id),
             pinned: pinned_tools(claims.get("authorization_details"), &server.canonical_uri)?,
+            cnf: claims.get("cnf").cloned(),
             identity_headers: Vec::new(),
             assertion: RwLock::new(None),
             fresh_until: i64::MAX,
@@ -395,6 +403,11 @@ impl Principal {
         self.pinned.as_deref()
     }
 
+    /// The token's confirmation claim, if it is sender-constrained.
+    pub fn cnf(&self) -> Option<&Value> {
+        self.cnf.as_ref()
+    }
+
     /// The informational identity headers for the upstream.
     pub fn identity_headers(&self) -> &[(HeaderName, HeaderValue)] {
         &self.identity_headers
@@ -461,6 +474,7 @@ pub(crate) mod tests {
             act: None,
             validated_for: "https://x/mcp/a".into(),
             pinned: None,
+            cnf: None,
             identity_headers: Vec::new(),
             assertion: RwLock::new(None),
             fresh_until: i64::MAX,
@@ -476,17 +490,20 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn bearer_extraction() {
+    fn access_token_extraction() {
+        let token = |h: &[&str], q: Option<&str>| {
+            access_token(&headers(h), q)
+                .unwrap()
+                .map(|t| (t.token.to_owned(), t.dpop))
+        };
         assert_eq!(
-            bearer(&headers(&["Bearer abc.def-_~+/="]), None).unwrap(),
-            Some("abc.def-_~+/=")
+            token(&["Bearer abc.def-_~+/="], None),
+            Some(("abc.def-_~+/=".into(), false))
         );
-        assert_eq!(
-            bearer(&headers(&["bearer  abc"]), None).unwrap(),
-            Some("abc")
-        );
-        assert_eq!(bearer(&headers(&[]), None).unwrap(), None);
-        assert_eq!(bearer(&headers(&["Basic dXNlcjpw"]), None).unwrap(), None);
+        assert_eq!(token(&["bearer  abc"], None), Some(("abc".into(), false)));
+        assert_eq!(token(&["DPoP abc"], None), Some(("abc".into(), true)));
+        assert_eq!(token(&[], None), None);
+        assert_eq!(token(&["Basic dXNlcjpw"], None), None);
         for bad in [
             "Bearer",
             "Bearer ",
@@ -494,15 +511,16 @@ pub(crate) mod tests {
             "Bearer a\"b",
             "Bearer ====",
             " Bearer x",
+            "DPoP a b",
         ] {
-            assert!(bearer(&headers(&[bad]), None).is_err(), "{bad:?}");
+            assert!(access_token(&headers(&[bad]), None).is_err(), "{bad:?}");
         }
-        assert!(bearer(&headers(&["Bearer a", "Bearer b"]), None).is_err());
+        assert!(access_token(&headers(&["Bearer a", "DPoP b"]), None).is_err());
         assert!(matches!(
-            bearer(&headers(&[]), Some("x=1&access_token=abc")),
+            access_token(&headers(&[]), Some("x=1&access_token=abc")),
             Err(GatewayError::TokenInQuery)
         ));
-        assert_eq!(bearer(&headers(&[]), Some("x=access_token")).unwrap(), None);
+        assert_eq!(token(&[], Some("x=access_token")), None);
     }
 
     #[test]

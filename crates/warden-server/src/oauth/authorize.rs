@@ -46,6 +46,9 @@ pub struct Pending {
     resources: Vec<String>,
     code_challenge: String,
     nonce: Option<String>,
+    /// RFC 9449 §10: the DPoP key the code is to be bound to.
+    #[serde(default)]
+    dpop_jkt: Option<String>,
     force_consent: bool,
     exp: i64,
 }
@@ -256,6 +259,16 @@ async fn validate(
     // narrows the grant at the token endpoint.
     let scopes = narrow_scope(p.get("scope"), &defined, &defined)
         .map_err(|e| back(ErrorCode::InvalidScope, &e.to_string()))?;
+    let dpop_jkt = match p.get("dpop_jkt") {
+        None => None,
+        Some(jkt) if warden_core::dpop::is_thumbprint(jkt) => Some(jkt.to_owned()),
+        Some(_) => {
+            return Err(back(
+                ErrorCode::InvalidRequest,
+                "dpop_jkt must be the base64url SHA-256 thumbprint of a JWK",
+            ))
+        }
+    };
     let prompt = p.get("prompt").unwrap_or("");
     let pending = Pending {
         client_id: client.client_id.clone(),
@@ -265,6 +278,7 @@ async fn validate(
         resources: servers.iter().map(|s| s.canonical_uri.clone()).collect(),
         code_challenge: p.get("code_challenge").unwrap_or_default().to_owned(),
         nonce: p.get("nonce").map(str::to_owned),
+        dpop_jkt,
         force_consent: prompt.split(' ').any(|x| x == "consent"),
         exp: now + PENDING_TTL,
     };
@@ -521,6 +535,7 @@ async fn issue_code(
         created_at: now,
         expires_at: now + app.config.tokens.code_ttl,
         used_at: None,
+        dpop_jkt: pending.dpop_jkt.clone(),
     };
     if let Err(e) = CodeStore::insert(&app.store, &rec).await {
         tracing::error!(error = %e, "cannot store an authorization code");

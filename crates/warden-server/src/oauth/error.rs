@@ -38,6 +38,10 @@ pub enum ErrorCode {
     ServerError,
     /// A dependency (the store) is unavailable.
     TemporarilyUnavailable,
+    /// RFC 9449 §5: the DPoP proof is missing or invalid.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the DPoP proof must carry the nonce sent in `DPoP-Nonce`.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -56,6 +60,8 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 
@@ -72,7 +78,9 @@ impl ErrorCode {
             | ErrorCode::InvalidScope
             | ErrorCode::InvalidTarget
             | ErrorCode::AccessDenied
-            | ErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
+            | ErrorCode::UnsupportedTokenType
+            | ErrorCode::InvalidDpopProof
+            | ErrorCode::UseDpopNonce => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -116,6 +124,24 @@ impl OAuthError {
     pub fn unavailable(detail: &dyn fmt::Display) -> Self {
         tracing::error!(error = %detail, "dependency unavailable on an OAuth endpoint");
         Self::new(ErrorCode::TemporarilyUnavailable, "try again shortly")
+    }
+}
+
+impl From<warden_core::dpop::DpopError> for OAuthError {
+    /// A refused proof or binding at the token endpoint, with the code RFC 9449 gives it
+    /// there; the reason goes to the audit log.
+    fn from(e: warden_core::dpop::DpopError) -> Self {
+        use warden_core::dpop::Endpoint;
+        let code = match e.error_code(Endpoint::Token) {
+            "use_dpop_nonce" => ErrorCode::UseDpopNonce,
+            "invalid_dpop_proof" => ErrorCode::InvalidDpopProof,
+            // `error_code` gives these three only.
+            _ => ErrorCode::InvalidGrant,
+        };
+        let description = e.client_description(Endpoint::Token);
+        let mut error = OAuthError::new(code, description);
+        error.audit_reason = Some(e.reason().to_owned());
+        error
     }
 }
 

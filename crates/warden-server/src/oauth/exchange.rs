@@ -26,6 +26,7 @@
 //! §2.2.2). Every exchange is audited as `token.exchanged` with the whole `act` chain.
 
 use serde_json::{Map, Value};
+use warden_core::dpop::{grant_binding, DpopError, GrantHolder};
 use warden_core::grant::narrow_scope;
 use warden_core::jwt::Expiry;
 use warden_core::scope::ScopeSet;
@@ -95,6 +96,7 @@ pub async fn token_exchange(
     client: &AuthenticatedClient,
     params: &Params,
     now: i64,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let rec = &client.record;
     // The fleet policy decides when it has a say; otherwise the client's registration.
@@ -208,6 +210,17 @@ pub async fn token_exchange(
         .unwrap_or_default()
         .to_owned();
     let sub = subject.str("sub").unwrap_or_default().to_owned();
+    // A bound subject token is exchanged only by its key's holder, and the new token is
+    // bound to that key: exchange never turns a bound token into a bearer token.
+    let subject_jkt = match subject.0.get("cnf") {
+        None => None,
+        Some(cnf) => Some(
+            cnf.get("jkt")
+                .and_then(Value::as_str)
+                .ok_or(DpopError::UnsupportedConfirmation)?,
+        ),
+    };
+    let jkt = grant_binding(subject_jkt, GrantHolder::Key, dpop)?;
     let claims = Claims {
         subject: &sub,
         client_id: &rec.client_id,
@@ -217,6 +230,7 @@ pub async fn token_exchange(
         ttl,
         sid: Some(&sid),
         act: Some(act.clone()),
+        jkt: jkt.as_deref(),
     };
     let mut detail = Map::new();
     detail.insert("subject_jti".into(), subject.str("jti").into());

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map};
+use warden_core::dpop::{grant_binding, GrantHolder};
 use warden_core::grant::narrow_scope;
 use warden_core::pkce;
 use warden_core::scope::ScopeSet;
@@ -130,6 +131,7 @@ pub async fn authorization_code(
     client: &AuthenticatedClient,
     params: &Params,
     now: i64,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.require("code")?;
     let verifier = params.require("code_verifier")?;
@@ -171,6 +173,9 @@ pub async fn authorization_code(
     }
     pkce::verify(verifier, &rec.code_challenge)
         .map_err(|e| OAuthError::new(ErrorCode::InvalidGrant, e.to_string()))?;
+    // The tokens, and the refresh family, are bound to the proof's key, if any; a code
+    // bound with `dpop_jkt` (RFC 9449 §10) needs a proof by that key.
+    let jkt = grant_binding(rec.dpop_jkt.as_deref(), GrantHolder::Key, dpop)?;
     let server = pick_resource(app, params, &rec.resources).await?;
     let (scope, max_lifetime) = grant_scope(
         app,
@@ -205,6 +210,7 @@ pub async fn authorization_code(
             revoked_reason: None,
             grace: None,
             parent_family: None,
+            dpop_jkt: jkt.clone(),
         };
         RefreshStore::create(&app.store, &family).await?;
         Some(token.expose().to_owned())
@@ -221,6 +227,7 @@ pub async fn authorization_code(
         max_lifetime,
         refresh,
         "authorization_code",
+        jkt.as_deref(),
         now,
     )
     .await
@@ -232,6 +239,7 @@ pub async fn refresh_token(
     client: &AuthenticatedClient,
     params: &Params,
     now: i64,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = params.require("refresh_token")?;
     let hash = token_hash(presented);
@@ -255,12 +263,21 @@ pub async fn refresh_token(
             "this client may not use refresh tokens",
         ));
     }
+    // RFC 9449 §5: a public client's refresh tokens are bound to its key; a
+    // confidential client's to its credentials, but its access tokens stay bound.
+    let holder = if client.record.confidential {
+        GrantHolder::ConfidentialClient
+    } else {
+        GrantHolder::Key
+    };
+    let jkt = grant_binding(family.dpop_jkt.as_deref(), holder, dpop)?;
+    let jkt = jkt.as_deref();
     if let TokenState::Superseded {
         generation,
         superseded_at,
     } = state
     {
-        return replayed(app, &family, generation, superseded_at, params, now).await;
+        return replayed(app, &family, generation, superseded_at, params, jkt, now).await;
     }
     if family.token_expires_at <= now || family.session_expires_at <= now {
         return Err(invalid_grant("refresh token expired"));
@@ -280,6 +297,12 @@ pub async fn refresh_token(
     } else {
         None
     };
+    // A family refreshed with a proof for the first time stays bound from now on: a
+    // later refresh without one gets nothing (before the rotation, so that a binding is
+    // never lost to a failure between the two).
+    if let (None, Some(jkt)) = (&family.dpop_jkt, jkt) {
+        RefreshStore::bind_dpop(&app.store, &family.id, jkt).await?;
+    }
     let expires = (now + app.config.tokens.refresh_token_ttl).min(family.session_expires_at);
     match RefreshStore::rotate(
         &app.store,
@@ -298,7 +321,7 @@ pub async fn refresh_token(
             let (fresh, _) = RefreshStore::find_by_token(&app.store, &hash)
                 .await?
                 .ok_or_else(|| invalid_grant("refresh token is invalid"))?;
-            return replayed(app, &fresh, fresh.generation - 1, now, params, now).await;
+            return replayed(app, &fresh, fresh.generation - 1, now, params, jkt, now).await;
         }
         RotateOutcome::NotFound => return Err(invalid_grant("refresh token is invalid")),
     }
@@ -312,6 +335,7 @@ pub async fn refresh_token(
         max_lifetime,
         Some(successor.expose().to_owned()),
         "refresh_token",
+        jkt,
         now,
     )
     .await
@@ -325,6 +349,7 @@ async fn replayed(
     generation: i64,
     superseded_at: i64,
     params: &Params,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let grace = app.config.tokens.refresh_grace;
@@ -351,6 +376,7 @@ async fn replayed(
                 max_lifetime,
                 Some(g.refresh_token),
                 "refresh_token",
+                jkt,
                 now,
             )
             .await;
@@ -384,6 +410,7 @@ async fn issue_pair(
     max_lifetime: Option<i64>,
     refresh_token: Option<String>,
     grant_type: &'static str,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let ttl = server_ttl(app, server).min(max_lifetime.unwrap_or(i64::MAX));
@@ -396,6 +423,7 @@ async fn issue_pair(
         ttl,
         sid: Some(family_id),
         act: None,
+        jkt,
     };
     let outcome = Answer {
         grant_type,

@@ -62,7 +62,9 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Value, OA
         if !(sees_all || get("client_id") == Some(caller)) {
             return Ok(inactive);
         }
-        let mut out = json!({ "active": true, "token_type": "Bearer" });
+        let bound = claims.contains_key("cnf");
+        let mut out =
+            json!({ "active": true, "token_type": if bound { "DPoP" } else { "Bearer" } });
         for k in [
             "scope",
             "client_id",
@@ -74,6 +76,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Value, OA
             "nbf",
             "jti",
             "act",
+            "cnf",
         ] {
             if let Some(v) = claims.get(k) {
                 out[k] = v.clone();
@@ -91,7 +94,7 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Value, OA
         }
         let mut out = json!({
             "active": true,
-            "token_type": "Bearer",
+            "token_type": if t.cnf_jkt.is_some() { "DPoP" } else { "Bearer" },
             "scope": t.scope,
             "client_id": t.client_id,
             "sub": t.subject,
@@ -107,6 +110,9 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<Value, OA
             .and_then(|a| serde_json::from_str::<Value>(a).ok())
         {
             out["act"] = act;
+        }
+        if let Some(jkt) = &t.cnf_jkt {
+            out["cnf"] = warden_core::dpop::cnf_for(jkt);
         }
         return Ok(out);
     }

@@ -5,10 +5,12 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use warden_core::client_metadata::dpop_bound_access_tokens;
+use warden_core::dpop::{cnf_for, require_binding};
 use warden_core::jwt::{self, AT_JWT_TYP};
 use warden_core::scope::ScopeSet;
 use warden_core::secret::{generate, random_id, token_hash, SecretKind};
-use warden_core::server_settings::TokenFormat;
+use warden_core::server_settings::{ServerSettings, TokenFormat};
 use warden_proto::oauth::TokenResponse;
 use warden_store::{AccessTokenRecord, AccessTokenStore, ServerRecord};
 
@@ -57,6 +59,8 @@ pub struct Claims<'a> {
     pub sid: Option<&'a str>,
     /// `act`: the delegation chain (RFC 8693).
     pub act: Option<Value>,
+    /// `cnf.jkt`: the DPoP key the token is bound to (RFC 9449 §6), decided by the grant.
+    pub jkt: Option<&'a str>,
 }
 
 /// Signs an RFC 9068 access token for `server` (no session, no delegation).
@@ -80,6 +84,7 @@ pub fn mint_access_token(
             ttl,
             sid: None,
             act: None,
+            jkt: None,
         },
     )
 }
@@ -104,6 +109,7 @@ pub async fn issue(app: &App, c: &Claims<'_>) -> Result<Issued, OAuthError> {
         scope: c.scope.to_string(),
         sid: c.sid.map(str::to_owned),
         act: c.act.as_ref().map(Value::to_string),
+        cnf_jkt: c.jkt.map(str::to_owned),
         issued_at: c.now,
         expires_at: c.now + c.ttl,
     };
@@ -136,6 +142,20 @@ pub async fn answer(
     claims: &Claims<'_>,
     answer: Answer,
 ) -> Result<TokenResponse, OAuthError> {
+    // The one check of every grant: a server that takes only bound tokens gets none
+    // without a proof.
+    let settings = ServerSettings::parse(&claims.server.settings)
+        .map_err(|e| OAuthError::server_error(&format!("server {}: {e}", claims.server.name)))?;
+    require_binding(settings.require_dpop.unwrap_or(false), claims.jkt.is_some())?;
+    // And a client registered with `dpop_bound_access_tokens` (RFC 9449 §5.2) none
+    // either. The lookup is the token endpoint's cached one.
+    let client = super::directory::find_client(app, claims.client_id)
+        .await
+        .map_err(|e| OAuthError::unavailable(&e))?;
+    let client_requires = client
+        .as_ref()
+        .is_some_and(|c| dpop_bound_access_tokens(&c.metadata));
+    require_binding(client_requires, claims.jkt.is_some())?;
     let issued = issue(app, claims).await?;
     let scope = claims.scope.to_string();
     let mut detail = answer.detail;
@@ -146,6 +166,9 @@ pub async fn answer(
     detail.insert("exp".into(), (claims.now + claims.ttl).into());
     if let Some(sid) = claims.sid {
         detail.insert("sid".into(), sid.into());
+    }
+    if let Some(jkt) = claims.jkt {
+        detail.insert("cnf_jkt".into(), jkt.into());
     }
     app.audit
         .record(
@@ -163,7 +186,13 @@ pub async fn answer(
     app.metrics.record_token_issued(answer.grant_type);
     Ok(TokenResponse {
         access_token: issued.token,
-        token_type: "Bearer".into(),
+        // RFC 9449 §5: a bound token's type is `DPoP`.
+        token_type: if claims.jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+        .into(),
         expires_in: claims.ttl,
         scope: Some(scope),
         refresh_token: answer.refresh_token,
@@ -187,6 +216,8 @@ struct AccessClaims<'a> {
     sid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     act: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Value>,
 }
 
 /// Signs an RFC 9068 access token.
@@ -209,6 +240,7 @@ pub fn mint(app: &App, c: &Claims<'_>) -> Result<Issued, OAuthError> {
         scope: &scope,
         sid: c.sid,
         act: c.act.as_ref(),
+        cnf: c.jkt.map(cnf_for),
     };
     let token = jwt::sign(&claims, AT_JWT_TYP, &key).map_err(|e| OAuthError::server_error(&e))?;
     Ok(Issued { token, jti })

@@ -50,6 +50,7 @@ pub async fn grant(
     headers: &HeaderMap,
     params: &Params,
     now: i64,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let assertion = params.require("assertion")?;
     let parsed = jwt::parse(assertion).map_err(|_| refused("malformed", None))?;
@@ -61,9 +62,9 @@ pub async fn grant(
         t.strip_prefix("application/").unwrap_or(&t) == ID_JAG_TYP
     });
     if is_id_jag {
-        id_jag(app, headers, params, assertion, iss, now).await
+        id_jag(app, headers, params, assertion, iss, now, dpop).await
     } else {
-        workload(app, headers, params, assertion, iss, now).await
+        workload(app, headers, params, assertion, iss, now, dpop).await
     }
 }
 
@@ -74,6 +75,7 @@ async fn id_jag(
     assertion: &str,
     iss: &str,
     now: i64,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let client = authenticate(app, headers, params, now).await?;
     let rec = &client.record;
@@ -161,6 +163,8 @@ async fn id_jag(
         ttl,
         sid: None,
         act: None,
+        // A new grant: bound to the proof's key if the request has a proof.
+        jkt: dpop,
     };
     let mut detail = Map::new();
     detail.insert("assertion".into(), json!("id-jag"));
@@ -188,6 +192,7 @@ async fn workload(
     assertion: &str,
     iss: &str,
     now: i64,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let provider = trusted(app, iss, IdpUse::Workload).await?;
     let mut audiences = vec![app.config.issuer.clone()];
@@ -235,7 +240,7 @@ async fn workload(
     detail.insert("idp".into(), json!(provider.name()));
     detail.insert("issuer".into(), json!(provider.record.issuer));
     detail.insert("idp_subject".into(), json!(workload.sub));
-    machine_token(app, &rec, params, now, JWT_BEARER_GRANT, detail).await
+    machine_token(app, &rec, params, now, dpop, JWT_BEARER_GRANT, detail).await
 }
 
 /// `unauthorized_client` unless the client was registered with the grant.

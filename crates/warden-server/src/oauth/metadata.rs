@@ -62,6 +62,7 @@ pub async fn document(app: &App) -> Result<AuthorizationServerMetadata, OAuthErr
         subject_types_supported: v(&["public"]),
         id_token_signing_alg_values_supported: v(&[app.config.tokens.signing_alg.as_str()]),
         authorization_grant_profiles_supported: v(&[warden_proto::oauth::ID_JAG_PROFILE]),
+        dpop_signing_alg_values_supported: v(app.dpop.algorithms()),
     })
 }
 

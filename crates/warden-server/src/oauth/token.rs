@@ -3,6 +3,10 @@
 //! This file dispatches on `grant_type` and mints access tokens; each grant's rules
 //! live beside it. Implemented grants: `client_credentials`. Refused by design:
 //! `password` and `implicit` (OAuth 2.1), and anything unknown.
+//!
+//! A request with a `DPoP` header gets its proof checked here, once, for every grant
+//! (`token_proof`); each grant then decides what its token is bound to with
+//! [`warden_core::dpop::grant_binding`].
 
 use std::sync::Arc;
 
@@ -28,14 +32,16 @@ pub use super::issue::{
 use super::params::Params;
 use super::{ErrorCode, OAuthError};
 use crate::audit::Event;
+use crate::dpop::{Dpop, ProofFailure, Request, DPOP_NONCE_HEADER};
 use crate::App;
+use warden_core::dpop::Proof;
 
 /// `POST /oauth/token`. The span is at debug level: at info, creating and recording it
 /// cost about 3% of the endpoint's CPU.
 #[tracing::instrument(level = "debug", skip_all, fields(grant_type))]
 pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let result = handle(&app, &headers, &body).await;
-    match result {
+    let mut response = match result {
         Ok(resp) => {
             let mut r = Json(resp).into_response();
             let h = r.headers_mut();
@@ -48,7 +54,13 @@ pub async fn token(State(app): State<App>, headers: HeaderMap, body: Bytes) -> R
             audit_denied(&app, &headers, &body, &e);
             e.into_response()
         }
+    };
+    // The current server nonce, when nonces are on (RFC 9449 §8): a `use_dpop_nonce`
+    // error needs it, and any other answer lets the client follow a rotation.
+    if let Some(nonce) = app.dpop.nonce(app.clock.now()) {
+        response.headers_mut().insert(DPOP_NONCE_HEADER, nonce);
     }
+    response
 }
 
 /// Records a refused token request. Only non-secret fields go in: the grant type and
@@ -105,7 +117,10 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<TokenResp
         // The assertion may itself be the client's credential (a workload's), so this
         // grant authenticates the client its own way.
         JWT_BEARER_GRANT => {
-            return super::jwt_bearer::grant(app, headers, &params, app.clock.now()).await
+            let now = app.clock.now();
+            let proof = token_proof(app, headers, now).await?;
+            let dpop = proof.as_ref().map(|p| p.jkt.as_str());
+            return super::jwt_bearer::grant(app, headers, &params, now, dpop).await;
         }
         "password" | "implicit" => {
             return Err(OAuthError::new(
@@ -122,13 +137,41 @@ async fn handle(app: &App, headers: &HeaderMap, body: &[u8]) -> Result<TokenResp
     }
     let now = app.clock.now();
     let client = authenticate(app, headers, &params, now).await?;
+    let proof = token_proof(app, headers, now).await?;
+    let dpop = proof.as_ref().map(|p| p.jkt.as_str());
     match grant_type {
-        "authorization_code" => grants::authorization_code(app, &client, &params, now).await,
-        "refresh_token" => grants::refresh_token(app, &client, &params, now).await,
+        "authorization_code" => grants::authorization_code(app, &client, &params, now, dpop).await,
+        "refresh_token" => grants::refresh_token(app, &client, &params, now, dpop).await,
         super::exchange::GRANT_TYPE => {
-            super::exchange::token_exchange(app, &client, &params, now).await
+            super::exchange::token_exchange(app, &client, &params, now, dpop).await
         }
-        _ => client_credentials(app, &client, &params, now).await,
+        _ => client_credentials(app, &client, &params, now, dpop).await,
+    }
+}
+
+/// The request's DPoP proof (RFC 9449 §5), if it has one: verified for this endpoint
+/// (`POST` to the token endpoint's URI as published), with the server's nonce when
+/// nonces are on, and claimed so that it is never accepted again. Each grant decides
+/// what its token is bound to from the proof's key ([`warden_core::dpop::grant_binding`]).
+async fn token_proof(
+    app: &App,
+    headers: &HeaderMap,
+    now: i64,
+) -> Result<Option<Proof>, OAuthError> {
+    let Some(proof) = Dpop::header(headers)? else {
+        return Ok(None);
+    };
+    let uri = format!("{}/oauth/token", app.config.issuer);
+    let request = Request {
+        method: "POST",
+        uri: &uri,
+        access_token: None,
+        expected_jkt: None,
+    };
+    match app.dpop.accept(&app.store, proof, &request, now).await {
+        Ok(proof) => Ok(Some(proof)),
+        Err(ProofFailure::Refused(e)) => Err(e.into()),
+        Err(ProofFailure::Unavailable) => Err(OAuthError::unavailable(&"DPoP replay table")),
     }
 }
 
@@ -175,6 +218,7 @@ async fn client_credentials(
     client: &AuthenticatedClient,
     params: &Params,
     now: i64,
+    dpop: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let rec = &client.record;
     if !rec.confidential {
@@ -189,17 +233,29 @@ async fn client_credentials(
             "this client is not allowed the client_credentials grant",
         ));
     }
-    machine_token(app, rec, params, now, "client_credentials", Map::new()).await
+    machine_token(
+        app,
+        rec,
+        params,
+        now,
+        dpop,
+        "client_credentials",
+        Map::new(),
+    )
+    .await
 }
 
 /// A token for a machine client acting as itself (`client_credentials`, a workload's
 /// jwt-bearer grant): for the one requested resource, with what the fleet policy grants
 /// the client there or, without a rule for it, the scopes it was registered with.
+/// `dpop` is the key thumbprint of the request's DPoP proof, if any: the token is bound
+/// to it.
 pub(super) async fn machine_token(
     app: &App,
     rec: &ClientRecord,
     params: &Params,
     now: i64,
+    dpop: Option<&str>,
     grant_type: &'static str,
     detail: Map<String, serde_json::Value>,
 ) -> Result<TokenResponse, OAuthError> {
@@ -221,6 +277,7 @@ pub(super) async fn machine_token(
         ttl,
         sid: None,
         act: None,
+        jkt: dpop,
     };
     let outcome = Answer {
         grant_type,

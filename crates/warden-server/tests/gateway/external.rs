@@ -684,3 +684,55 @@ async fn a_clear_text_or_foreign_sealed_secret_makes_the_server_unavailable() {
     }
     assert_eq!(idp.introspections(), 0);
 }
+
+#[tokio::test]
+async fn an_issuers_dpop_bound_tokens_are_held_to_their_key() {
+    use crate::dpop::{client_key, initialize, jkt, proof, proof_claims};
+    use warden_core::keys::SigningAlg;
+
+    let gw = Gw::start(json!({})).await;
+    let idp = Idp::start().await;
+    let key = foreign_key("idp-dpop");
+    idp.publish(&key);
+    external_server(&gw, "ext", &idp.issuer(), "jwt", json!({})).await;
+    introspected_server(&gw, &idp, "vault", json!({})).await;
+    let client = client_key(SigningAlg::Es256);
+    let thief = client_key(SigningAlg::Es256);
+    let now = gw.clock.now_secs();
+
+    let mut claims = idp_claims(&gw, &idp, "ext", "ext-bound");
+    claims.insert("cnf".into(), json!({ "jkt": jkt(&client) }));
+    let jwt_token = jwt::sign(&claims, "at+jwt", &key).unwrap();
+    let mut answer = active(&gw, &idp, "vault");
+    answer["cnf"] = json!({ "jkt": jkt(&client) });
+    answer["token_type"] = json!("DPoP");
+    idp.answer("tok-bound", answer);
+
+    for (server, token) in [("ext", jwt_token.as_str()), ("vault", "tok-bound")] {
+        let htu = canonical(server);
+        let by = |who, jti: &str| proof(who, &proof_claims("POST", &htu, Some(token), now, jti));
+        let dpop = format!("DPoP {token}");
+        let r = gw
+            .send(initialize(
+                server,
+                &dpop,
+                Some(&by(&client, &format!("{server}-1"))),
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{server}: {}", r.body);
+        let r = gw
+            .send(initialize(server, &format!("Bearer {token}"), None))
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{server} as bearer");
+        let r = gw
+            .send(initialize(
+                server,
+                &dpop,
+                Some(&by(&thief, &format!("{server}-2"))),
+            ))
+            .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{server} another key");
+        let r = gw.send(initialize(server, &dpop, None)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{server} no proof");
+    }
+}

@@ -4,10 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod challenges;
+mod dpop;
 mod external;
 mod legacy_sse;
 mod metadata;
 mod opaque;
+#[path = "../shared/dpop.rs"]
+pub mod proofs;
 mod scopes;
 mod sealed_settings;
 mod sessions;

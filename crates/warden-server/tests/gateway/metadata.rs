@@ -26,6 +26,7 @@ async fn metadata_document_is_exact() {
             "authorization_servers": [BASE],
             "scopes_supported": ["notes:admin", "notes:read", "notes:write"],
             "bearer_methods_supported": ["header"],
+            "dpop_signing_alg_values_supported": ["ES256", "EdDSA", "PS256", "RS256"],
             "resource_name": "notes",
         })
     );

@@ -26,6 +26,7 @@ async fn opaque_token(gw: &Gw, server: &str, scope: &str, ttl: i64) -> (String, 
         ttl,
         sid: None,
         act: None,
+        jkt: None,
     };
     let issued = issue(&gw.app, &claims).await.unwrap();
     (issued.token, issued.jti)

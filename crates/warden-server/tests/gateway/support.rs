@@ -38,6 +38,7 @@ pub struct Gw {
     pub demo: DemoState,
     /// The demo's MCP endpoint.
     pub upstream: String,
+    pub master: MasterKey,
     _dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
 }
@@ -88,6 +89,20 @@ impl Gw {
     }
 
     pub async fn start_with(settings: Value, demo: DemoState) -> Gw {
+        Gw::start_configured(settings, demo, &[]).await
+    }
+
+    /// [`Gw::start`] with `WARDEN_*` configuration overrides.
+    pub async fn start_env(settings: Value, env: &[(&str, &str)]) -> Gw {
+        Gw::start_configured(
+            settings,
+            DemoState::new().with_progress_delay(Duration::from_millis(1)),
+            env,
+        )
+        .await
+    }
+
+    pub async fn start_configured(settings: Value, demo: DemoState, env: &[(&str, &str)]) -> Gw {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -101,7 +116,8 @@ impl Gw {
         let upstream = format!("http://{addr}/mcp");
 
         let dir = tempfile::tempdir().unwrap();
-        let config = Config::load(&Config::template(BASE), std::iter::empty(), dir.path()).unwrap();
+        let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        let config = Config::load(&Config::template(BASE), env, dir.path()).unwrap();
         let store = Store::open(config.database.url.expose()).await.unwrap();
         let master = MasterKey::generate().unwrap();
         warden_server::keyring::create_key(&store, &master.sealer(), SigningAlg::Es256, T0, T0, T0)
@@ -132,8 +148,40 @@ impl Gw {
             store,
             demo,
             upstream,
+            master,
             _dir: dir,
             _stop: stop,
+        }
+    }
+
+    /// A second replica: another app on the same database, master key and clock, as
+    /// `warden serve` on another host would be.
+    pub async fn replica(&self) -> warden_server::Dispatch {
+        let app = App::new(
+            self.app.config.clone(),
+            self.store.clone(),
+            &self.master,
+            Arc::new(self.clock.clone()),
+        )
+        .await
+        .unwrap();
+        warden_server::Dispatch::with_router(
+            app.clone(),
+            warden_server::router(app)
+                .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4001)))),
+        )
+    }
+
+    /// Sends `req` through `router` (a replica's), as [`Gw::send`] does.
+    pub async fn send_to(router: &warden_server::Dispatch, req: Request<Body>) -> Resp {
+        let resp = router.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Resp {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
         }
     }
 
@@ -183,15 +231,7 @@ impl Gw {
     }
 
     pub async fn send(&self, req: Request<Body>) -> Resp {
-        let resp = self.router.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        Resp {
-            status,
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        Gw::send_to(&self.router, req).await
     }
 
     /// A POST of `body` to `/mcp/{server}`.

@@ -147,21 +147,33 @@ async fn user_tokens_and_delegated_tokens_are_refused_even_for_the_admin_audienc
         .contains("client-credentials"));
     // A machine-shaped token with a session id (from a refresh family) is no better.
     let (id, _) = admin_client(&h, &["admin:write"]).await;
-    let sid = warden_server::oauth::token::mint(
-        &h.app,
-        &warden_server::oauth::token::Claims {
-            subject: &id,
-            client_id: &id,
-            server: &admin,
-            scope: &scope,
-            now: h.clock_now(),
-            ttl: 900,
-            sid: Some("family"),
-            act: None,
-        },
-    )
-    .unwrap();
+    let mint = |id: &str, sid: Option<&str>, jkt: Option<&str>| {
+        warden_server::oauth::token::mint(
+            &h.app,
+            &warden_server::oauth::token::Claims {
+                subject: id,
+                client_id: id,
+                server: &admin,
+                scope: &scope,
+                now: h.clock_now(),
+                ttl: 900,
+                sid,
+                act: None,
+                jkt,
+            },
+        )
+        .unwrap()
+    };
+    let sid = mint(&id, Some("family"), None);
     assert_eq!(get(&h, "/admin/v1/servers", &sid.token).await.status, 403);
+    // A DPoP-bound token is never a bearer token (RFC 9449 §7.2), whatever it grants.
+    let (id, _) = admin_client(&h, &["admin:write"]).await;
+    let bound = mint(
+        &id,
+        None,
+        Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"),
+    );
+    assert_eq!(get(&h, "/admin/v1/servers", &bound.token).await.status, 401);
 }
 
 #[tokio::test]

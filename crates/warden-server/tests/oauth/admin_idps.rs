@@ -62,6 +62,7 @@ async fn linked_user(h: &H, idp: &str, id: &str) {
         revoked_reason: None,
         grace: None,
         parent_family: None,
+        dpop_jkt: None,
     };
     RefreshStore::create(&h.store, &family).await.unwrap();
 }

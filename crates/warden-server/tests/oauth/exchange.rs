@@ -332,3 +332,64 @@ async fn refused_exchanges_are_audited_without_tokens() {
     assert_eq!(last["error"], "invalid_scope");
     assert!(!last.to_string().contains(&subject));
 }
+
+#[tokio::test]
+async fn a_bound_subject_token_is_exchanged_only_by_its_key_and_stays_bound() {
+    use crate::proofs::{client_key, jkt};
+    use warden_core::keys::SigningAlg;
+
+    let h = H::new().await;
+    let (orch, sub) = fleet(&h).await;
+    let key = client_key(SigningAlg::Es256);
+    let at = |jti: &str| h.token_proof(&key, jti);
+    let (id, s) = (&orch.0, &orch.1);
+    let r = h
+        .token_dpop(
+            &[
+                ("grant_type", "client_credentials"),
+                ("resource", NOTES),
+                ("scope", "notes:read"),
+            ],
+            Some((id, s)),
+            Some(&at("cc")),
+        )
+        .await;
+    let subject = token_of(&r);
+    let form = |subject: &str| {
+        vec![
+            ("grant_type", TE.to_owned()),
+            ("subject_token", subject.to_owned()),
+            ("subject_token_type", AT.to_owned()),
+            ("resource", NOTES.to_owned()),
+        ]
+    };
+    let pairs = form(&subject);
+    let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let creds = Some((sub.0.as_str(), sub.1.as_str()));
+    // Without a proof the binding would be dropped: refused.
+    let r = h.token_dpop(&pairs, creds, None).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_dpop_proof".into()
+        ),
+        "{}",
+        r.body
+    );
+    // By another key: refused, the subject token is bound to its key's holder.
+    let thief = client_key(SigningAlg::Es256);
+    let other = h.token_proof(&thief, "x");
+    let r = h.token_dpop(&pairs, creds, Some(&other)).await;
+    assert_eq!(
+        (r.status, r.error()),
+        (axum::http::StatusCode::BAD_REQUEST, "invalid_grant".into()),
+        "{}",
+        r.body
+    );
+    // By the key: a token bound to it.
+    let r = h.token_dpop(&pairs, creds, Some(&at("te"))).await;
+    let exchanged = token_of(&r);
+    assert_eq!(r.json()["token_type"], "DPoP");
+    assert_eq!(claims(&exchanged)["cnf"]["jkt"], jkt(&key));
+}

@@ -4,6 +4,8 @@
 
 mod admin_support;
 mod docs;
+#[path = "../shared/dpop.rs"]
+pub mod proofs;
 mod support;
 
 mod admin_api;
@@ -15,6 +17,7 @@ mod authorize;
 mod browser;
 mod cimd;
 mod client_auth;
+mod dpop;
 mod exchange;
 mod federation;
 mod metadata;

@@ -478,3 +478,50 @@ async fn the_consent_page_says_a_self_registered_name_is_unverified() {
     let consent = h.sign_in(&login, &mut jar, PASSWORD).await;
     assert!(!consent.body.contains("not verified"));
 }
+
+#[tokio::test]
+async fn a_client_registered_dpop_bound_gets_nothing_without_a_proof() {
+    use crate::proofs::{client_key, jkt};
+    use warden_core::keys::SigningAlg;
+
+    let h = H::new().await;
+    let mut body = public_app();
+    body["dpop_bound_access_tokens"] = json!(true);
+    let r = register(&h, &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["dpop_bound_access_tokens"], true);
+    let id = r.json()["client_id"].as_str().unwrap().to_owned();
+    let mut jar = Jar::default();
+    let code = h.code_for_client(&id, &[], &mut jar).await;
+    let r = redeem(&h, &id, &code, None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.error(), "invalid_dpop_proof");
+    assert!(r.json().get("access_token").is_none());
+
+    let key = client_key(SigningAlg::Es256);
+    let code = h.code_for_client(&id, &[], &mut jar).await;
+    let p = h.token_proof(&key, "reg");
+    let r = redeem(&h, &id, &code, Some(&p)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        claims(r.json()["access_token"].as_str().unwrap())["cnf"]["jkt"],
+        jkt(&key)
+    );
+
+    let mut bad = public_app();
+    bad["dpop_bound_access_tokens"] = json!("yes");
+    let r = register(&h, &bad).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+/// Redeems `code` as the public client `id`, with a DPoP proof if any.
+async fn redeem(h: &H, id: &str, code: &str, proof: Option<&str>) -> Resp {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("code_verifier", VERIFIER),
+        ("redirect_uri", REDIRECT),
+        ("client_id", id),
+    ];
+    h.token_dpop(&form, None, proof).await
+}

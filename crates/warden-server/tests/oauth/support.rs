@@ -266,6 +266,40 @@ impl H {
         self.send(req.body(Body::from(body)).unwrap()).await
     }
 
+    /// A DPoP proof by `key` for a token request now.
+    pub fn token_proof(&self, key: &warden_core::keys::SigningKey, jti: &str) -> String {
+        let claims = crate::proofs::proof_claims(
+            "POST",
+            &format!("{BASE}/oauth/token"),
+            None,
+            self.clock_now(),
+            jti,
+        );
+        crate::proofs::proof(key, &claims)
+    }
+
+    /// `POST /oauth/token` with form fields, optionally HTTP Basic and a DPoP proof.
+    pub async fn token_dpop(
+        &self,
+        form: &[(&str, &str)],
+        basic: Option<(&str, &str)>,
+        proof: Option<&str>,
+    ) -> Resp {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut req = Request::post("/oauth/token")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic {
+            let enc = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+            req = req.header(header::AUTHORIZATION, format!("Basic {enc}"));
+        }
+        if let Some(proof) = proof {
+            req = req.header("dpop", proof);
+        }
+        self.send(req.body(Body::from(body)).unwrap()).await
+    }
+
     /// `POST /oauth/token` with form fields, optionally with HTTP Basic.
     pub async fn token(&self, form: &[(&str, &str)], basic: Option<(&str, &str)>) -> Resp {
         self.post_form("/oauth/token", form, &Jar::default(), basic)

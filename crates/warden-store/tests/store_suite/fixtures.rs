@@ -87,6 +87,7 @@ pub fn code(tag: &str, expires_at: i64) -> AuthCodeRecord {
         created_at: NOW,
         expires_at,
         used_at: None,
+        dpop_jkt: Some("jkt-code".into()),
     }
 }
 
@@ -108,6 +109,7 @@ pub fn family(id: &str, token: &str) -> RefreshFamily {
         revoked_reason: None,
         grace: None,
         parent_family: None,
+        dpop_jkt: Some("jkt-1".into()),
     }
 }
 

@@ -20,7 +20,7 @@ async fn migrations_are_idempotent(store: Store, url: String) {
         store.schema_version().await.unwrap(),
         store.supported_schema_version()
     );
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(store.schema_version().await.unwrap(), 7);
     store.create(&client("c1", "One")).await.unwrap();
 
     // Reopening (twice, concurrently, as replicas starting together would) applies
@@ -28,8 +28,8 @@ async fn migrations_are_idempotent(store: Store, url: String) {
     let (a, b) = tokio::join!(Store::open(&url), Store::open(&url));
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.backend_name(), store.backend_name());
-    assert_eq!(a.schema_version().await.unwrap(), 4);
-    assert_eq!(b.schema_version().await.unwrap(), 4);
+    assert_eq!(a.schema_version().await.unwrap(), 7);
+    assert_eq!(b.schema_version().await.unwrap(), 7);
     assert!(a.get("c1").await.unwrap().is_some());
     a.close().await;
     b.close().await;

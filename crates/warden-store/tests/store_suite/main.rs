@@ -11,6 +11,7 @@ mod fixtures;
 mod audit;
 mod clients;
 mod codes;
+mod dpop;
 mod idps;
 mod lifecycle;
 mod misc;

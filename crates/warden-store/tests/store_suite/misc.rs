@@ -174,6 +174,7 @@ async fn opaque_access_tokens(store: Store) {
         scope: "notes:read".into(),
         sid: Some("fam".into()),
         act: None,
+        cnf_jkt: Some("jkt-1".into()),
         issued_at: NOW,
         expires_at: NOW + 60,
     };

@@ -11,6 +11,7 @@ backend_tests!(
     refresh_revoke_cascades,
     refresh_list_and_purge,
     refresh_rotate_race,
+    refresh_bind_dpop_once,
 );
 
 async fn refresh_rotate_and_detect_reuse(store: Store) {
@@ -255,4 +256,15 @@ async fn refresh_rotate_race(store: Store) {
         let found = families.find_by_token(&h).await.unwrap();
         assert_eq!(found.is_some(), h == new_hash);
     }
+}
+
+/// A family is bound to a DPoP key once, and keeps it.
+async fn refresh_bind_dpop_once(store: Store) {
+    let mut unbound = family("bind", "b0");
+    unbound.dpop_jkt = None;
+    store.create(&unbound).await.unwrap();
+    store.bind_dpop("bind", "k1").await.unwrap();
+    store.bind_dpop("bind", "k2").await.unwrap();
+    let got = store.get("bind").await.unwrap().unwrap();
+    assert_eq!(got.dpop_jkt.as_deref(), Some("k1"));
 }

@@ -282,6 +282,10 @@ pub struct SettingArgs {
     /// `"notes:read"` (default: every scope of the server).
     #[arg(long, value_name = "SCOPES")]
     pub challenge_scope: Option<String>,
+    /// Accept and issue only DPoP-bound tokens for this server (RFC 9449):
+    /// `--require-dpop` or `--require-dpop true`; `--require-dpop false` turns it off.
+    #[arg(long, value_name = "true|false", num_args = 0..=1, default_missing_value = "true")]
+    pub require_dpop: Option<bool>,
     /// A browser origin allowed to call the server, besides the gateway's own and
     /// loopback, e.g. `https://app.example`. Repeatable.
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
@@ -482,6 +486,7 @@ impl SettingArgs {
         if let Some(v) = &self.challenge_scope {
             settings.challenge_scope = Some(v.clone());
         }
+        settings.require_dpop = self.require_dpop.or(settings.require_dpop);
         if !self.allowed_origins.is_empty() {
             settings.allowed_origins = Some(self.allowed_origins.clone());
         }
@@ -914,6 +919,7 @@ mod tests {
                 upstream_timeout: Some("30s".into()),
                 resource_name: Some("Notes".into()),
                 max_processes: Some(4),
+                require_dpop: Some(true),
                 ..Default::default()
             },
         };
@@ -931,6 +937,7 @@ mod tests {
         assert_eq!(s["upstream_timeout_secs"], 30);
         assert_eq!(s["resource_name"], "Notes");
         assert_eq!(s["max_processes"], 4);
+        assert_eq!(s["require_dpop"], true);
         assert_eq!(s["static_headers"]["x-api-key"], "hdr-s3cret");
         assert_eq!(s["env"]["TOKEN"], "env-s3cret");
         // Checked like the server checks them.

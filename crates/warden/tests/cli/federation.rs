@@ -141,14 +141,7 @@ async fn users_sign_in_at_the_organisations_idp_and_their_groups_decide_the_tool
     let Some(interop) = interop_dir("oidc-provider and the TypeScript SDK client") else {
         return;
     };
-    let f = Fixture::new();
-    let upstream = spawn_demo_upstream(&f);
-    register_demo(
-        warden(&f.dir),
-        "demo",
-        &format!("{}/mcp", upstream.base),
-        &[],
-    );
+    let (f, _upstream) = demo_fixture(&[]);
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, POLICY).unwrap();

@@ -15,6 +15,7 @@ mod conformance_server;
 mod consent;
 mod crash;
 mod delegation;
+mod dpop_client;
 mod events;
 mod federation;
 mod idp;

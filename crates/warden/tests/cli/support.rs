@@ -372,6 +372,20 @@ pub fn spawn_demo_upstream(f: &Fixture) -> Server {
     upstream
 }
 
+/// A [`Fixture`] with `warden demo-upstream` running and registered as server `demo`
+/// (with `extra` arguments to `server add`); the upstream stops when dropped.
+pub fn demo_fixture(extra: &[&str]) -> (Fixture, Server) {
+    let f = Fixture::new();
+    let upstream = spawn_demo_upstream(&f);
+    register_demo(
+        warden(&f.dir),
+        "demo",
+        &format!("{}/mcp", upstream.base),
+        extra,
+    );
+    (f, upstream)
+}
+
 /// Registers the demo's tool groups as server `name` at `upstream` with `c` (a `warden`
 /// command), adding `extra` arguments to `server add`.
 pub fn register_demo(mut c: Command, name: &str, upstream: &str, extra: &[&str]) {

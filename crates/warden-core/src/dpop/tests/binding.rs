@@ -78,3 +78,72 @@ fn a_verified_proof_and_a_bound_token_fit_together() {
         Err(DpopError::KeyMismatch)
     );
 }
+
+#[test]
+fn a_replay_key_names_one_jti_of_one_key() {
+    let a = check(&proof(&resource_claims()), &resource_rule()).unwrap();
+    assert_eq!(a.replay_key(), a.clone().replay_key());
+    let other_jti = Proof {
+        jti: "another".into(),
+        ..a.clone()
+    };
+    assert_ne!(a.replay_key(), other_jti.replay_key());
+    let ed = key(SigningAlg::EdDsa);
+    let other_key = check(&sign(ed, &header(ed), &resource_claims()), &resource_rule()).unwrap();
+    assert_eq!(other_key.jti, a.jti);
+    assert_ne!(a.replay_key(), other_key.replay_key());
+    // The separator keeps `jkt`+`jti` splits apart.
+    let shifted = Proof {
+        jkt: format!("{}x", a.jkt),
+        jti: a.jti[1..].to_owned(),
+        ..a.clone()
+    };
+    assert_ne!(a.replay_key(), shifted.replay_key());
+}
+
+#[test]
+fn a_grant_binding_is_never_dropped() {
+    for holder in [GrantHolder::Key, GrantHolder::ConfidentialClient] {
+        assert_eq!(
+            grant_binding(Some(JKT), holder, None),
+            Err(DpopError::MissingProof)
+        );
+        assert_eq!(
+            grant_binding(Some(JKT), holder, Some(JKT)),
+            Ok(Some(JKT.to_owned()))
+        );
+        // An unbound grant stays a bearer grant without a proof, and is bound with one.
+        assert_eq!(grant_binding(None, holder, None), Ok(None));
+        assert_eq!(
+            grant_binding(None, holder, Some(OTHER)),
+            Ok(Some(OTHER.to_owned()))
+        );
+    }
+    assert_eq!(
+        grant_binding(Some(JKT), GrantHolder::Key, Some(OTHER)),
+        Err(DpopError::KeyMismatch)
+    );
+    // A confidential client may move its refresh family to a new key (§5), bound still.
+    assert_eq!(
+        grant_binding(Some(JKT), GrantHolder::ConfidentialClient, Some(OTHER)),
+        Ok(Some(OTHER.to_owned()))
+    );
+}
+
+#[test]
+fn a_thumbprint_has_its_form() {
+    assert!(is_thumbprint(JKT));
+    let made = check(&proof(&resource_claims()), &resource_rule())
+        .unwrap()
+        .jkt;
+    assert!(is_thumbprint(&made));
+    for bad in [
+        "",
+        "abc",
+        &format!("{JKT}A"),
+        &JKT.replace('-', "+"),
+        &JKT.replace('Z', "="),
+    ] {
+        assert!(!is_thumbprint(bad), "{bad}");
+    }
+}

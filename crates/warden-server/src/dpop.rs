@@ -65,6 +65,25 @@ pub enum ProofFailure {
     Unavailable,
 }
 
+/// The shared single-use table cannot be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unavailable;
+
+/// The key of a single-use value of `kind` (`"id-jag"`, `"workload"`, `"federated-state"`)
+/// issued by `issuer`: a SHA-256 over the three, length-prefixed, so that no value of one
+/// kind or issuer can collide with another's (nor with a DPoP proof's key, hashed under
+/// a prefix of its own, [`Proof::replay_key`]).
+pub fn single_use_key(kind: &str, issuer: &str, value: &str) -> [u8; 32] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in ["warden single-use", kind, issuer, value] {
+        ctx.update(&(part.len() as u64).to_be_bytes());
+        ctx.update(part.as_bytes());
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    key
+}
+
 /// Proofs this process accepted, until their expiry: a bounded, sharded map.
 struct UsedProofs {
     shards: Vec<Mutex<HashMap<[u8; 32], i64>>>,
@@ -141,19 +160,40 @@ impl Dpop {
 
     /// Claims `proof`: refused if this process or the shared table has it already.
     async fn claim(&self, store: &Store, proof: &Proof, now: i64) -> Result<(), ProofFailure> {
-        let key = proof.replay_key();
-        if self.used.contains(&key, now) {
-            return Err(ProofFailure::Refused(DpopError::Replayed));
-        }
-        match store.claim_once(&key, proof.accepted_until, now).await {
-            Ok(true) => {
-                self.used.insert(key, proof.accepted_until, now);
-                Ok(())
-            }
+        match self
+            .claim_once(store, proof.replay_key(), proof.accepted_until, now)
+            .await
+        {
+            Ok(true) => Ok(()),
             Ok(false) => Err(ProofFailure::Refused(DpopError::Replayed)),
+            Err(Unavailable) => Err(ProofFailure::Unavailable),
+        }
+    }
+
+    /// Claims a single-use value (a DPoP proof, an ID-JAG's or a workload token's `jti`,
+    /// a sign-in `state`) by its key until `until`: `Ok(true)` the first time on any
+    /// replica sharing `store`, `Ok(false)` for a replay. Keys of different kinds must be
+    /// domain-separated hashes ([`single_use_key`]). `Err` when the shared table cannot be
+    /// asked: no verdict, so the caller answers 503.
+    pub async fn claim_once(
+        &self,
+        store: &Store,
+        key: [u8; 32],
+        until: i64,
+        now: i64,
+    ) -> Result<bool, Unavailable> {
+        if self.used.contains(&key, now) {
+            return Ok(false);
+        }
+        match store.claim_once(&key, until, now).await {
+            Ok(true) => {
+                self.used.insert(key, until, now);
+                Ok(true)
+            }
+            Ok(false) => Ok(false),
             Err(e) => {
-                tracing::warn!(error = %e, "the DPoP replay table is unavailable");
-                Err(ProofFailure::Unavailable)
+                tracing::warn!(error = %e, "the single-use table is unavailable");
+                Err(Unavailable)
             }
         }
     }

@@ -7,7 +7,8 @@
 //! `organizations` document that names the template as its issuer), validated by
 //! [`ProviderMetadata::parse`] and cached for [`METADATA_TTL`]. Its signing keys come from
 //! the shared issuer key cache ([`crate::issuer::keys`]), refetched once on an unknown
-//! `kid`. Every rule a token must satisfy is in [`warden_core::federation`]; this module
+//! `kid`. Single-use values (sign-in `state`, assertion `jti`s) are claimed in the table
+//! every replica shares ([`crate::dpop::Dpop::claim_once`]). Every rule a token must satisfy is in [`warden_core::federation`]; this module
 //! only fetches what those rules need.
 //!
 //! When the IdP cannot be reached, callers get [`Unavailable`]: a sign-in ends on a "try
@@ -25,7 +26,6 @@ use warden_store::{IdpRecord, IdpStore, StoreError};
 use crate::gateway::tls::TrustRoots;
 use crate::issuer::keys::{KeySource, VerifyError};
 use crate::issuer::{check_idp_url, discovery_urls, get_json};
-use crate::oauth::assertion::JtiCache;
 use crate::oauth::fetch::TtlCache;
 use crate::App;
 
@@ -43,8 +43,6 @@ const TENANT_DISCOVERY: &str = "organizations";
 pub struct Federation {
     /// Validated discovery documents, by IdP name and issuer.
     metadata: TtlCache<Arc<ProviderMetadata>>,
-    /// Single-use values: sign-in `state`s, ID-JAG `jti`s, workload-token `jti`s.
-    pub used: JtiCache,
 }
 
 /// A registered IdP, ready to use.
@@ -80,14 +78,12 @@ impl Federation {
     pub fn new() -> Self {
         Self {
             metadata: TtlCache::new(MAX_CACHED_METADATA),
-            used: JtiCache::default(),
         }
     }
 
     /// Drops expired entries.
     pub fn purge(&self, now: i64) {
         self.metadata.purge(now);
-        self.used.purge(now);
     }
 }
 

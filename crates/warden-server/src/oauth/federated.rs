@@ -203,17 +203,18 @@ async fn finish(app: &App, headers: &HeaderMap, query: &str, now: i64) -> Respon
             "The sign-in response does not belong to this sign-in. Go back to the application and try again.",
         );
     }
-    if !app
-        .federation
-        .used
-        .claim("federated-state", &flight.state, flight.exp, now)
-    {
-        return refused_page(
-            app,
-            Some(&flight.idp),
-            "state_replayed",
-            "This sign-in response was already used. Go back to the application and try again.",
-        );
+    let key = crate::dpop::single_use_key("federated-state", &flight.idp, &flight.state);
+    match app.dpop.claim_once(&app.store, key, flight.exp, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return refused_page(
+                app,
+                Some(&flight.idp),
+                "state_replayed",
+                "This sign-in response was already used. Go back to the application and try again.",
+            )
+        }
+        Err(_) => return unavailable_page(),
     }
     // From here the pending request was validated when the sign-in began: errors go back
     // to the MCP client.

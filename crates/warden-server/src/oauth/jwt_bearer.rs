@@ -91,14 +91,7 @@ async fn id_jag(
         verify_id_jag(assertion, keys, &rule, now)
     })
     .await?;
-    let replay_key = format!("id-jag {}", provider.record.issuer);
-    if !app
-        .federation
-        .used
-        .claim(&replay_key, &grant.jti, grant.exp, now)
-    {
-        return Err(refused("replayed", Some(provider.name())));
-    }
+    single_use(app, &provider, "id-jag", &grant.jti, grant.exp, now).await?;
     let server = grant_resource(app, params, &grant.resources).await?;
     let identity = Identity {
         issuer: provider.record.issuer.clone(),
@@ -207,14 +200,7 @@ async fn workload(
     })
     .await?;
     if let Some(jti) = &workload.jti {
-        let replay_key = format!("workload {}", provider.record.issuer);
-        if !app
-            .federation
-            .used
-            .claim(&replay_key, jti, workload.exp, now)
-        {
-            return Err(refused("replayed", Some(provider.name())));
-        }
+        single_use(app, &provider, "workload", jti, workload.exp, now).await?;
     }
     let Some(client_id) =
         ClientStore::client_for_workload(&app.store, provider.name(), &workload.sub).await?
@@ -241,6 +227,26 @@ async fn workload(
     detail.insert("issuer".into(), json!(provider.record.issuer));
     detail.insert("idp_subject".into(), json!(workload.sub));
     machine_token(app, &rec, params, now, dpop, JWT_BEARER_GRANT, detail).await
+}
+
+/// Claims an assertion's `jti` until its `exp`, once across every replica sharing the
+/// store: a replay is `invalid_grant`, a store that cannot say is 503.
+async fn single_use(
+    app: &App,
+    provider: &Provider,
+    kind: &str,
+    jti: &str,
+    exp: i64,
+    now: i64,
+) -> Result<(), OAuthError> {
+    let key = crate::dpop::single_use_key(kind, &provider.record.issuer, jti);
+    match app.dpop.claim_once(&app.store, key, exp, now).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(refused("replayed", Some(provider.name()))),
+        Err(_) => Err(OAuthError::unavailable(
+            &"the single-use table is unavailable",
+        )),
+    }
 }
 
 /// `unauthorized_client` unless the client was registered with the grant.

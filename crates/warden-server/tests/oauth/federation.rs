@@ -724,6 +724,26 @@ async fn every_id_jag_rule_refuses_its_breach() {
     assert_eq!(present(&h, &jag, client, &[]).await.status, 200);
     let again = present(&h, &jag, client, &[]).await;
     assert_eq!(again.error(), "invalid_grant", "{}", again.body);
+    // Replay on another replica sharing the store: refused there too.
+    let jag = sign(&|_| {}, "j9");
+    assert_eq!(present(&h, &jag, client, &[]).await.status, 200);
+    let replica = h.replica().await;
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
+        .append_pair("assertion", &jag)
+        .finish();
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!("{id}:{secret}"),
+    );
+    let req = axum::http::Request::post("/oauth/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", format!("Basic {basic}"))
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    let elsewhere = H::send_to(&replica, req).await;
+    assert_eq!(elsewhere.status, 400, "{}", elsewhere.body);
+    assert_eq!(elsewhere.error(), "invalid_grant", "{}", elsewhere.body);
     // A client without the grant.
     let (mid, msecret) = h.machine.clone();
     let jag = idp.sign("oauth-id-jag+jwt", &jag_claims(&idp, &mid, "j8"));

@@ -36,6 +36,7 @@ pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub struct H {
     pub app: App,
     pub router: Router,
+    pub master: MasterKey,
     pub clock: ManualClock,
     pub store: Store,
     pub _dir: tempfile::TempDir,
@@ -216,6 +217,7 @@ impl H {
         H {
             app,
             router,
+            master,
             clock,
             store,
             _dir: dir,
@@ -226,8 +228,26 @@ impl H {
         }
     }
 
+    /// A second replica: another app on the same database, master key and clock.
+    pub async fn replica(&self) -> Router {
+        let app = App::new(
+            self.app.config.clone(),
+            self.store.clone(),
+            &self.master,
+            Arc::new(self.clock.clone()),
+        )
+        .await
+        .unwrap();
+        warden_server::router(app).layer(MockConnectInfo(SocketAddr::from(([10, 0, 0, 2], 4000))))
+    }
+
     pub async fn send(&self, req: Request<Body>) -> Resp {
-        let resp = self.router.clone().oneshot(req).await.unwrap();
+        Self::send_to(&self.router, req).await
+    }
+
+    /// Sends `req` through `router` (a replica's), as [`H::send`] does.
+    pub async fn send_to(router: &Router, req: Request<Body>) -> Resp {
+        let resp = router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = resp.into_body().collect().await.unwrap().to_bytes();

@@ -294,7 +294,9 @@ pub fn parse(token: &str) -> Result<Parsed, JwtError> {
     })
 }
 
-fn typ_matches(actual: &str, expected: &str) -> bool {
+/// Whether a `typ` header names `expected`: compared case-insensitively, with an
+/// optional `application/` prefix on either side (RFC 8725 §3.11).
+pub fn typ_matches(actual: &str, expected: &str) -> bool {
     let norm = |t: &str| {
         let t = t.to_ascii_lowercase();
         t.strip_prefix("application/")

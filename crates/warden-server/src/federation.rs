@@ -194,25 +194,26 @@ impl Provider {
         now: i64,
         check: impl Fn(&[Arc<VerifyingKey>]) -> Result<T, FederationError>,
     ) -> Result<T, TokenRefusal> {
-        let discovered = match (&self.jwks_uri, metadata) {
-            (None, Some(m)) => Some(
-                check_idp_url(&m.jwks_uri, "jwks_uri")
-                    .map_err(|_| TokenRefusal::Unavailable(Unavailable("unusable jwks_uri")))?,
-            ),
-            _ => None,
+        let unusable = || TokenRefusal::Unavailable(Unavailable("unusable jwks_uri"));
+        let jwks_uri = match (&self.jwks_uri, metadata) {
+            (Some(uri), _) => Some(uri.clone()),
+            (None, Some(m)) => {
+                Some(check_idp_url(&m.jwks_uri, "jwks_uri").map_err(|_| unusable())?)
+            }
+            // A multi-tenant template is not an issuer to discover keys from: its
+            // document names the keys.
+            (None, None) if warden_core::federation::is_issuer_template(&self.record.issuer) => {
+                let m = self
+                    .metadata(app, now)
+                    .await
+                    .map_err(TokenRefusal::Unavailable)?;
+                Some(check_idp_url(&m.jwks_uri, "jwks_uri").map_err(|_| unusable())?)
+            }
+            (None, None) => None,
         };
-        let template = warden_core::federation::is_issuer_template(&self.record.issuer);
-        if template && self.jwks_uri.is_none() && discovered.is_none() {
-            // A template is not an issuer to discover keys from.
-            let m = self
-                .metadata(app, now)
-                .await
-                .map_err(TokenRefusal::Unavailable)?;
-            return Box::pin(self.verify(app, Some(&m), now, check)).await;
-        }
         let source = KeySource {
             issuer: &self.record.issuer,
-            jwks_uri: self.jwks_uri.as_ref().or(discovered.as_ref()),
+            jwks_uri: jwks_uri.as_ref(),
             roots: self.roots.as_ref(),
         };
         app.issuers

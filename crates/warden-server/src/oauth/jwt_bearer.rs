@@ -57,10 +57,11 @@ pub async fn grant(
     let Some(iss) = parsed.claims.get("iss").and_then(Value::as_str) else {
         return Err(refused("missing_claim", None));
     };
-    let is_id_jag = parsed.header.typ.as_deref().is_some_and(|t| {
-        let t = t.to_ascii_lowercase();
-        t.strip_prefix("application/").unwrap_or(&t) == ID_JAG_TYP
-    });
+    let is_id_jag = parsed
+        .header
+        .typ
+        .as_deref()
+        .is_some_and(|t| jwt::typ_matches(t, ID_JAG_TYP));
     if is_id_jag {
         id_jag(app, headers, params, assertion, iss, now, dpop).await
     } else {

@@ -61,9 +61,7 @@ fn check(
         // `id+jwt`, a logout token) is still refused.
         let parsed = jwt::parse(token).map_err(Rejection::Jwt)?;
         if let Some(typ) = parsed.header.typ.as_deref() {
-            let t = typ.to_ascii_lowercase();
-            let t = t.strip_prefix("application/").unwrap_or(&t);
-            if t != AT_JWT_TYP && t != "jwt" {
+            if !jwt::typ_matches(typ, AT_JWT_TYP) && !jwt::typ_matches(typ, "JWT") {
                 return Err(Rejection::Jwt(JwtError::WrongTyp));
             }
         }
